@@ -1,0 +1,60 @@
+// conv: a 2-D convolution, expanded by the config stage into `model.block`
+// (default conv → relu → norm) unless it says `block: false`.
+//
+//   - conv: {out: 32, kernel: 3, padding: 1, stride: 1, dilation: 1, groups: 1, bias: false, norm: group}
+//   - conv: {out: 16, kernel: 1, block: false}        # just the convolution
+//
+// out (required), kernel 3, padding 0, stride 1, dilation 1, groups 1 (grouped
+// convolution: must divide in and out channels), bias false, norm (the norm of
+// this block; default model.norm), block (true = model.block, false, or a list
+// such as [conv, norm, relu]). Summary row: Conv2d.
+#include "layers/layer_util.h"
+#include "layers/registry.h"
+
+namespace runner {
+namespace {
+
+LayerDef conv_def() {
+  return LayerDef{
+      "conv",
+      "2-D convolution (expands to model.block unless block: false)",
+      {
+          {"out", OptionKind::Int, int64_t{0}, Range::Positive, {}, true, "output channels"},
+          {"kernel", OptionKind::Int, int64_t{3}, Range::Positive, {}, false, "square kernel size"},
+          {"padding", OptionKind::Int, int64_t{0}, Range::NonNegative, {}, false, "zero padding per side"},
+          {"stride", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, ""},
+          {"dilation", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, ""},
+          {"groups", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, "grouped convolution"},
+          {"bias", OptionKind::Bool, false, Range::Any, {}, false, ""},
+          {"norm", OptionKind::String, std::string{}, Range::Any, {"batch", "layer", "group", "none"}, false,
+           "norm of this block (default model.norm)"},
+          {"block", OptionKind::Block, true, Range::Any, {}, false, "true, false or a list like [conv, norm, relu]"},
+      },
+      "",
+      [](const LayerSpec& spec, const Shape& in, Planner& planner) {
+        require_feature_map(in, "conv");
+        const int64_t out = spec.get_int("out"), groups = spec.get_int("groups"), k = spec.get_int("kernel");
+        if (in[0] % groups != 0 || out % groups != 0)
+          throw PlanError("groups " + std::to_string(groups) + " must divide both the input channels (" +
+                          std::to_string(in[0]) + ") and out (" + std::to_string(out) + ")");
+        const Shape shape = spatial_out(in, out, k, spec.get_int("stride"), spec.get_int("padding"),
+                                        spec.get_int("dilation"));
+        const int64_t params = out * (in[0] / groups) * k * k + (spec.get_bool("bias") ? out : 0);
+        planner.add_row("Conv2d", shape, params);
+        return shape;
+      },
+  };
+}
+
+torch::nn::AnyModule make_conv(const LayerSpec& spec, const Shape& in, ModuleBuilder&) {
+  return torch::nn::AnyModule(torch::nn::Conv2d(torch::nn::Conv2dOptions(in[0], spec.get_int("out"), spec.get_int("kernel"))
+                                                    .stride(spec.get_int("stride"))
+                                                    .padding(spec.get_int("padding"))
+                                                    .dilation(spec.get_int("dilation"))
+                                                    .groups(spec.get_int("groups"))
+                                                    .bias(spec.get_bool("bias"))));
+}
+
+}  // namespace
+RUNNER_REGISTER_LAYER(conv_def, make_conv);
+}  // namespace runner

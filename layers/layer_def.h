@@ -1,0 +1,89 @@
+// The torch-free half of the layer contract: what a layer type accepts in YAML
+// (its schema) and what it does to the shape and the parameter count (its plan).
+// The config stage reads only this half; the builder adds the LibTorch half
+// (layers/registry.h). Shape inference and weight counting stay separate from
+// module construction, so the builder can cross-check one against the other.
+//
+// Contract for a layer type T registered under name N:
+//   requires: spec.type == N, spec.options holds every option of T's schema
+//             (defaults filled and range-checked by the config stage)
+//   plan:     given the input shape, adds one summary row per module that will
+//             run (in execution order) and returns the output shape; throws
+//             PlanError with a plain sentence when the input does not fit.
+//   ensures:  the built module's trainable numel() equals the rows' params and a
+//             forward pass yields exactly the planned output shape.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "runner/spec.h"
+
+namespace runner {
+
+/// Per-sample shape: [C, H, W] for feature maps, [F] after a linear layer.
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& shape);  ///< "[-1, 16, 30, 30]" as in the seed tables
+
+enum class OptionKind { Int, Double, Bool, String, Block, Layers };
+enum class Range { Any, Positive, NonNegative, Probability };
+
+/// One YAML key a layer type accepts.
+struct OptionDef {
+  std::string name;
+  OptionKind kind = OptionKind::Int;
+  OptionValue default_value = int64_t{0};
+  Range range = Range::Any;
+  std::vector<std::string> choices;  ///< allowed strings; empty = any
+  bool required = false;
+  std::string doc;
+};
+
+/// A shape does not fit a layer; the planner adds which layers and where.
+class PlanError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// One row of the summary table.
+struct SummaryRow {
+  std::string type_name;  ///< "Conv2d", "BatchNorm2d", …
+  Shape output;
+  int64_t params = 0;
+  std::string layer_path;  ///< the YAML layer it came from
+};
+
+/// Collects rows while the shape walks through the stack.
+class Planner {
+ public:
+  virtual ~Planner() = default;
+  virtual void add_row(const std::string& type_name, const Shape& out, int64_t params) = 0;
+  /// Walks a nested stack (a residual's body); throws ConfigError on misfit.
+  virtual Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) = 0;
+};
+
+struct LayerDef {
+  std::string name;
+  std::string summary;  ///< one line for `runner layers`
+  std::vector<OptionDef> options;
+  std::string shorthand;  ///< option set by `- name: value` (scalar or list form)
+  std::function<Shape(const LayerSpec&, const Shape& in, Planner&)> plan;
+};
+
+/// The norm a `norm` layer delegates to (batch, layer, group, none).
+struct NormDef {
+  std::string name;
+  std::string row_name;  ///< module name in the summary, e.g. "BatchNorm2d"
+  /// Trainable parameters for C channels.
+  std::function<int64_t(int64_t channels, int64_t groups)> params;
+  /// Empty when the combination is valid, else why not.
+  std::function<std::string(int64_t channels, int64_t groups)> check;
+};
+
+const LayerDef* find_layer_def(const std::string& name);
+const NormDef* find_norm_def(const std::string& name);
+std::vector<std::string> layer_names();
+std::vector<std::string> norm_names();
+
+}  // namespace runner

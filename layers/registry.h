@@ -1,0 +1,37 @@
+// The LibTorch half of the layer contract and the registration macros.
+// Adding a layer: write layers/<name>.cpp with a LayerDef (schema + plan) and a
+// make function, then one line at its bottom:
+//     RUNNER_REGISTER_LAYER(conv_def, make_conv);
+// Adding a norm: layers/norm_<name>.cpp with a NormDef and a make function, then
+//     RUNNER_REGISTER_NORM(batch_norm_def, make_batch_norm);
+// Registering a name twice throws std::logic_error at start-up.
+#pragma once
+#include <torch/torch.h>
+
+#include "layers/layer_def.h"
+
+namespace runner {
+
+class ModuleBuilder {
+ public:
+  virtual ~ModuleBuilder() = default;
+  /// Builds a nested stack (a residual's body) into a Sequential; sets `out`
+  /// to the stack's planned output shape.
+  virtual torch::nn::Sequential build_stack(const std::vector<LayerSpec>& layers, const Shape& in, Shape& out) = 0;
+};
+
+/// Builds the module for a checked spec; `in` is the planned input shape.
+using MakeLayerFn = std::function<torch::nn::AnyModule(const LayerSpec&, const Shape& in, ModuleBuilder&)>;
+using MakeNormFn = std::function<torch::nn::AnyModule(int64_t channels, int64_t groups)>;
+
+bool register_layer(LayerDef def, MakeLayerFn make);
+bool register_norm(NormDef def, MakeNormFn make);
+const MakeLayerFn& find_layer_make(const std::string& name);
+const MakeNormFn& find_norm_make(const std::string& name);
+
+}  // namespace runner
+
+#define RUNNER_REGISTER_LAYER(def_fn, make_fn) \
+  static const bool kRegistered_##make_fn = ::runner::register_layer(def_fn(), make_fn)
+#define RUNNER_REGISTER_NORM(def_fn, make_fn) \
+  static const bool kRegistered_##make_fn = ::runner::register_norm(def_fn(), make_fn)

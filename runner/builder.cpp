@@ -1,0 +1,62 @@
+#include "runner/builder.h"
+
+#include "layers/registry.h"
+
+namespace runner {
+
+NetImpl::NetImpl(torch::nn::Sequential layers) : layers_(register_module("layers", std::move(layers))) {}
+
+torch::Tensor NetImpl::forward(const torch::Tensor& x) { return layers_->forward(x).flatten(1); }
+
+namespace {
+
+class StackBuilder : public ModuleBuilder {
+ public:
+  torch::nn::Sequential build_stack(const std::vector<LayerSpec>& layers, const Shape& in, Shape& out) override {
+    torch::nn::Sequential seq;
+    out = in;
+    for (const auto& layer : layers) {
+      torch::nn::AnyModule module = find_layer_make(layer.type)(layer, out, *this);
+      // The plan already accepted these shapes; replay it to know the next input.
+      NullPlanner planner;
+      out = find_layer_def(layer.type)->plan(layer, out, planner);
+      seq->push_back(std::move(module));
+    }
+    return seq;
+  }
+
+ private:
+  struct NullPlanner : Planner {
+    void add_row(const std::string&, const Shape&, int64_t) override {}
+    Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
+      Shape shape = in;
+      for (const auto& layer : layers) shape = find_layer_def(layer.type)->plan(layer, shape, *this);
+      return shape;
+    }
+  };
+};
+
+}  // namespace
+
+int64_t count_trainable_params(const torch::nn::Module& module) {
+  int64_t total = 0;
+  for (const auto& p : module.parameters())
+    if (p.requires_grad()) total += p.numel();
+  return total;
+}
+
+BuiltModel build_model(const ModelSpec& model) {
+  BuiltModel built;
+  built.plan = plan_model(model);
+  StackBuilder builder;
+  Shape out;
+  built.net = Net(builder.build_stack(model.layers, built.plan.input, out));
+  const int64_t counted = count_trainable_params(*built.net);
+  if (counted != built.plan.total_params || out != built.plan.output)
+    throw std::logic_error("the built module has " + std::to_string(counted) + " parameters and output " +
+                           shape_str(out) + " but the plan says " + std::to_string(built.plan.total_params) +
+                           " and " + shape_str(built.plan.output) + " (a layer's plan and make disagree)");
+  return built;
+}
+
+}  // namespace runner

@@ -1,0 +1,498 @@
+#include "runner/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "runner/plan.h"
+#include "runner/yaml_reader.h"
+
+namespace runner {
+
+const std::vector<std::string>& activation_names() {
+  static const std::vector<std::string> names{"relu", "gelu", "silu", "leaky_relu", "elu", "tanh"};
+  return names;
+}
+
+namespace {
+
+const std::string kDefaultRoot = "${CIFAR10_ROOT:-data/cifar-10-batches-bin}";
+
+/// A --set argument split into its dotted path and YAML value.
+struct Override {
+  std::string arg, path, value;
+};
+
+std::vector<Override> parse_overrides(const std::vector<std::string>& sets) {
+  std::vector<Override> out;
+  std::vector<Diagnostic> diags;
+  for (const auto& arg : sets) {
+    const size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      diags.push_back({SourceLoc{"--set " + arg, 0, 0}, "", "expected key.path=value, e.g. --set train.epochs=2"});
+      continue;
+    }
+    out.push_back({arg, arg.substr(0, eq), arg.substr(eq + 1)});
+  }
+  if (!diags.empty()) throw ConfigError(diags);
+  return out;
+}
+
+bool is_index(const std::string& s) {
+  return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+/// Writes one override into the YAML tree, creating maps on the way.
+void apply_override(YAML::Node root, const Override& o) {
+  const SourceLoc loc{"--set " + o.arg, 0, 0};
+  YAML::Node value;
+  try {
+    value = YAML::Load(o.value);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError({Diagnostic{loc, o.path, "value is not valid YAML: " + e.msg}});
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(o.path);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+  YAML::Node cur = root;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    const bool last = i + 1 == parts.size();
+    if (part.empty()) throw ConfigError({Diagnostic{loc, o.path, "empty segment in the key path"}});
+    if (cur.IsSequence()) {
+      if (!is_index(part) || std::stoul(part) >= cur.size())
+        throw ConfigError({Diagnostic{loc, o.path,
+                                      "'" + part + "' is not an index of that list (0.." +
+                                          std::to_string(cur.size() == 0 ? 0 : cur.size() - 1) + ")"}});
+      const size_t index = std::stoul(part);
+      if (last) {
+        cur[index] = value;
+        return;
+      }
+      YAML::Node next = cur[index];
+      cur.reset(next);
+      continue;
+    }
+    if (!cur.IsMap() && !cur.IsNull() && cur.IsDefined())
+      throw ConfigError({Diagnostic{loc, o.path, "'" + part + "' is below a single value, not a map"}});
+    if (last) {
+      cur[part] = value;
+      return;
+    }
+    if (!cur[part].IsDefined() || cur[part].IsNull()) cur[part] = YAML::Node(YAML::NodeType::Map);
+    // `- conv: 2` style items: turn the shorthand into a map only when asked to go below it.
+    YAML::Node next = cur[part];
+    cur.reset(next);
+  }
+}
+
+class ExperimentParser {
+ public:
+  explicit ExperimentParser(Reader& reader) : r_(reader) {}
+
+  ExperimentSpec parse(const YAML::Node& root) {
+    ExperimentSpec spec;
+    MapView top(r_, root, "", {"version", "name", "description", "data", "budget", "model", "train"});
+    if (top.has("version")) {
+      int64_t version = 1;
+      top.get("version", version);
+      if (version != 1) r_.error(top.node("version"), "version", "only version 1 of the DSL exists");
+    }
+    if (top.require("name")) {
+      top.get("name", spec.name);
+      static const std::regex kName("[a-z0-9._-]+");
+      if (!spec.name.empty() && !std::regex_match(spec.name, kName))
+        r_.error(top.node("name"), "name", "'" + spec.name + "' must match [a-z0-9._-]+");
+    }
+    top.get("description", spec.description);
+    parse_data(MapView(r_, top.node("data"), "data", {"dataset", "root", "normalize", "augment", "limit"}),
+               spec.data);
+    parse_budget(MapView(r_, top.node("budget"), "budget", {"max_params", "max_epochs", "target_test_acc"}),
+                 spec.budget);
+    const size_t before_model = r_.error_count();
+    if (top.require("model"))
+      parse_model(MapView(r_, top.node("model"), "model", {"input", "classes", "norm", "groups", "block", "layers"}),
+                  spec.model);
+    if (top.require("train"))
+      parse_train(MapView(r_, top.node("train"), "train",
+                          {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "seed", "device",
+                           "threads", "eval"}),
+                  spec.train);
+    // The shape walk needs a well-formed model; its misfits join the other problems.
+    if (r_.error_count() == before_model && !spec.model.layers.empty()) {
+      try {
+        plan_model(spec.model);
+      } catch (const ConfigError& e) {
+        for (const auto& d : e.diagnostics()) r_.error_at(d.loc, d.key, d.message);
+      }
+    }
+    return spec;
+  }
+
+ private:
+  void parse_data(MapView m, DataSpec& data) {
+    m.get_choice("dataset", data.dataset, {"cifar10", "folder"});
+    std::string root = kDefaultRoot;
+    m.get("root", root);
+    std::string problem;
+    data.root = expand_env(root, problem);
+    if (data.root.empty()) r_.error(m.node("root"), m.path("root"), "must not be empty");
+    if (m.has("normalize")) {
+      MapView n(r_, m.node("normalize"), m.path("normalize"), {"mean", "std"});
+      read_triple(n, "mean", data.mean, Range::Any);
+      read_triple(n, "std", data.std, Range::Positive);
+    }
+    if (m.has("augment")) parse_augment(m.node("augment"), m.path("augment"), data.augment);
+    if (m.has("limit")) {
+      MapView l(r_, m.node("limit"), m.path("limit"), {"train", "test"});
+      l.get("train", data.limit_train, Range::NonNegative);
+      l.get("test", data.limit_test, Range::NonNegative);
+    }
+  }
+
+  void read_triple(MapView& m, const std::string& key, std::array<double, 3>& out, Range range) {
+    if (!m.has(key)) return;
+    const YAML::Node node = m.node(key);
+    if (!node.IsSequence() || node.size() != 3) {
+      r_.error(node, m.path(key), "must be a list of 3 numbers, one per colour channel");
+      return;
+    }
+    for (size_t i = 0; i < 3; ++i)
+      if (auto v = r_.to_double(node[i], m.path(key) + "." + std::to_string(i), range)) out[i] = *v;
+  }
+
+  void parse_augment(const YAML::Node& node, const std::string& path, std::vector<AugmentStep>& out) {
+    static const std::vector<std::string> kKinds{"random_crop", "horizontal_flip", "cutout"};
+    if (!node.IsSequence()) {
+      r_.error(node, path, "must be a list, e.g. [{random_crop: {padding: 4}}, horizontal_flip]");
+      return;
+    }
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string item_path = path + "." + std::to_string(i);
+      YAML::Node item = node[i], options, kind_node;
+      std::string kind;
+      if (item.IsScalar()) {
+        kind_node = item;
+      } else if (item.IsMap() && item.size() == 1) {
+        kind_node = item.begin()->first;
+        options = item.begin()->second;
+      } else {
+        r_.error(item, item_path, "each step is a name or a one-key map, e.g. {cutout: {size: 8}}");
+        continue;
+      }
+      if (auto k = r_.to_choice(kind_node, item_path, kKinds)) kind = *k; else continue;
+      AugmentStep step{kind, kind == "random_crop" ? 4 : kind == "cutout" ? 8 : 0};
+      const std::string key = kind == "random_crop" ? "padding" : "size";
+      if (kind == "horizontal_flip") {
+        if (options.IsDefined() && !options.IsNull()) r_.error(options, item_path, "horizontal_flip takes no options");
+      } else if (options.IsScalar()) {
+        if (auto v = r_.to_int(options, item_path + "." + kind, kind == "cutout" ? Range::Positive : Range::NonNegative))
+          step.size = *v;
+      } else if (options.IsDefined() && !options.IsNull()) {
+        MapView o(r_, options, item_path + "." + kind, {key});
+        o.get(key, step.size, kind == "cutout" ? Range::Positive : Range::NonNegative);
+      }
+      out.push_back(step);
+    }
+  }
+
+  void parse_budget(MapView m, BudgetSpec& budget) {
+    m.get("max_params", budget.max_params, Range::Positive);
+    m.get("max_epochs", budget.max_epochs, Range::Positive);
+    m.get("target_test_acc", budget.target_test_acc, Range::NonNegative);
+    if (budget.target_test_acc > 100)
+      r_.error(m.node("target_test_acc"), m.path("target_test_acc"), "is a percentage: at most 100");
+  }
+
+  void parse_model(MapView m, ModelSpec& model) {
+    if (m.has("input")) {
+      const YAML::Node node = m.node("input");
+      if (!node.IsSequence() || node.size() != 3) {
+        r_.error(node, m.path("input"), "must be [channels, height, width]");
+      } else {
+        for (size_t i = 0; i < 3; ++i)
+          if (auto v = r_.to_int(node[i], m.path("input") + "." + std::to_string(i), Range::Positive))
+            model.input[i] = *v;
+      }
+    }
+    m.get("classes", model.classes, Range::Positive);
+    m.get_choice("norm", model.norm, norm_names());
+    m.get("groups", model.groups, Range::Positive);
+    if (m.has("block")) {
+      if (auto block = parse_block(m.node("block"), m.path("block"))) model.block = *block;
+    }
+    if (!m.require("layers")) return;
+    const YAML::Node layers = m.node("layers");
+    if (!layers.IsSequence() || layers.size() == 0) {
+      r_.error(layers, m.path("layers"), "must be a non-empty list of layers");
+      return;
+    }
+    model_ = &model;
+    model.layers = parse_layers(layers, m.path("layers"));
+  }
+
+  /// A block: conv once, at most one norm and one activation, any order.
+  std::optional<std::vector<std::string>> parse_block(const YAML::Node& node, const std::string& path) {
+    if (!node.IsSequence()) {
+      r_.error(node, path, "must be a list such as [conv, relu, norm]");
+      return std::nullopt;
+    }
+    std::vector<std::string> choices{"conv", "norm"};
+    choices.insert(choices.end(), activation_names().begin(), activation_names().end());
+    std::vector<std::string> block;
+    int convs = 0, norms = 0, acts = 0;
+    for (size_t i = 0; i < node.size(); ++i) {
+      auto step = r_.to_choice(node[i], path + "." + std::to_string(i), choices);
+      if (!step) return std::nullopt;
+      (*step == "conv" ? convs : *step == "norm" ? norms : acts)++;
+      block.push_back(*step);
+    }
+    if (convs != 1 || norms > 1 || acts > 1) {
+      r_.error(node, path, "needs conv exactly once, at most one norm and at most one activation");
+      return std::nullopt;
+    }
+    return block;
+  }
+
+  std::vector<LayerSpec> parse_layers(const YAML::Node& node, const std::string& path) {
+    std::vector<LayerSpec> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string item_path = path + "." + std::to_string(i);
+      if (auto spec = parse_layer(node[i], item_path)) expand_block(std::move(*spec), out);
+    }
+    return out;
+  }
+
+  std::optional<LayerSpec> parse_layer(const YAML::Node& item, const std::string& path) {
+    std::string type;
+    // reset() rebinds; operator= on a bound yaml-cpp node would overwrite the document.
+    YAML::Node value, type_node;
+    type_node.reset(item);
+    if (item.IsScalar()) {
+      type = item.Scalar();
+    } else if (item.IsMap() && item.size() == 1) {
+      type_node.reset(item.begin()->first);
+      type = type_node.Scalar();
+      value.reset(item.begin()->second);
+    } else if (item.IsMap()) {
+      std::vector<std::string> keys;
+      for (const auto& kv : item) keys.push_back(kv.first.Scalar());
+      r_.error(item, path,
+               "a layer is one key (its type) with its options below it; found keys " + join(keys) +
+                   " (indent the options under the type, e.g. - conv: {out: 16, kernel: 3})");
+      return std::nullopt;
+    } else {
+      r_.error(item, path, "a layer must be a type name or a one-key map, e.g. - conv: {out: 16}");
+      return std::nullopt;
+    }
+    const LayerDef* def = find_layer_def(type);
+    if (def == nullptr) {
+      std::string message = "unknown layer type '" + type + "'";
+      const std::string near = did_you_mean(type, layer_names());
+      if (!near.empty()) message += " (did you mean '" + near + "'?)";
+      r_.error(type_node, path, message + "; known types: " + join(layer_names()));
+      return std::nullopt;
+    }
+    LayerSpec spec;
+    spec.type = type;
+    spec.path = path + "." + type;
+    spec.loc = r_.loc_of(type_node, spec.path);
+    for (const auto& opt : def->options) spec.options[opt.name] = opt.default_value;
+
+    YAML::Node options;
+    options.reset(value);
+    if (value.IsDefined() && !value.IsNull() && !value.IsMap()) {
+      if (def->shorthand.empty()) {
+        r_.error(value, spec.path, "takes no shorthand value; write its options as a map (" + option_list(*def) + ")");
+        return std::nullopt;
+      }
+      options.reset(YAML::Node(YAML::NodeType::Map));
+      options[def->shorthand] = value;
+    }
+    std::vector<std::string> known;
+    for (const auto& opt : def->options) known.push_back(opt.name);
+    const size_t before = r_.error_count();
+    MapView m(r_, options, spec.path, known);
+    for (const auto& opt : def->options) read_option(m, opt, spec, value);
+    if (r_.error_count() != before) return std::nullopt;
+    resolve_norm_defaults(spec);
+    return spec;
+  }
+
+  static std::string option_list(const LayerDef& def) {
+    std::vector<std::string> names;
+    for (const auto& opt : def.options) names.push_back(opt.name);
+    return names.empty() ? "none" : join(names);
+  }
+
+  void read_option(MapView& m, const OptionDef& opt, LayerSpec& spec, const YAML::Node& raw) {
+    if (!m.has(opt.name)) {
+      if (opt.required) {
+        const YAML::Node at = raw.IsDefined() ? raw : m.self();
+        r_.error_at(raw.IsDefined() ? r_.loc_of(at, m.path(opt.name)) : spec.loc, m.path(opt.name),
+                    "missing required option of " + spec.type);
+      }
+      return;
+    }
+    // A shorthand value has no node of its own in the map; point at the original.
+    const YAML::Node node = m.node(opt.name);
+    const std::string path = m.path(opt.name);
+    switch (opt.kind) {
+      case OptionKind::Int:
+        if (auto v = r_.to_int(node, path, opt.range)) spec.options[opt.name] = *v;
+        break;
+      case OptionKind::Double:
+        if (auto v = r_.to_double(node, path, opt.range)) spec.options[opt.name] = *v;
+        break;
+      case OptionKind::Bool:
+        if (auto v = r_.to_bool(node, path)) spec.options[opt.name] = *v;
+        break;
+      case OptionKind::String:
+        if (auto v = r_.to_choice(node, path, opt.choices)) spec.options[opt.name] = *v;
+        break;
+      case OptionKind::Block:
+        if (node.IsSequence()) {
+          if (auto block = parse_block(node, path)) spec.options[opt.name] = join(*block, ",");
+        } else if (auto v = r_.to_bool(node, path)) {
+          spec.options[opt.name] = *v;
+        }
+        break;
+      case OptionKind::Layers:
+        if (!node.IsSequence() || node.size() == 0)
+          r_.error(node, path, "must be a non-empty list of layers");
+        else
+          spec.children = parse_layers(node, path);
+        break;
+    }
+  }
+
+  /// `norm` layers default to the model's norm and groups.
+  void resolve_norm_defaults(LayerSpec& spec) const {
+    if (spec.type != "norm") return;
+    if (spec.get_string("type").empty()) spec.options["type"] = model_->norm;
+    if (spec.get_int("groups") == 0) spec.options["groups"] = model_->groups;
+  }
+
+  /// A conv with a block becomes its steps: conv, activation and norm layers.
+  void expand_block(LayerSpec spec, std::vector<LayerSpec>& out) const {
+    if (spec.type != "conv") {
+      out.push_back(std::move(spec));
+      return;
+    }
+    std::vector<std::string> block = model_->block;
+    const OptionValue block_option = spec.options["block"];
+    if (const bool* enabled = std::get_if<bool>(&block_option); enabled != nullptr && !*enabled) block = {"conv"};
+    if (const std::string* steps = std::get_if<std::string>(&block_option)) {
+      block.clear();
+      std::stringstream ss(*steps);
+      for (std::string step; std::getline(ss, step, ',');) block.push_back(step);
+    }
+    const std::string norm = spec.get_string("norm").empty() ? model_->norm : spec.get_string("norm");
+    spec.options["block"] = false;
+    for (const auto& step : block) {
+      if (step == "conv") {
+        out.push_back(spec);
+        continue;
+      }
+      LayerSpec extra;
+      extra.type = step;
+      extra.path = spec.path + " (block: " + step + ")";
+      extra.loc = spec.loc;
+      for (const auto& opt : find_layer_def(step)->options) extra.options[opt.name] = opt.default_value;
+      if (step == "norm") {
+        extra.options["type"] = norm;
+        extra.options["groups"] = model_->groups;
+      }
+      out.push_back(std::move(extra));
+    }
+  }
+
+  void parse_train(MapView m, TrainSpec& train) {
+    if (m.require("epochs")) m.get("epochs", train.epochs, Range::Positive);
+    m.get("batch_size", train.batch_size, Range::Positive);
+    if (m.has("optimizer")) {
+      MapView o(r_, m.node("optimizer"), m.path("optimizer"), {"type", "lr", "momentum", "nesterov", "weight_decay"});
+      o.get_choice("type", train.optimizer.type, {"sgd", "adam", "adamw"});
+      o.get("lr", train.optimizer.lr, Range::Positive);
+      o.get("momentum", train.optimizer.momentum, Range::Probability);
+      o.get("nesterov", train.optimizer.nesterov);
+      o.get("weight_decay", train.optimizer.weight_decay, Range::NonNegative);
+      if (train.optimizer.nesterov && (train.optimizer.type != "sgd" || train.optimizer.momentum <= 0))
+        r_.error(o.node("nesterov"), o.path("nesterov"), "needs optimizer.type sgd with momentum > 0");
+    }
+    if (m.has("schedule")) {
+      MapView s(r_, m.node("schedule"), m.path("schedule"), {"type", "max_lr", "pct_start", "step_size", "gamma"});
+      s.get_choice("type", train.schedule.type, {"constant", "step", "cosine", "onecycle"});
+      s.get("max_lr", train.schedule.max_lr, Range::Positive);
+      s.get("pct_start", train.schedule.pct_start, Range::Probability);
+      s.get("step_size", train.schedule.step_size, Range::Positive);
+      s.get("gamma", train.schedule.gamma, Range::Positive);
+    }
+    m.get("label_smoothing", train.label_smoothing, Range::Probability);
+    m.get("seed", train.seed, Range::NonNegative);
+    m.get_choice("device", train.device, {"auto", "cpu", "cuda"});
+    m.get("threads", train.threads, Range::NonNegative);
+    if (m.has("eval")) {
+      MapView e(r_, m.node("eval"), m.path("eval"), {"tta"});
+      e.get_choice("tta", train.tta, {"none", "flip"});
+    }
+  }
+
+  Reader& r_;
+  const ModelSpec* model_ = nullptr;
+};
+
+}  // namespace
+
+ExperimentSpec parse_experiment(const std::string& text, const std::string& label,
+                                const std::vector<std::string>& sets) {
+  const std::vector<Override> overrides = parse_overrides(sets);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
+                                  "the file is empty; an experiment needs at least name, model.layers and train.epochs"}});
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(
+        {Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
+  }
+  if (!root.IsMap())
+    throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
+                                  "the top level must be a map of keys (name, data, budget, model, train), not a " +
+                                      std::string(root.IsSequence() ? "list" : "single value")}});
+  std::map<std::string, std::string> override_paths;
+  for (const auto& o : overrides) {
+    apply_override(root, o);
+    override_paths[o.path] = o.arg;
+  }
+  Reader reader(label, override_paths);
+  ExperimentSpec spec = ExperimentParser(reader).parse(root);
+  if (!reader.diagnostics().empty()) {
+    std::vector<Diagnostic> diags = reader.diagnostics();
+    std::stable_sort(diags.begin(), diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return std::tie(a.loc.line, a.loc.col) < std::tie(b.loc.line, b.loc.col);
+    });
+    throw ConfigError(diags);
+  }
+  spec.source_file = label;
+  spec.yaml = YAML::Dump(root);
+  if (spec.train.epochs > spec.budget.max_epochs)
+    throw BudgetError(label + ": train.epochs is " + std::to_string(spec.train.epochs) +
+                      " but budget.max_epochs is " + std::to_string(spec.budget.max_epochs) +
+                      "; lower train.epochs or raise the budget");
+  return spec;
+}
+
+ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the experiment file (no such file or not readable)"}});
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_experiment(buffer.str(), path, sets);
+}
+
+}  // namespace runner

@@ -1,0 +1,94 @@
+#include "runner/plan.h"
+
+#include <algorithm>
+
+#include "runner/summary.h"
+
+namespace runner {
+
+int64_t LayerSpec::get_int(const std::string& key) const { return std::get<int64_t>(options.at(key)); }
+double LayerSpec::get_double(const std::string& key) const { return std::get<double>(options.at(key)); }
+bool LayerSpec::get_bool(const std::string& key) const { return std::get<bool>(options.at(key)); }
+const std::string& LayerSpec::get_string(const std::string& key) const {
+  return std::get<std::string>(options.at(key));
+}
+
+namespace {
+
+class ShapeWalker : public Planner {
+ public:
+  explicit ShapeWalker(ModelPlan& plan) : plan_(plan) {}
+
+  void add_row(const std::string& type_name, const Shape& out, int64_t params) override {
+    plan_.rows.push_back(SummaryRow{type_name, out, params, current_->path});
+    plan_.total_params += params;
+  }
+
+  Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
+    Shape shape = in;
+    for (const auto& layer : layers) {
+      const LayerSpec* outer = current_;
+      current_ = &layer;
+      try {
+        shape = find_layer_def(layer.type)->plan(layer, shape, *this);
+      } catch (const PlanError& e) {
+        throw ConfigError({Diagnostic{layer.loc, layer.path, e.what() + previous_layer()}});
+      }
+      previous_ = &layer;
+      previous_shape_ = shape;
+      current_ = outer;
+    }
+    return shape;
+  }
+
+ private:
+  std::string previous_layer() const {
+    if (previous_ == nullptr) return " (it is the first layer; model.input is " + shape_str(plan_.input) + ")";
+    return " (after " + previous_->path + " at line " + std::to_string(previous_->loc.line) + ", whose output is " +
+           shape_str(previous_shape_) + ")";
+  }
+
+  ModelPlan& plan_;
+  const LayerSpec* current_ = nullptr;
+  const LayerSpec* previous_ = nullptr;
+  Shape previous_shape_;
+};
+
+}  // namespace
+
+ModelPlan plan_model(const ModelSpec& model) {
+  ModelPlan plan;
+  plan.input = Shape(model.input.begin(), model.input.end());
+  ShapeWalker walker(plan);
+  plan.output = walker.walk(model.layers, plan.input);
+  const bool logits = plan.output == Shape{model.classes} || plan.output == Shape{model.classes, 1, 1};
+  if (!logits) {
+    const LayerSpec& last = model.layers.back();
+    throw ConfigError({Diagnostic{
+        last.loc, "model.layers",
+        "the model ends with " + shape_str(plan.output) + " but needs " + std::to_string(model.classes) +
+            " class scores ([-1, " + std::to_string(model.classes) + ", 1, 1] or [-1, " +
+            std::to_string(model.classes) + "]); end with e.g. gap and conv: {out: " + std::to_string(model.classes) +
+            ", kernel: 1, block: false}"}});
+  }
+  return plan;
+}
+
+void check_param_budget(const ModelPlan& plan, const BudgetSpec& budget) {
+  if (plan.total_params < budget.max_params) return;
+  std::vector<size_t> order(plan.rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return plan.rows[a].params > plan.rows[b].params; });
+  std::string top;
+  for (size_t i = 0; i < std::min<size_t>(3, order.size()); ++i) {
+    const SummaryRow& row = plan.rows[order[i]];
+    top += "\n  " + row.type_name + "-" + std::to_string(order[i] + 1) + " (" + row.layer_path +
+           "): " + format_thousands(row.params);
+  }
+  throw BudgetError("the model has " + format_thousands(plan.total_params) +
+                    " trainable parameters; the budget needs fewer than " + format_thousands(budget.max_params) +
+                    " (budget.max_params). Largest layers:" + top);
+}
+
+}  // namespace runner

@@ -1,0 +1,102 @@
+// Stage 1 output: the experiment as plain data. No LibTorch here, so the config
+// stage (and its tests) never depend on tensors.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "runner/errors.h"
+
+namespace runner {
+
+/// A layer option after defaults are applied.
+using OptionValue = std::variant<int64_t, double, bool, std::string>;
+
+/// One entry of `model.layers` (or of a residual's `layers`), fully resolved.
+struct LayerSpec {
+  std::string type;                            ///< registry name, e.g. "conv"
+  std::map<std::string, OptionValue> options;  ///< every option of the type, defaults filled
+  std::vector<LayerSpec> children;             ///< for containers (residual)
+  std::string path;                            ///< "model.layers.3" for messages
+  SourceLoc loc;
+
+  int64_t get_int(const std::string& key) const;
+  double get_double(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  const std::string& get_string(const std::string& key) const;
+};
+
+struct AugmentStep {
+  std::string type;  ///< random_crop | horizontal_flip | cutout
+  int64_t size = 0;  ///< padding for random_crop, side for cutout
+};
+
+struct DataSpec {
+  std::string dataset = "cifar10";  ///< cifar10 | folder
+  std::string root;
+  std::array<double, 3> mean{0.4914, 0.4822, 0.4465};
+  std::array<double, 3> std{0.2470, 0.2435, 0.2616};
+  std::vector<AugmentStep> augment;
+  int64_t limit_train = 0;  ///< 0 = all
+  int64_t limit_test = 0;
+};
+
+struct BudgetSpec {
+  int64_t max_params = 50000;
+  int64_t max_epochs = 20;
+  double target_test_acc = 70.0;  ///< percent
+};
+
+struct ModelSpec {
+  std::array<int64_t, 3> input{3, 32, 32};
+  int64_t classes = 10;
+  std::string norm = "batch";
+  int64_t groups = 4;
+  std::vector<std::string> block{"conv", "relu", "norm"};
+  std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm
+};
+
+struct OptimizerSpec {
+  std::string type = "sgd";  ///< sgd | adam | adamw
+  double lr = 0.05;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+};
+
+struct ScheduleSpec {
+  std::string type = "onecycle";  ///< constant | step | cosine | onecycle
+  double max_lr = 0.1;
+  double pct_start = 0.2;
+  int64_t step_size = 10;  ///< epochs, for step
+  double gamma = 0.1;
+};
+
+struct TrainSpec {
+  int64_t epochs = 0;
+  int64_t batch_size = 128;
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  double label_smoothing = 0.0;
+  int64_t seed = 1;
+  std::string device = "auto";  ///< auto | cpu | cuda
+  int64_t threads = 0;          ///< 0 = all cores
+  std::string tta = "none";     ///< none | flip
+};
+
+/// A checked experiment: everything stage 2 and 3 need.
+struct ExperimentSpec {
+  std::string name;
+  std::string description;
+  std::string source_file;  ///< where it was read from
+  std::string yaml;         ///< the effective config (after --set), as YAML text
+  DataSpec data;
+  BudgetSpec budget;
+  ModelSpec model;
+  TrainSpec train;
+};
+
+}  // namespace runner

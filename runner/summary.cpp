@@ -1,0 +1,54 @@
+#include "runner/summary.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "layers/layer_util.h"
+
+namespace runner {
+
+std::string format_thousands(int64_t value) {
+  std::string digits = std::to_string(std::llabs(value));
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
+  return (value < 0 ? "-" : "") + digits;
+}
+
+namespace {
+std::string row(const std::string& a, const std::string& b, const std::string& c) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%20s  %25s %15s\n", a.c_str(), b.c_str(), c.c_str());
+  return line;
+}
+std::string megabytes(const char* label, double mb) {
+  char line[128];
+  std::snprintf(line, sizeof line, "%s: %0.2f\n", label, mb);
+  return line;
+}
+}  // namespace
+
+std::string format_summary(const ModelPlan& plan) {
+  const std::string rule(64, '-'), double_rule(64, '=');
+  std::string out = rule + "\n" + row("Layer (type)", "Output Shape", "Param #") + double_rule + "\n";
+  int64_t activations = 0;
+  for (size_t i = 0; i < plan.rows.size(); ++i) {
+    const SummaryRow& r = plan.rows[i];
+    out += row(r.type_name + "-" + std::to_string(i + 1), shape_str(r.output), format_thousands(r.params));
+    activations += numel(r.output);
+  }
+  // Same size estimates as torchsummary: float32, forward + backward activations.
+  constexpr double kMb = 1024.0 * 1024.0;
+  const double input_mb = static_cast<double>(numel(plan.input)) * 4.0 / kMb;
+  const double activations_mb = 2.0 * static_cast<double>(activations) * 4.0 / kMb;
+  const double params_mb = static_cast<double>(plan.total_params) * 4.0 / kMb;
+  out += double_rule + "\n";
+  out += "Total params: " + format_thousands(plan.total_params) + "\n";
+  out += "Trainable params: " + format_thousands(plan.total_params) + "\n";
+  out += "Non-trainable params: 0\n" + rule + "\n";
+  out += megabytes("Input size (MB)", input_mb);
+  out += megabytes("Forward/backward pass size (MB)", activations_mb);
+  out += megabytes("Params size (MB)", params_mb);
+  out += megabytes("Estimated Total Size (MB)", input_mb + activations_mb + params_mb);
+  return out + rule + "\n";
+}
+
+}  // namespace runner

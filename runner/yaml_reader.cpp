@@ -1,0 +1,260 @@
+#include "runner/yaml_reader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace runner {
+
+std::string SourceLoc::str() const {
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+std::string Diagnostic::str() const {
+  std::string out = loc.str() + ": ";
+  if (!key.empty()) out += "key '" + key + "': ";
+  return out + message;
+}
+
+namespace {
+std::string join_diagnostics(const std::vector<Diagnostic>& diags) {
+  std::string out;
+  for (const auto& d : diags) out += (out.empty() ? "" : "\n") + d.str();
+  return out;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string trim(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+}  // namespace
+
+ConfigError::ConfigError(std::vector<Diagnostic> diags)
+    : std::runtime_error(join_diagnostics(diags)), diags_(std::move(diags)) {}
+ConfigError::ConfigError(const std::string& message) : std::runtime_error(message) {}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& candidate : candidates) {
+    const size_t d = edit_distance(word, candidate);
+    if (d < best_distance) best_distance = d, best = candidate;
+  }
+  return best;
+}
+
+std::string expand_env(const std::string& text, std::string& error) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t start = text.find("${", pos);
+    if (start == std::string::npos) break;
+    const size_t end = text.find('}', start);
+    if (end == std::string::npos) {
+      error = "unterminated '${' in '" + text + "'";
+      return text;
+    }
+    out += text.substr(pos, start - pos);
+    const std::string inner = text.substr(start + 2, end - start - 2);
+    const size_t dash = inner.find(":-");
+    const std::string var = dash == std::string::npos ? inner : inner.substr(0, dash);
+    const char* value = std::getenv(var.c_str());
+    if (value != nullptr && *value != '\0') {
+      out += value;
+    } else if (dash != std::string::npos) {
+      out += inner.substr(dash + 2);
+    } else {
+      error = "environment variable " + var + " is not set and has no default (write ${" + var + ":-default})";
+      return text;
+    }
+    pos = end + 1;
+  }
+  return out + text.substr(pos);
+}
+
+SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const {
+  // A value set (or nested under a key set) by --set points at that argument.
+  for (const auto& [key, arg] : overrides_) {
+    if (path == key || path.rfind(key + ".", 0) == 0) return SourceLoc{"--set " + arg, 0, 0};
+  }
+  if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file_, node.Mark().line + 1, node.Mark().column + 1};
+  return SourceLoc{file_, 0, 0};
+}
+
+void Reader::error(const YAML::Node& node, const std::string& path, const std::string& message) {
+  error_at(loc_of(node, path), path, message);
+}
+
+void Reader::error_at(const SourceLoc& loc, const std::string& path, const std::string& message) {
+  diags_.push_back(Diagnostic{loc, path, message});
+}
+
+std::optional<std::string> Reader::scalar(const YAML::Node& node, const std::string& path) {
+  if (node.IsNull()) {
+    error(node, path, "has no value");
+    return std::nullopt;
+  }
+  if (!node.IsScalar()) {
+    error(node, path, std::string("must be a single value, not a ") + (node.IsMap() ? "map" : "list"));
+    return std::nullopt;
+  }
+  std::string problem;
+  std::string text = expand_env(node.Scalar(), problem);
+  if (!problem.empty()) {
+    error(node, path, problem);
+    return std::nullopt;
+  }
+  return text;
+}
+
+bool Reader::range_ok(double value, Range range, const YAML::Node& node, const std::string& path) {
+  switch (range) {
+    case Range::Any:
+      return true;
+    case Range::Positive:
+      if (value > 0) return true;
+      error(node, path, "must be greater than 0, got " + trim(node.Scalar()));
+      return false;
+    case Range::NonNegative:
+      if (value >= 0) return true;
+      error(node, path, "must be 0 or more, got " + trim(node.Scalar()));
+      return false;
+    case Range::Probability:
+      if (value >= 0 && value < 1) return true;
+      error(node, path, "must be in [0, 1), got " + trim(node.Scalar()));
+      return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> Reader::to_int(const YAML::Node& node, const std::string& path, Range range) {
+  auto text = scalar(node, path);
+  if (!text) return std::nullopt;
+  const std::string t = trim(*text);
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || *end != '\0' || errno == ERANGE) {
+    error(node, path, "must be an integer, got '" + t + "'");
+    return std::nullopt;
+  }
+  if (!range_ok(static_cast<double>(value), range, node, path)) return std::nullopt;
+  return value;
+}
+
+std::optional<double> Reader::to_double(const YAML::Node& node, const std::string& path, Range range) {
+  auto text = scalar(node, path);
+  if (!text) return std::nullopt;
+  const std::string t = trim(*text);
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
+    error(node, path, "must be a number, got '" + t + "'");
+    return std::nullopt;
+  }
+  if (!range_ok(value, range, node, path)) return std::nullopt;
+  return value;
+}
+
+std::optional<bool> Reader::to_bool(const YAML::Node& node, const std::string& path) {
+  auto text = scalar(node, path);
+  if (!text) return std::nullopt;
+  const std::string t = trim(*text);
+  if (t == "true" || t == "True" || t == "yes") return true;
+  if (t == "false" || t == "False" || t == "no") return false;
+  error(node, path, "must be true or false, got '" + t + "'");
+  return std::nullopt;
+}
+
+std::optional<std::string> Reader::to_choice(const YAML::Node& node, const std::string& path,
+                                             const std::vector<std::string>& choices) {
+  auto text = scalar(node, path);
+  if (!text || choices.empty()) return text;
+  if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return text;
+  std::string message = "'" + *text + "' is not one of: " + join(choices);
+  const std::string near = did_you_mean(*text, choices);
+  if (!near.empty()) message += " (did you mean '" + near + "'?)";
+  error(node, path, message);
+  return std::nullopt;
+}
+
+MapView::MapView(Reader& reader, YAML::Node node, std::string path, std::vector<std::string> known)
+    : reader_(reader), node_(std::move(node)), path_(std::move(path)) {
+  if (!node_.IsDefined() || node_.IsNull()) {
+    node_.reset(YAML::Node(YAML::NodeType::Map));  // rebind: never write into the document
+    return;
+  }
+  if (!node_.IsMap()) {
+    reader_.error(node_, path_, "must be a map of keys (" + join(known) + ")");
+    ok_ = false;
+    node_.reset(YAML::Node(YAML::NodeType::Map));  // rebind: never write into the document
+    return;
+  }
+  for (const auto& item : node_) {
+    const std::string key = item.first.Scalar();
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string message = "unknown key";
+    const std::string near = did_you_mean(key, known);
+    message += near.empty() ? "; valid keys here: " + join(known) : " (did you mean '" + near + "'?)";
+    reader_.error(item.first, this->path(key), message);
+    ok_ = false;
+  }
+}
+
+bool MapView::has(const std::string& key) const { return node_[key].IsDefined(); }
+YAML::Node MapView::node(const std::string& key) const { return node_[key]; }
+
+bool MapView::require(const std::string& key) {
+  if (has(key)) return true;
+  reader_.error(node_, path(key), "missing required key" + (path_.empty() ? "" : " in '" + path_ + "'"));
+  return false;
+}
+
+void MapView::get(const std::string& key, int64_t& target, Range range) {
+  if (!has(key)) return;
+  if (auto v = reader_.to_int(node(key), path(key), range)) target = *v;
+}
+void MapView::get(const std::string& key, double& target, Range range) {
+  if (!has(key)) return;
+  if (auto v = reader_.to_double(node(key), path(key), range)) target = *v;
+}
+void MapView::get(const std::string& key, bool& target) {
+  if (!has(key)) return;
+  if (auto v = reader_.to_bool(node(key), path(key))) target = *v;
+}
+void MapView::get(const std::string& key, std::string& target) {
+  if (!has(key)) return;
+  if (auto v = reader_.scalar(node(key), path(key))) target = *v;
+}
+void MapView::get_choice(const std::string& key, std::string& target, const std::vector<std::string>& choices) {
+  if (!has(key)) return;
+  if (auto v = reader_.to_choice(node(key), path(key), choices)) target = *v;
+}
+
+}  // namespace runner
