@@ -35,7 +35,7 @@ LayerDef conv_def() {
         require_feature_map(in, "conv");
         const int64_t out = spec.get_int("out"), groups = spec.get_int("groups"), k = spec.get_int("kernel");
         if (in[0] % groups != 0 || out % groups != 0)
-          throw PlanError("groups " + std::to_string(groups) + " must divide both the input channels (" +
+          planner.problem("groups " + std::to_string(groups) + " must divide both the input channels (" +
                           std::to_string(in[0]) + ") and out (" + std::to_string(out) + ")");
         const Shape shape = spatial_out(in, out, k, spec.get_int("stride"), spec.get_int("padding"),
                                         spec.get_int("dilation"));

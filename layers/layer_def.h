@@ -9,7 +9,8 @@
 //             (defaults filled and range-checked by the config stage)
 //   plan:     given the input shape, adds one summary row per module that will
 //             run (in execution order) and returns the output shape; throws
-//             PlanError with a plain sentence when the input does not fit.
+//             PlanError with a plain sentence when the input does not fit, or
+//             calls Planner::problem when the output shape is still known.
 //   ensures:  the built module's trainable numel() equals the rows' params and a
 //             forward pass yields exactly the planned output shape.
 #pragma once
@@ -59,6 +60,9 @@ class Planner {
  public:
   virtual ~Planner() = default;
   virtual void add_row(const std::string& type_name, const Shape& out, int64_t params) = 0;
+  /// Reports a problem that leaves the output shape known, so the walk goes on
+  /// and later problems are reported too (e.g. groups that do not divide).
+  virtual void problem(const std::string& message) = 0;
   /// Walks a nested stack (a residual's body); throws ConfigError on misfit.
   virtual Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) = 0;
 };

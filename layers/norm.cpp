@@ -29,7 +29,7 @@ LayerDef norm_def() {
         require_feature_map(in, "norm");
         const int64_t groups = spec.get_int("groups");
         const std::string problem = norm->check(in[0], groups);
-        if (!problem.empty()) throw PlanError(problem);
+        if (!problem.empty()) planner.problem(problem);
         planner.add_row(norm->row_name, in, norm->params(in[0], groups));
         return in;
       },

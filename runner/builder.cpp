@@ -28,6 +28,7 @@ class StackBuilder : public ModuleBuilder {
  private:
   struct NullPlanner : Planner {
     void add_row(const std::string&, const Shape&, int64_t) override {}
+    void problem(const std::string&) override {}
     Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
       Shape shape = in;
       for (const auto& layer : layers) shape = find_layer_def(layer.type)->plan(layer, shape, *this);

@@ -399,7 +399,7 @@ class ExperimentParser {
       }
       LayerSpec extra;
       extra.type = step;
-      extra.path = spec.path + " (block: " + step + ")";
+      extra.path = spec.path;  // errors point at the conv that asked for this step
       extra.loc = spec.loc;
       for (const auto& opt : find_layer_def(step)->options) extra.options[opt.name] = opt.default_value;
       if (step == "norm") {

@@ -24,6 +24,8 @@ class ShapeWalker : public Planner {
     plan_.total_params += params;
   }
 
+  void problem(const std::string& message) override { diags_.push_back(diagnostic(*current_, message)); }
+
   Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
     Shape shape = in;
     for (const auto& layer : layers) {
@@ -32,7 +34,8 @@ class ShapeWalker : public Planner {
       try {
         shape = find_layer_def(layer.type)->plan(layer, shape, *this);
       } catch (const PlanError& e) {
-        throw ConfigError({Diagnostic{layer.loc, layer.path, e.what() + previous_layer()}});
+        diags_.push_back(diagnostic(layer, e.what()));
+        throw ConfigError(diags_);
       }
       previous_ = &layer;
       previous_shape_ = shape;
@@ -41,7 +44,19 @@ class ShapeWalker : public Planner {
     return shape;
   }
 
+  /// Problems that did not stop the walk.
+  const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+
  private:
+  /// Names the layer and the one before it, with its output shape.
+  Diagnostic diagnostic(const LayerSpec& layer, const std::string& message) const {
+    const bool from_block = layer.path.size() < layer.type.size() + 1 ||
+                            layer.path.compare(layer.path.size() - layer.type.size() - 1, std::string::npos,
+                                               "." + layer.type) != 0;
+    return Diagnostic{layer.loc, layer.path,
+                      (from_block ? "its block's " + layer.type + ": " : "") + message + previous_layer()};
+  }
+
   std::string previous_layer() const {
     if (previous_ == nullptr) return " (it is the first layer; model.input is " + shape_str(plan_.input) + ")";
     return " (after " + previous_->path + " at line " + std::to_string(previous_->loc.line) + ", whose output is " +
@@ -50,6 +65,7 @@ class ShapeWalker : public Planner {
 
   ModelPlan& plan_;
   const LayerSpec* current_ = nullptr;
+  std::vector<Diagnostic> diags_;
   const LayerSpec* previous_ = nullptr;
   Shape previous_shape_;
 };
@@ -61,6 +77,7 @@ ModelPlan plan_model(const ModelSpec& model) {
   plan.input = Shape(model.input.begin(), model.input.end());
   ShapeWalker walker(plan);
   plan.output = walker.walk(model.layers, plan.input);
+  if (!walker.diagnostics().empty()) throw ConfigError(walker.diagnostics());
   const bool logits = plan.output == Shape{model.classes} || plan.output == Shape{model.classes, 1, 1};
   if (!logits) {
     const LayerSpec& last = model.layers.back();

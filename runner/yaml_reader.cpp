@@ -204,16 +204,20 @@ std::optional<std::string> Reader::to_choice(const YAML::Node& node, const std::
   return std::nullopt;
 }
 
+namespace {
+// yaml-cpp nodes are references: copy-construct only, never assign, so that a
+// missing or wrongly typed section reads as an empty map without touching the document.
+YAML::Node map_or_empty(const YAML::Node& node) {
+  return node.IsDefined() && node.IsMap() ? node : YAML::Node(YAML::NodeType::Map);
+}
+}  // namespace
+
 MapView::MapView(Reader& reader, YAML::Node node, std::string path, std::vector<std::string> known)
-    : reader_(reader), node_(std::move(node)), path_(std::move(path)) {
-  if (!node_.IsDefined() || node_.IsNull()) {
-    node_.reset(YAML::Node(YAML::NodeType::Map));  // rebind: never write into the document
-    return;
-  }
-  if (!node_.IsMap()) {
-    reader_.error(node_, path_, "must be a map of keys (" + join(known) + ")");
+    : reader_(reader), node_(map_or_empty(node)), path_(std::move(path)) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  if (!node.IsMap()) {
+    reader_.error(node, path_, "must be a map of keys (" + join(known) + ")");
     ok_ = false;
-    node_.reset(YAML::Node(YAML::NodeType::Map));  // rebind: never write into the document
     return;
   }
   for (const auto& item : node_) {

@@ -1,0 +1,165 @@
+// Stage 1: YAML → ExperimentSpec. Golden error files, defaults, ${VAR}, --set.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "runner/config.h"
+#include "test_util.h"
+
+using namespace runner;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kMinimal = R"(name: tiny
+model:
+  layers:
+    - conv: {out: 8}
+    - gap
+    - conv: {out: 10, kernel: 1, block: false}
+train:
+  epochs: 2
+)";
+
+std::string config_error(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    parse_experiment(text, "x.yaml", sets);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("every bad config in tests/data/bad gives exactly its expected messages") {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(test_util::source_path("tests/data/bad"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    const std::string name = entry.path().filename().string();
+    const std::string expected = test_util::read_file(fs::path(entry.path()).replace_extension(".expected").string());
+    CAPTURE(name);
+    std::string got = "(no error)";
+    try {
+      parse_experiment(test_util::read_file(entry.path().string()), name);
+    } catch (const ConfigError& e) {
+      got = std::string(e.what()) + "\n";
+    }
+    CHECK(got == expected);
+  }
+  CHECK(files >= 12);
+}
+
+TEST_CASE("all problems of a file are reported together, in file order") {
+  const std::string message = test_util::read_file(test_util::source_path("tests/data/bad/wrong_type.expected"));
+  CHECK(std::count(message.begin(), message.end(), '\n') == 7);
+}
+
+TEST_CASE("defaults match docs/dsl.md") {
+  const ExperimentSpec spec = parse_experiment(kMinimal, "x.yaml");
+  CHECK(spec.name == "tiny");
+  CHECK(spec.data.dataset == "cifar10");
+  CHECK(spec.data.mean[0] == doctest::Approx(0.4914));
+  CHECK(spec.data.std[2] == doctest::Approx(0.2616));
+  CHECK(spec.data.augment.empty());
+  CHECK(spec.budget.max_params == 50000);
+  CHECK(spec.budget.max_epochs == 20);
+  CHECK(spec.budget.target_test_acc == doctest::Approx(70));
+  CHECK(spec.model.input == std::array<int64_t, 3>{3, 32, 32});
+  CHECK(spec.model.classes == 10);
+  CHECK(spec.model.norm == "batch");
+  CHECK(spec.model.groups == 4);
+  CHECK(spec.train.batch_size == 128);
+  CHECK(spec.train.optimizer.type == "sgd");
+  CHECK(spec.train.optimizer.lr == doctest::Approx(0.05));
+  CHECK(spec.train.optimizer.momentum == doctest::Approx(0.9));
+  CHECK(spec.train.schedule.type == "onecycle");
+  CHECK(spec.train.schedule.max_lr == doctest::Approx(0.1));
+  CHECK(spec.train.seed == 1);
+  CHECK(spec.train.device == "auto");
+  CHECK(spec.train.threads == 0);
+  CHECK(spec.train.tta == "none");
+}
+
+TEST_CASE("a conv expands into model.block unless block: false") {
+  const ExperimentSpec spec = parse_experiment(kMinimal, "x.yaml");
+  std::vector<std::string> types;
+  for (const auto& layer : spec.model.layers) types.push_back(layer.type);
+  CHECK(types == std::vector<std::string>{"conv", "relu", "norm", "gap", "conv"});
+  CHECK(spec.model.layers[2].get_string("type") == "batch");
+
+  const ExperimentSpec custom = parse_experiment(kMinimal, "x.yaml", {"model.block=[conv, norm, gelu]", "model.norm=group"});
+  CHECK(custom.model.layers[1].type == "norm");
+  CHECK(custom.model.layers[1].get_string("type") == "group");
+  CHECK(custom.model.layers[2].type == "gelu");
+
+  const ExperimentSpec per_layer = parse_experiment(kMinimal, "x.yaml", {"model.layers.0.conv.norm=layer"});
+  CHECK(per_layer.model.layers[2].get_string("type") == "layer");
+}
+
+TEST_CASE("shorthand forms: bare names, scalars and lists") {
+  const ExperimentSpec spec = parse_experiment(R"(name: short
+model:
+  layers:
+    - conv: {out: 8, padding: 1, block: false}
+    - maxpool: 2
+    - dropout: 0.05
+    - residual:
+        - conv: {out: 8, padding: 1}
+    - gap
+    - linear: 10
+train: {epochs: 1}
+)",
+                                               "x.yaml");
+  CHECK(spec.model.layers[1].get_int("kernel") == 2);
+  CHECK(spec.model.layers[2].get_double("p") == doctest::Approx(0.05));
+  CHECK(spec.model.layers[3].children.size() == 3);
+  CHECK(spec.model.layers[5].get_int("out") == 10);
+}
+
+TEST_CASE("${VAR} and ${VAR:-default} expand in strings") {
+  ::unsetenv("RUNNER_TEST_ROOT");
+  const char* cifar_root = std::getenv("CIFAR10_ROOT");
+  CHECK(parse_experiment(kMinimal, "x.yaml").data.root ==
+        (cifar_root != nullptr && *cifar_root ? cifar_root : "data/cifar-10-batches-bin"));
+  CHECK(parse_experiment(kMinimal, "x.yaml", {"data.root=${RUNNER_TEST_ROOT:-/fallback}"}).data.root == "/fallback");
+  ::setenv("RUNNER_TEST_ROOT", "/from/env", 1);
+  CHECK(parse_experiment(kMinimal, "x.yaml", {"data.root=${RUNNER_TEST_ROOT}/x"}).data.root == "/from/env/x");
+  ::unsetenv("RUNNER_TEST_ROOT");
+  CHECK(config_error(kMinimal, {"data.root=${RUNNER_TEST_ROOT}"}).find("RUNNER_TEST_ROOT is not set") !=
+        std::string::npos);
+}
+
+TEST_CASE("--set overrides are applied and checked like the file") {
+  const ExperimentSpec spec =
+      parse_experiment(kMinimal, "x.yaml", {"train.epochs=5", "model.layers.0.conv.out=12", "train.optimizer.lr=0.2"});
+  CHECK(spec.train.epochs == 5);
+  CHECK(spec.model.layers[0].get_int("out") == 12);
+  CHECK(spec.train.optimizer.lr == doctest::Approx(0.2));
+  CHECK(spec.yaml.find("out: 12") != std::string::npos);
+
+  CHECK(config_error(kMinimal, {"train.epochs=many"}) ==
+        "--set train.epochs=many: key 'train.epochs': must be an integer, got 'many'");
+  CHECK(config_error(kMinimal, {"train.epohcs=3"}) ==
+        "--set train.epohcs=3: key 'train.epohcs': unknown key (did you mean 'epochs'?)");
+  CHECK(config_error(kMinimal, {"model.layers.9.conv.out=3"}).find("is not an index of that list (0..2)") !=
+        std::string::npos);
+  CHECK(config_error(kMinimal, {"no-equals-sign"}).find("expected key.path=value") != std::string::npos);
+}
+
+TEST_CASE("train.epochs over budget.max_epochs is a budget refusal") {
+  CHECK_THROWS_AS(parse_experiment(kMinimal, "x.yaml", {"train.epochs=21"}), BudgetError);
+  CHECK_NOTHROW(parse_experiment(kMinimal, "x.yaml", {"train.epochs=30", "budget.max_epochs=30"}));
+}
+
+TEST_CASE("a missing experiment file is a config error naming the file") {
+  try {
+    load_experiment("/nonexistent/exp.yaml");
+    FAIL("expected ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("/nonexistent/exp.yaml") == 0);
+  }
+}
