@@ -1,13 +1,153 @@
 #include "runner/commands.h"
 
+#include <torch/version.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "runner/builder.h"
 #include "runner/config.h"
+#include "runner/env_info.h"
+#include "runner/spec_json.h"
+#include "runner/store.h"
 #include "runner/summary.h"
+#include "runner/trainer.h"
 #include "runner/yaml_reader.h"
 
 namespace runner {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) {
+  if (g_stop.exchange(true)) std::_Exit(kExitInterrupted);  // a second Ctrl-C: leave now
+}
+
+const char* status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::Finished:
+      return "finished";
+    case RunStatus::Diverged:
+      return "diverged";
+    case RunStatus::Interrupted:
+      return "interrupted";
+  }
+  return "failed";
+}
+
+std::string checkpoint_dir(const std::string& db) {
+  const std::filesystem::path parent = std::filesystem::path(db).parent_path();
+  return (parent.empty() ? std::filesystem::path("checkpoints") : parent / "checkpoints").string();
+}
+
+std::string percent(std::optional<double> v) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", *v);
+  return buf;
+}
+
+EpochRow to_row(const EpochMetrics& m) {
+  return EpochRow{m.epoch, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.lr, m.seconds};
+}
+
+EpochMetrics to_metrics(const EpochRow& r) {
+  EpochMetrics m;
+  m.epoch = r.epoch, m.train_loss = r.train_loss, m.train_acc = r.train_acc;
+  m.test_loss = r.test_loss, m.test_acc = r.test_acc, m.lr = r.lr, m.seconds = r.seconds;
+  return m;
+}
+
+/// Everything a training needs, prepared before the run is recorded, so that
+/// config, budget and data errors never leave a run row behind.
+struct Prepared {
+  ExperimentSpec spec;
+  BuiltModel built;
+  Dataset data;
+  torch::Device device{torch::kCPU};
+  int64_t threads = 0;
+};
+
+Prepared prepare(ExperimentSpec spec) {
+  Prepared p;
+  p.spec = std::move(spec);
+  seed_everything(p.spec.train.seed);
+  p.built = build_model(p.spec.model);
+  check_param_budget(p.built.plan, p.spec.budget);
+  p.device = select_device(p.spec.train.device);
+  p.threads = p.spec.train.threads > 0 ? p.spec.train.threads
+                                       : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(static_cast<int>(p.threads));
+  p.data = load_dataset(p.spec.data);
+  if (p.data.train.size() == 0 || p.data.test.size() == 0) throw DataError(p.spec.data.root + ": no images");
+  const auto& in = p.spec.model.input;
+  if (p.data.train.images.sizes().slice(1).vec() != std::vector<int64_t>(in.begin(), in.end()))
+    throw DataError(p.spec.data.root + ": images are " + shape_str(p.data.train.images.sizes().slice(1).vec()) +
+                    " but model.input is " + shape_str({in[0], in[1], in[2]}));
+  if (static_cast<int64_t>(p.data.class_names.size()) != p.spec.model.classes)
+    throw DataError(p.spec.data.root + ": " + std::to_string(p.data.class_names.size()) +
+                    " classes but model.classes is " + std::to_string(p.spec.model.classes));
+  return p;
+}
+
+/// Trains, records each epoch, and ends the run with its true status.
+int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std::vector<EpochMetrics> previous) {
+  const RunRow row = store.run(run_id);
+  Trainer trainer(p.spec, p.built.net, p.data, p.device);
+  TrainObserver observer;
+  observer.on_epoch = [&](const EpochMetrics& m) { store.record_epoch(run_id, to_row(m)); };
+  observer.stop_requested = [] { return g_stop.load(); };
+  TrainResult result;
+  try {
+    result = trainer.run(observer, row.checkpoint, resume, std::move(previous));
+  } catch (const StoreError&) {
+    throw;  // the database itself failed: nothing more can be recorded
+  } catch (const std::exception& e) {
+    store.end_run(run_id, "failed", e.what());
+    throw;
+  }
+  if (result.status != RunStatus::Finished) {
+    store.end_run(run_id, status_name(result.status), result.message);
+    std::cerr << p.spec.name << " (run " << run_id << "): " << status_name(result.status) << ": " << result.message
+              << "\n";
+    if (result.status == RunStatus::Interrupted)
+      std::cerr << "continue with: runner resume " << run_id << " --db " << store.path() << "\n";
+    return result.status == RunStatus::Interrupted ? kExitInterrupted : kExitDiverged;
+  }
+  TestResults results;
+  results.class_names = p.data.class_names;
+  results.class_correct = result.report.class_correct;
+  results.class_total = result.report.class_total;
+  results.confusion = result.report.confusion;
+  results.misclassified = result.report.misclassified;
+  const auto labels = p.data.test.labels.accessor<int64_t, 1>();
+  for (const auto& [index, predicted] : results.misclassified) results.true_labels.push_back(labels[index]);
+  store.end_run(run_id, "finished", "", &results);
+
+  const RunRow done = store.run(run_id);
+  int64_t best_epoch = 0;
+  double best = -1;
+  for (const auto& m : result.epochs)
+    if (m.test_acc > best) best = m.test_acc, best_epoch = m.epoch;
+  std::printf("%s (run %lld): finished %lld epochs; final test acc %s%%, best %s%% (epoch %lld); target %.1f%% %s\n",
+              p.spec.name.c_str(), static_cast<long long>(run_id), static_cast<long long>(done.epochs_done),
+              percent(done.final_test_acc).c_str(), percent(done.best_test_acc).c_str(),
+              static_cast<long long>(best_epoch), p.spec.budget.target_test_acc,
+              done.target_met.value_or(false) ? "met" : "NOT met");
+  return kExitOk;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
 
 int cmd_check(const CheckArgs& args) {
   const ExperimentSpec spec = load_experiment(args.file, args.sets);
@@ -28,6 +168,118 @@ int cmd_layers() {
     std::cout << name << ": " << def->summary << (options.empty() ? "" : "; options: " + join(options)) << "\n";
   }
   std::cout << "norms: " << join(norm_names()) << "\n";
+  return 0;
+}
+
+int cmd_run(const RunArgs& args) {
+  Prepared p = prepare(load_experiment(args.file, args.sets));
+  std::cout << format_summary(p.built.plan) << std::flush;
+  Store store(args.db);
+  const nlohmann::json config = experiment_json(p.spec);
+  const EnvInfo env = collect_env_info(args.file);
+  RunRecord rec;
+  rec.name = p.spec.name;
+  rec.experiment_file = args.file;
+  rec.config_yaml = p.spec.yaml;
+  rec.config_json = config.dump();
+  rec.config_hash = config_hash(config);
+  rec.git_commit = env.git_commit;
+  rec.git_dirty = env.git_dirty;
+  rec.host = env.host;
+  rec.torch_version = TORCH_VERSION;
+  rec.device = p.device.str();
+  rec.threads = p.threads;
+  rec.params = p.built.plan.total_params;
+  rec.seed = p.spec.train.seed;
+  rec.epochs = p.spec.train.epochs;
+  rec.target_test_acc = p.spec.budget.target_test_acc;
+  rec.sweep = args.sweep;
+  const int64_t run_id = store.begin_run(rec, checkpoint_dir(args.db));
+  std::cerr << p.spec.name << ": run " << run_id << " on " << rec.device << " with " << p.threads << " threads, "
+            << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
+            << args.db << "\n";
+  return train_and_record(p, store, run_id, false, {});
+}
+
+int cmd_resume(int64_t run_id, const std::string& db) {
+  Store store(db);
+  const RunRow row = store.run(run_id);
+  if (row.status == "finished") throw ConfigError("run " + std::to_string(run_id) + " already finished");
+  if (row.status == "running" && process_alive(row.pid) && row.record.host == collect_env_info(".").host)
+    throw ConfigError("run " + std::to_string(run_id) + " is still running as process " + std::to_string(row.pid));
+  Prepared p = prepare(parse_experiment(row.record.config_yaml, row.record.experiment_file + " (as recorded in run " +
+                                                                    std::to_string(run_id) + ")"));
+  const bool have_checkpoint = std::filesystem::exists(row.checkpoint);
+  const int64_t keep = have_checkpoint ? checkpoint_epoch(row.checkpoint) : 0;
+  std::vector<EpochMetrics> previous;
+  for (const auto& e : store.epochs(run_id))
+    if (e.epoch <= keep) previous.push_back(to_metrics(e));
+  store.reopen_run(run_id, keep);
+  std::cerr << row.record.name << ": resuming run " << run_id
+            << (have_checkpoint ? " from its checkpoint after epoch " + std::to_string(keep)
+                                : std::string(" from the start (no checkpoint was written)"))
+            << "\n";
+  return train_and_record(p, store, run_id, have_checkpoint, std::move(previous));
+}
+
+int cmd_runs(const std::string& db) {
+  Store store(db);
+  const std::string host = collect_env_info(".").host;
+  std::printf("%5s  %-24s %-22s %8s %9s %9s  %s\n", "id", "name", "status", "epochs", "final %", "best %",
+              "started (UTC)");
+  for (const auto& r : store.runs()) {
+    std::string status = r.status;
+    // A run whose process is gone was killed: say so rather than "running".
+    if (status == "running" && r.record.host == host && !process_alive(r.pid)) status = "running? (process gone)";
+    std::printf("%5lld  %-24s %-22s %4lld/%-3lld %9s %9s  %s\n", static_cast<long long>(r.id), r.record.name.c_str(),
+                status.c_str(), static_cast<long long>(r.epochs_done), static_cast<long long>(r.record.epochs),
+                percent(r.final_test_acc).c_str(), percent(r.best_test_acc).c_str(), r.started_at.c_str());
+  }
+  return 0;
+}
+
+int cmd_show(int64_t run_id, const std::string& db) {
+  Store store(db);
+  const RunRow r = store.run(run_id);
+  std::printf("run %lld: %s — %s%s\n", static_cast<long long>(r.id), r.record.name.c_str(), r.status.c_str(),
+              r.error.empty() ? "" : (" (" + r.error + ")").c_str());
+  std::printf("file %s, config hash %s, seed %lld, %lld parameters\n", r.record.experiment_file.c_str(),
+              r.record.config_hash.c_str(), static_cast<long long>(r.record.seed),
+              static_cast<long long>(r.record.params));
+  std::printf("host %s, %s with %lld threads, LibTorch %s, git %s%s\n", r.record.host.c_str(), r.record.device.c_str(),
+              static_cast<long long>(r.record.threads), r.record.torch_version.c_str(),
+              r.record.git_commit.empty() ? "-" : r.record.git_commit.substr(0, 12).c_str(),
+              r.record.git_dirty == 1 ? " (dirty)" : "");
+  std::printf("started %s, finished %s\n\n--- config ---\n%s\n", r.started_at.c_str(),
+              r.finished_at.empty() ? "-" : r.finished_at.c_str(), r.record.config_yaml.c_str());
+  std::printf("\n%5s %10s %9s %10s %9s %9s %8s\n", "epoch", "train loss", "train %", "test loss", "test %", "lr",
+              "seconds");
+  for (const auto& e : store.epochs(run_id))
+    std::printf("%5lld %10.4f %9.2f %10.4f %9.2f %9.5f %8.1f\n", static_cast<long long>(e.epoch), e.train_loss,
+                e.train_acc, e.test_loss, e.test_acc, e.lr, e.seconds);
+  std::printf("\nfinal test acc %s%%, best %s%%, target %.1f%%: %s\n", percent(r.final_test_acc).c_str(),
+              percent(r.best_test_acc).c_str(), r.record.target_test_acc,
+              r.target_met ? (*r.target_met ? "met" : "not met") : "-");
+  return 0;
+}
+
+int cmd_compare(const CompareOptions& options, const std::string& db) {
+  if (!std::filesystem::exists(db)) throw StoreError(db + ": no results database here yet (run an experiment first)");
+  Store store(db);
+  std::cout << compare_runs(store.runs(), options);
+  return 0;
+}
+
+}  // namespace runner
+
+#include "runner/fetch.h"
+
+namespace runner {
+
+int cmd_data_fetch(const std::string& dataset, const std::string& dir, const std::string& url) {
+  if (dataset != "cifar10") throw ConfigError("unknown dataset '" + dataset + "' (known: cifar10)");
+  const std::string data = fetch_cifar10(dir, url.empty() ? kCifar10Url : url);
+  std::cout << "CIFAR-10 is in " << data << " (use data.root: " << data << ", or CIFAR10_ROOT=" << data << ")\n";
   return 0;
 }
 

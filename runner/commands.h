@@ -4,13 +4,35 @@
 #include <string>
 #include <vector>
 
+#include "runner/compare.h"
+
 namespace runner {
+
+constexpr const char* kDefaultDb = "results/results.db";
 
 struct CheckArgs {
   std::string file;
   std::vector<std::string> sets;
 };
+
+struct RunArgs {
+  std::string file;
+  std::vector<std::string> sets;
+  std::string db = kDefaultDb;
+  std::string sweep;  ///< tag recorded with the run
+};
+
 int cmd_check(const CheckArgs& args);
 int cmd_layers();
+/// Trains and records one experiment. Returns 0 finished, 6 diverged, 130 interrupted.
+int cmd_run(const RunArgs& args);
+int cmd_resume(int64_t run_id, const std::string& db);
+int cmd_runs(const std::string& db);
+int cmd_show(int64_t run_id, const std::string& db);
+int cmd_compare(const CompareOptions& options, const std::string& db);
+int cmd_data_fetch(const std::string& dataset, const std::string& dir, const std::string& url);
+
+/// Installs SIGINT/SIGTERM handlers that ask a running training to stop.
+void install_stop_handlers();
 
 }  // namespace runner

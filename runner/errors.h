@@ -15,6 +15,7 @@ enum ExitCode : int {
   kExitBudget = 3,  ///< the model breaks its parameter or epoch budget
   kExitData = 4,
   kExitStore = 5,
+  kExitDiverged = 6,  ///< training diverged (loss NaN/inf); recorded as diverged
   kExitInterrupted = 130,
 };
 

@@ -19,6 +19,7 @@ const char* const kExitCodesHelp =
     "  3    budget refusal (parameters not under budget.max_params, or epochs over budget.max_epochs)\n"
     "  4    data error (missing, truncated or malformed data files)\n"
     "  5    results-store error (the SQLite database cannot be opened or written)\n"
+    "  6    the run diverged (loss became NaN/inf); it is recorded as diverged\n"
     "  130  interrupted (Ctrl-C or SIGTERM; the run was checkpointed and recorded)\n";
 
 std::string version_line() {
@@ -33,14 +34,58 @@ int main(int argc, char** argv) {
   app.footer(kExitCodesHelp);
   app.set_version_flag("--version", version_line());
   app.require_subcommand(1);
+  auto add_command = [&](const std::string& name, const std::string& description) {
+    CLI::App* cmd = app.add_subcommand(name, description);
+    cmd->footer(kExitCodesHelp);
+    return cmd;
+  };
 
   CheckArgs check;
-  CLI::App* check_cmd = app.add_subcommand("check", "Check an experiment: print the model summary, enforce the budget");
+  CLI::App* check_cmd = add_command("check", "Check an experiment: print the model summary, enforce the budget");
   check_cmd->add_option("file", check.file, "experiment YAML")->required();
   check_cmd->add_option("--set", check.sets, "override a key: --set train.epochs=2 (repeatable)");
-  check_cmd->footer(kExitCodesHelp);
 
-  CLI::App* layers_cmd = app.add_subcommand("layers", "List the layer types and norms the DSL knows");
+  RunArgs run;
+  CLI::App* run_cmd = add_command("run", "Train an experiment and record it in the results database");
+  run_cmd->add_option("file", run.file, "experiment YAML")->required();
+  run_cmd->add_option("--set", run.sets, "override a key: --set train.epochs=2 (repeatable)");
+  run_cmd->add_option("--db", run.db, "results database")->capture_default_str();
+  run_cmd->add_option("--sweep", run.sweep, "tag the run with a sweep name");
+
+  int64_t resume_id = 0;
+  std::string db = kDefaultDb;
+  CLI::App* resume_cmd = add_command("resume", "Continue an interrupted run from its checkpoint");
+  resume_cmd->add_option("run_id", resume_id, "run id (see runner runs)")->required();
+  resume_cmd->add_option("--db", db, "results database")->capture_default_str();
+
+  CLI::App* runs_cmd = add_command("runs", "List recorded runs");
+  runs_cmd->add_option("--db", db, "results database")->capture_default_str();
+
+  int64_t show_id = 0;
+  CLI::App* show_cmd = add_command("show", "Print a run's config and per-epoch metrics");
+  show_cmd->add_option("run_id", show_id, "run id")->required();
+  show_cmd->add_option("--db", db, "results database")->capture_default_str();
+
+  CompareOptions compare;
+  CLI::App* compare_cmd = add_command("compare", "Compare finished runs grouped by a config key (mean ± std)");
+  compare_cmd->add_option("--by", compare.by, "dotted config key, e.g. model.norm")->capture_default_str();
+  compare_cmd->add_option("--where", compare.where, "KEY=VALUE filter on the config (repeatable)");
+  compare_cmd->add_option("--sweep", compare.sweep, "only runs of this sweep");
+  compare_cmd->add_option("--format", compare.format, "table, markdown, csv or json")
+      ->check(CLI::IsMember({"table", "markdown", "csv", "json"}))
+      ->capture_default_str();
+  compare_cmd->add_option("--db", db, "results database")->capture_default_str();
+
+  CLI::App* data_cmd = add_command("data", "Get datasets");
+  data_cmd->require_subcommand(1);
+  std::string fetch_dataset, fetch_dir = "data", fetch_url;
+  CLI::App* fetch_cmd = data_cmd->add_subcommand("fetch", "Download and unpack a dataset, checking its MD5");
+  fetch_cmd->add_option("dataset", fetch_dataset, "dataset name")->required()->check(CLI::IsMember({"cifar10"}));
+  fetch_cmd->add_option("dir", fetch_dir, "where to unpack (gets cifar-10-batches-bin/)")->capture_default_str();
+  fetch_cmd->add_option("--url", fetch_url, "download from a mirror or a file:// copy instead");
+  fetch_cmd->footer(kExitCodesHelp);
+
+  CLI::App* layers_cmd = add_command("layers", "List the layer types and norms the DSL knows");
 
   try {
     app.parse(argc, argv);
@@ -52,7 +97,14 @@ int main(int argc, char** argv) {
   }
 
   try {
+    install_stop_handlers();
     if (*check_cmd) return cmd_check(check);
+    if (*run_cmd) return cmd_run(run);
+    if (*resume_cmd) return cmd_resume(resume_id, db);
+    if (*runs_cmd) return cmd_runs(db);
+    if (*show_cmd) return cmd_show(show_id, db);
+    if (*compare_cmd) return cmd_compare(compare, db);
+    if (*fetch_cmd) return cmd_data_fetch(fetch_dataset, fetch_dir, fetch_url);
     if (*layers_cmd) return cmd_layers();
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";

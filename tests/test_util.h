@@ -37,3 +37,94 @@ inline Run run_runner(const std::string& args) {
 }
 
 }  // namespace test_util
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <vector>
+
+namespace test_util {
+
+/// A runner process with its stderr readable line by line.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& args) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      int devnull = ::open("/dev/null", O_WRONLY);
+      dup2(devnull, STDOUT_FILENO);
+      close(fds[0]);
+      std::vector<char*> argv;
+      std::string binary = RUNNER_BINARY;
+      argv.push_back(binary.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(binary.c_str(), argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    err_ = fdopen(fds[0], "r");
+  }
+  ~Child() {
+    if (pid_ > 0 && !waited_) {
+      kill(pid_, SIGKILL);
+      wait();
+    }
+    if (err_ != nullptr) fclose(err_);
+  }
+  /// Reads stderr until a line contains `text`; false at end of output.
+  bool wait_for(const std::string& text) {
+    char line[4096];
+    while (err_ != nullptr && fgets(line, sizeof line, err_) != nullptr) {
+      output_ += line;
+      if (std::string(line).find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  /// Waits for exit; returns the exit code (128 + signal when killed).
+  int wait() {
+    char line[4096];
+    while (err_ != nullptr && fgets(line, sizeof line, err_) != nullptr) output_ += line;
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    waited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* err_ = nullptr;
+  bool waited_ = false;
+  std::string output_;
+};
+
+/// A fresh temporary folder, removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char templ[] = "/tmp/runner-test-XXXXXX";
+    path = mkdtemp(templ);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+/// The CIFAR-10 copy the tests use ($CIFAR10_ROOT, else ../shared/data/...).
+inline std::string cifar_root() {
+  const char* env = std::getenv("CIFAR10_ROOT");
+  return env != nullptr && *env ? env : source_path("../shared/data/cifar-10-batches-bin");
+}
+
+}  // namespace test_util

@@ -1,0 +1,137 @@
+#include "runner/compare.h"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "runner/errors.h"
+#include "runner/spec_json.h"
+
+namespace runner {
+
+std::pair<double, double> mean_std(const std::vector<double>& values) {
+  if (values.empty()) return {0, 0};
+  double sum = 0;
+  for (double v : values) sum += v;
+  const double mean = sum / static_cast<double>(values.size());
+  if (values.size() < 2) return {mean, 0};
+  double sq = 0;
+  for (double v : values) sq += (v - mean) * (v - mean);
+  return {mean, std::sqrt(sq / static_cast<double>(values.size() - 1))};
+}
+
+namespace {
+
+std::string value_text(const nlohmann::json& v) {
+  if (v.is_null()) return "(unset)";
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string fixed(double v, int digits = 2) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+struct Group {
+  std::vector<double> final_acc, best_acc, train_acc, gap, seconds;
+  int64_t params = 0, epochs = 0, met = 0, runs = 0;
+};
+
+std::string stat_text(const std::vector<double>& values, bool with_std) {
+  const auto [mean, sd] = mean_std(values);
+  return with_std && values.size() > 1 ? fixed(mean) + " ± " + fixed(sd) : fixed(mean);
+}
+
+}  // namespace
+
+std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options) {
+  std::vector<std::pair<std::string, std::string>> filters;
+  for (const auto& w : options.where) {
+    const size_t eq = w.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--where " + w + ": expected KEY=VALUE, e.g. --where model.norm=batch");
+    filters.emplace_back(w.substr(0, eq), w.substr(eq + 1));
+  }
+  std::map<std::string, Group> groups;
+  for (const auto& run : runs) {
+    if (run.status != "finished" || !run.final_test_acc) continue;
+    if (!options.sweep.empty() && run.record.sweep != options.sweep) continue;
+    const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
+    bool keep = true;
+    for (const auto& [key, value] : filters) keep = keep && value_text(json_at(config, key)) == value;
+    if (!keep) continue;
+    Group& g = groups[value_text(json_at(config, options.by))];
+    g.runs++;
+    g.final_acc.push_back(*run.final_test_acc);
+    g.best_acc.push_back(run.best_test_acc.value_or(0));
+    g.train_acc.push_back(run.final_train_acc.value_or(0));
+    g.gap.push_back(run.final_train_acc.value_or(0) - *run.final_test_acc);
+    g.seconds.push_back(run.seconds_per_epoch);
+    g.params = std::max(g.params, run.record.params);
+    g.epochs = std::max(g.epochs, run.epochs_done);
+    g.met += run.target_met.value_or(false) ? 1 : 0;
+  }
+
+  const std::vector<std::string> header{options.by, "runs", "params", "epochs", "final test %", "best test %",
+                                        "final train %", "train-test gap", "s/epoch", "target met"};
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& [key, g] : groups) {
+    rows.push_back({key, std::to_string(g.runs), std::to_string(g.params), std::to_string(g.epochs),
+                    stat_text(g.final_acc, true), stat_text(g.best_acc, true), stat_text(g.train_acc, true),
+                    stat_text(g.gap, true), fixed(mean_std(g.seconds).first, 1),
+                    std::to_string(g.met) + "/" + std::to_string(g.runs)});
+    json.push_back({{options.by, key},
+                    {"runs", g.runs},
+                    {"params", g.params},
+                    {"epochs", g.epochs},
+                    {"final_test_acc_mean", mean_std(g.final_acc).first},
+                    {"final_test_acc_std", mean_std(g.final_acc).second},
+                    {"best_test_acc_mean", mean_std(g.best_acc).first},
+                    {"best_test_acc_std", mean_std(g.best_acc).second},
+                    {"final_train_acc_mean", mean_std(g.train_acc).first},
+                    {"train_test_gap_mean", mean_std(g.gap).first},
+                    {"seconds_per_epoch", mean_std(g.seconds).first},
+                    {"target_met", g.met}});
+  }
+  if (options.format == "json") return json.dump(2) + "\n";
+  std::string out;
+  if (options.format == "csv") {
+    auto csv = [](const std::vector<std::string>& cells) {
+      std::string line;
+      for (const auto& c : cells) line += (line.empty() ? "" : ",") + ("\"" + c + "\"");
+      return line + "\n";
+    };
+    out = csv(header);
+    for (const auto& r : rows) out += csv(r);
+    return out;
+  }
+  if (rows.empty()) return "no finished runs match\n";
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size() - (r[c].find("±") != std::string::npos ? 1 : 0));
+  }
+  const bool md = options.format == "markdown";
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text = md ? "| " : "";
+    for (size_t c = 0; c < cells.size(); ++c) {
+      const size_t shown = cells[c].size() - (cells[c].find("±") != std::string::npos ? 1 : 0);
+      const std::string pad(width[c] - shown, ' ');
+      text += (c == 0 ? cells[c] + pad : pad + cells[c]) + (md ? " | " : "  ");
+    }
+    return text.substr(0, text.find_last_not_of(' ') + 1) + "\n";
+  };
+  out = line(header);
+  if (md) {
+    std::string rule = "|";
+    for (size_t c = 0; c < header.size(); ++c) rule += (c == 0 ? " :" : " ") + std::string(width[c] - 1, '-') + (c == 0 ? " |" : ": |");
+    out += rule + "\n";
+  }
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+}  // namespace runner

@@ -1,0 +1,24 @@
+// `runner compare`: one row per group of finished runs, mean ± std over seeds.
+// Plain records in, text out; no SQL, no LibTorch.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runner/store.h"
+
+namespace runner {
+
+struct CompareOptions {
+  std::string by = "model.norm";   ///< dotted config key to group by
+  std::vector<std::string> where;  ///< KEY=VALUE filters on the config
+  std::string sweep;               ///< only runs of this sweep, when set
+  std::string format = "table";    ///< table | markdown | csv | json
+};
+
+/// Throws ConfigError for a malformed --where; returns the rendered comparison.
+std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options);
+
+/// Mean and sample standard deviation (0 for a single value).
+std::pair<double, double> mean_std(const std::vector<double>& values);
+
+}  // namespace runner

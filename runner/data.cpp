@@ -1,0 +1,235 @@
+#include "runner/data.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "runner/errors.h"
+
+namespace runner {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kRecord = 3073;  // 1 label byte + 3 × 32 × 32 pixels
+constexpr int64_t kPixels = 3072;
+
+const char* const kHowToGet =
+    "get CIFAR-10 with `runner data fetch cifar10 DIR` (downloads cifar-10-binary.tar.gz and checks its MD5), "
+    "then point data.root or $CIFAR10_ROOT at DIR";
+
+std::vector<uint8_t> read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path.string() + ": cannot open");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Appends the records of one binary batch file, up to `want` (0 = all).
+void read_cifar_file(const fs::path& path, std::vector<uint8_t>& pixels, std::vector<int64_t>& labels,
+                     int64_t want) {
+  if (!fs::exists(path)) throw DataError(path.string() + ": missing; " + kHowToGet);
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const auto size = static_cast<int64_t>(bytes.size());
+  if (size == 0 || size % kRecord != 0)
+    throw DataError(path.string() + ": " + std::to_string(size) + " bytes is not a whole number of " +
+                    std::to_string(kRecord) + "-byte records (truncated or not a CIFAR-10 binary batch)");
+  const int64_t records = size / kRecord;
+  const int64_t take = want > 0 ? std::min(want, records) : records;
+  for (int64_t r = 0; r < take; ++r) {
+    const uint8_t label = bytes[static_cast<size_t>(r * kRecord)];
+    if (label > 9)
+      throw DataError(path.string() + ": record " + std::to_string(r) + " has label " + std::to_string(label) +
+                      " (labels are 0-9; is this CIFAR-100 or a corrupt file?)");
+    labels.push_back(label);
+    const auto begin = bytes.begin() + r * kRecord + 1;
+    pixels.insert(pixels.end(), begin, begin + kPixels);
+  }
+}
+
+ImageSet to_image_set(std::vector<uint8_t>& pixels, std::vector<int64_t>& labels, int64_t c, int64_t h, int64_t w) {
+  const auto n = static_cast<int64_t>(labels.size());
+  ImageSet set;
+  set.images = torch::from_blob(pixels.data(), {n, c, h, w}, torch::kUInt8).clone();
+  set.labels = torch::from_blob(labels.data(), {n}, torch::kInt64).clone();
+  return set;
+}
+
+ImageSet read_cifar_split(const fs::path& root, const std::vector<std::string>& files, int64_t limit) {
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  for (const auto& file : files) {
+    const int64_t want = limit > 0 ? limit - static_cast<int64_t>(labels.size()) : 0;
+    if (limit > 0 && want <= 0) break;
+    read_cifar_file(root / file, pixels, labels, want);
+  }
+  return to_image_set(pixels, labels, 3, 32, 32);
+}
+
+std::vector<std::string> read_class_names(const fs::path& root) {
+  std::vector<std::string> names;
+  std::ifstream in(root / "batches.meta.txt");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.find_first_not_of(" \r\t") != std::string::npos)
+      names.push_back(line.substr(0, line.find_last_not_of(" \r\t") + 1));
+  if (names.size() != 10)
+    names = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  return names;
+}
+
+ImageSet read_folder_split(const fs::path& dir, const std::vector<std::string>& classes, int64_t limit,
+                           std::array<int64_t, 3>& shape) {
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const fs::path class_dir = dir / classes[k];
+    if (!fs::is_directory(class_dir)) continue;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(class_dir)) {
+      std::string ext = entry.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      int w = 0, h = 0, channels = 0;
+      unsigned char* data = stbi_load(file.string().c_str(), &w, &h, &channels, 3);
+      if (data == nullptr) throw DataError(file.string() + ": cannot decode image: " + stbi_failure_reason());
+      if (shape[0] == 0) shape = {3, h, w};
+      if (shape[1] != h || shape[2] != w) {
+        stbi_image_free(data);
+        throw DataError(file.string() + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
+                        " but earlier images are " + std::to_string(shape[2]) + "x" + std::to_string(shape[1]) +
+                        " (all images must have one size)");
+      }
+      // stb gives HWC; we hold CHW like the CIFAR-10 binary layout.
+      const size_t plane = static_cast<size_t>(w) * static_cast<size_t>(h);
+      const size_t base = pixels.size();
+      pixels.resize(base + 3 * plane);
+      for (size_t p = 0; p < plane; ++p)
+        for (size_t c = 0; c < 3; ++c) pixels[base + c * plane + p] = data[p * 3 + c];
+      stbi_image_free(data);
+      labels.push_back(static_cast<int64_t>(k));
+    }
+  }
+  if (labels.empty()) throw DataError(dir.string() + ": no .png or .jpg images in any class folder");
+  ImageSet set = to_image_set(pixels, labels, shape[0], shape[1], shape[2]);
+  if (limit > 0 && limit < set.size()) {
+    // Class folders are read in order; a shuffled prefix keeps every class in a limited set.
+    const torch::Tensor order = torch::randperm(set.size(), torch::make_generator<at::CPUGeneratorImpl>(0))
+                                    .narrow(0, 0, limit);
+    set.images = set.images.index_select(0, order);
+    set.labels = set.labels.index_select(0, order);
+  }
+  return set;
+}
+
+}  // namespace
+
+Dataset load_cifar10(const std::string& root, int64_t limit_train, int64_t limit_test) {
+  const fs::path dir(root);
+  if (!fs::is_directory(dir))
+    throw DataError("CIFAR-10 not found: looked in '" + fs::absolute(dir).string() + "' (data.root, or $CIFAR10_ROOT); " +
+                    kHowToGet);
+  Dataset data;
+  data.train = read_cifar_split(
+      dir, {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"},
+      limit_train);
+  data.test = read_cifar_split(dir, {"test_batch.bin"}, limit_test);
+  data.class_names = read_class_names(dir);
+  return data;
+}
+
+Dataset load_image_folder(const std::string& root, int64_t limit_train, int64_t limit_test) {
+  const fs::path dir(root);
+  if (!fs::is_directory(dir / "train") || !fs::is_directory(dir / "test"))
+    throw DataError("image folder not found: expected '" + fs::absolute(dir).string() +
+                    "/train/<class>/*.png|jpg' and '.../test/<class>/...'");
+  Dataset data;
+  for (const auto& entry : fs::directory_iterator(dir / "train"))
+    if (entry.is_directory()) data.class_names.push_back(entry.path().filename().string());
+  std::sort(data.class_names.begin(), data.class_names.end());
+  if (data.class_names.empty()) throw DataError((dir / "train").string() + ": no class folders");
+  std::array<int64_t, 3> shape{0, 0, 0};
+  data.train = read_folder_split(dir / "train", data.class_names, limit_train, shape);
+  data.test = read_folder_split(dir / "test", data.class_names, limit_test, shape);
+  return data;
+}
+
+Dataset load_dataset(const DataSpec& data) {
+  if (data.dataset == "folder") return load_image_folder(data.root, data.limit_train, data.limit_test);
+  return load_cifar10(data.root, data.limit_train, data.limit_test);
+}
+
+BatchTransform::BatchTransform(const DataSpec& data, torch::Device device)
+    : steps_(data.augment),
+      mean_(torch::tensor({data.mean[0], data.mean[1], data.mean[2]}, torch::kFloat).view({1, 3, 1, 1}).to(device)),
+      std_(torch::tensor({data.std[0], data.std[1], data.std[2]}, torch::kFloat).view({1, 3, 1, 1}).to(device)),
+      device_(device) {}
+
+torch::Tensor BatchTransform::normalize(const torch::Tensor& images) const {
+  return (images.to(device_).to(torch::kFloat).div_(255.0f) - mean_) / std_;
+}
+
+torch::Tensor BatchTransform::eval(const torch::Tensor& images) const { return normalize(images); }
+
+torch::Tensor BatchTransform::train(const torch::Tensor& images, torch::Generator& generator) const {
+  torch::Tensor x = normalize(images);
+  for (const auto& step : steps_) {
+    if (step.type == "random_crop") {
+      x = random_crop(x, step.size, generator);
+    } else if (step.type == "horizontal_flip") {
+      const torch::Tensor flip = (torch::rand({x.size(0)}, generator) < 0.5).to(device_);
+      x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
+    } else if (step.type == "cutout") {
+      x = cutout(x, step.size, generator);
+    }
+  }
+  return x;
+}
+
+torch::Tensor BatchTransform::random_crop(const torch::Tensor& x, int64_t padding, torch::Generator& generator) const {
+  if (padding == 0) return x;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  // Zero padding in normalized space equals padding with the mean colour.
+  const torch::Tensor padded = torch::constant_pad_nd(x, {padding, padding, padding, padding}, 0.0);
+  const auto options = torch::TensorOptions().device(device_).dtype(torch::kLong);
+  const torch::Tensor dy = torch::randint(0, 2 * padding + 1, {n}, generator, torch::kLong).to(device_);
+  const torch::Tensor dx = torch::randint(0, 2 * padding + 1, {n}, generator, torch::kLong).to(device_);
+  // One gather per axis instead of a per-image slice: rows then columns.
+  const torch::Tensor rows = (dy.view({n, 1}) + torch::arange(h, options).view({1, h}));  // [n, h]
+  const torch::Tensor cols = (dx.view({n, 1}) + torch::arange(w, options).view({1, w}));  // [n, w]
+  const int64_t c = x.size(1), pw = w + 2 * padding;
+  torch::Tensor out = padded.gather(2, rows.view({n, 1, h, 1}).expand({n, c, h, pw}));
+  return out.gather(3, cols.view({n, 1, 1, w}).expand({n, c, h, w}));
+}
+
+torch::Tensor BatchTransform::cutout(const torch::Tensor& x, int64_t size, torch::Generator& generator) const {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const auto options = torch::TensorOptions().device(device_).dtype(torch::kLong);
+  const torch::Tensor cy = torch::randint(0, h, {n, 1, 1}, generator, torch::kLong).to(device_);
+  const torch::Tensor cx = torch::randint(0, w, {n, 1, 1}, generator, torch::kLong).to(device_);
+  const torch::Tensor ys = torch::arange(h, options).view({1, h, 1});
+  const torch::Tensor xs = torch::arange(w, options).view({1, 1, w});
+  const torch::Tensor inside = ((ys - cy).abs() <= size / 2) & ((xs - cx).abs() <= size / 2) &
+                               (ys - cy < size - size / 2) & (xs - cx < size - size / 2);
+  return x * (~inside).unsqueeze(1).to(x.dtype());
+}
+
+}  // namespace runner

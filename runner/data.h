@@ -1,0 +1,57 @@
+// Stage 3 data: CIFAR-10 binary batches or an image folder, held whole as one
+// uint8 tensor, augmented and normalized per batch.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "runner/spec.h"
+
+namespace runner {
+
+/// A split held in memory: images [N, 3, H, W] uint8, labels [N] int64.
+struct ImageSet {
+  torch::Tensor images;
+  torch::Tensor labels;
+  int64_t size() const { return labels.size(0); }
+};
+
+struct Dataset {
+  ImageSet train;
+  ImageSet test;
+  std::vector<std::string> class_names;
+};
+
+/// Reads the CIFAR-10 binary layout (data_batch_1..5.bin, test_batch.bin,
+/// batches.meta.txt). Throws DataError naming the file and the problem.
+/// limit_* > 0 keeps the first N records.
+Dataset load_cifar10(const std::string& root, int64_t limit_train = 0, int64_t limit_test = 0);
+
+/// Reads root/train/<class>/*.png|jpg and root/test/<class>/... (classes in
+/// sorted order); every image must have the same size.
+Dataset load_image_folder(const std::string& root, int64_t limit_train = 0, int64_t limit_test = 0);
+
+/// Dispatches on data.dataset.
+Dataset load_dataset(const DataSpec& data);
+
+/// Turns a batch of uint8 images into normalized float input, applying the
+/// augmentation steps in order with `generator`.
+class BatchTransform {
+ public:
+  BatchTransform(const DataSpec& data, torch::Device device);
+  /// images: [B, C, H, W] uint8 on any device. Returns float on `device`.
+  torch::Tensor train(const torch::Tensor& images, torch::Generator& generator) const;
+  torch::Tensor eval(const torch::Tensor& images) const;
+
+ private:
+  torch::Tensor normalize(const torch::Tensor& images) const;
+  torch::Tensor random_crop(const torch::Tensor& x, int64_t padding, torch::Generator& generator) const;
+  torch::Tensor cutout(const torch::Tensor& x, int64_t size, torch::Generator& generator) const;
+
+  std::vector<AugmentStep> steps_;
+  torch::Tensor mean_, std_;
+  torch::Device device_;
+};
+
+}  // namespace runner

@@ -1,0 +1,19 @@
+// Facts about where a run happens, recorded with it.
+#pragma once
+#include <string>
+
+namespace runner {
+
+struct EnvInfo {
+  std::string host;
+  std::string git_commit;  ///< empty outside a git checkout
+  int git_dirty = -1;      ///< -1 unknown
+};
+
+/// Host name and the git state of the checkout containing `path`.
+EnvInfo collect_env_info(const std::string& path);
+
+/// True when `pid` names a live process on this host.
+bool process_alive(long pid);
+
+}  // namespace runner

@@ -1,0 +1,98 @@
+#include "runner/spec_json.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace runner {
+
+namespace {
+nlohmann::json layer_json(const LayerSpec& layer) {
+  nlohmann::json options = nlohmann::json::object();
+  for (const auto& [key, value] : layer.options) std::visit([&](const auto& v) { options[key] = v; }, value);
+  if (!layer.children.empty()) {
+    nlohmann::json children = nlohmann::json::array();
+    for (const auto& child : layer.children) children.push_back(layer_json(child));
+    options["layers"] = children;
+  }
+  return nlohmann::json{{layer.type, options}};
+}
+}  // namespace
+
+nlohmann::json experiment_json(const ExperimentSpec& s) {
+  nlohmann::json augment = nlohmann::json::array();
+  for (const auto& a : s.data.augment) augment.push_back({{"type", a.type}, {"size", a.size}});
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& layer : s.model.layers) layers.push_back(layer_json(layer));
+  const TrainSpec& t = s.train;
+  return {
+      {"name", s.name},
+      {"description", s.description},
+      {"data",
+       {{"dataset", s.data.dataset},
+        {"root", s.data.root},
+        {"normalize", {{"mean", s.data.mean}, {"std", s.data.std}}},
+        {"augment", augment},
+        {"limit", {{"train", s.data.limit_train}, {"test", s.data.limit_test}}}}},
+      {"budget",
+       {{"max_params", s.budget.max_params},
+        {"max_epochs", s.budget.max_epochs},
+        {"target_test_acc", s.budget.target_test_acc}}},
+      {"model",
+       {{"input", s.model.input},
+        {"classes", s.model.classes},
+        {"norm", s.model.norm},
+        {"groups", s.model.groups},
+        {"block", s.model.block},
+        {"layers", layers}}},
+      {"train",
+       {{"epochs", t.epochs},
+        {"batch_size", t.batch_size},
+        {"optimizer",
+         {{"type", t.optimizer.type},
+          {"lr", t.optimizer.lr},
+          {"momentum", t.optimizer.momentum},
+          {"nesterov", t.optimizer.nesterov},
+          {"weight_decay", t.optimizer.weight_decay}}},
+        {"schedule",
+         {{"type", t.schedule.type},
+          {"max_lr", t.schedule.max_lr},
+          {"pct_start", t.schedule.pct_start},
+          {"step_size", t.schedule.step_size},
+          {"gamma", t.schedule.gamma}}},
+        {"label_smoothing", t.label_smoothing},
+        {"seed", t.seed},
+        {"device", t.device},
+        {"threads", t.threads},
+        {"eval", {{"tta", t.tta}}}}},
+  };
+}
+
+std::string config_hash(const nlohmann::json& config) {
+  nlohmann::json identity = config;
+  identity.erase("name");
+  identity.erase("description");
+  const std::string text = identity.dump();  // nlohmann orders object keys: a stable text
+  uint64_t h = 1469598103934665603ULL;       // FNV-1a
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+nlohmann::json json_at(const nlohmann::json& config, const std::string& dotted) {
+  const nlohmann::json* cur = &config;
+  std::stringstream ss(dotted);
+  for (std::string part; std::getline(ss, part, '.');) {
+    if (cur->is_object() && cur->contains(part)) {
+      cur = &(*cur)[part];
+    } else if (cur->is_array() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
+               std::stoul(part) < cur->size()) {
+      cur = &(*cur)[std::stoul(part)];
+    } else {
+      return nullptr;
+    }
+  }
+  return *cur;
+}
+
+}  // namespace runner

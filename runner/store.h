@@ -1,0 +1,100 @@
+// Stage 4: the results database. The only code that touches SQLite. Receives
+// and returns plain records; no LibTorch. Schema is versioned and migrated in a
+// transaction; WAL and a busy timeout let several processes write one file.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace SQLite {
+class Database;
+}
+
+namespace runner {
+
+constexpr int kSchemaVersion = 1;
+
+/// What is known when a run starts.
+struct RunRecord {
+  std::string name;
+  std::string experiment_file;
+  std::string config_yaml;
+  std::string config_json;
+  std::string config_hash;
+  std::string git_commit;  ///< empty outside a git checkout
+  int git_dirty = -1;      ///< -1 unknown
+  std::string host;
+  std::string torch_version;
+  std::string device;
+  int64_t threads = 0;
+  int64_t params = 0;
+  int64_t seed = 0;
+  int64_t epochs = 0;  ///< planned
+  double target_test_acc = 0;
+  std::string sweep;
+};
+
+struct EpochRow {
+  int64_t epoch = 0;
+  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0, lr = 0, seconds = 0;
+};
+
+/// A stored run, as listed by `runner runs`.
+struct RunRow {
+  int64_t id = 0;
+  RunRecord record;
+  std::string status;  ///< running | finished | failed | diverged | interrupted
+  std::string error;
+  std::string started_at, finished_at;
+  std::string checkpoint;
+  int64_t pid = 0;
+  int64_t epochs_done = 0;
+  std::optional<double> final_test_acc, best_test_acc, final_train_acc, final_test_loss;
+  std::optional<bool> target_met;
+  double seconds_per_epoch = 0;
+};
+
+/// Per-class results and misclassified samples of a finished run.
+struct TestResults {
+  std::vector<std::string> class_names;
+  std::vector<int64_t> class_correct, class_total;
+  std::vector<std::vector<int64_t>> confusion;
+  std::vector<std::pair<int64_t, int64_t>> misclassified;  ///< (test index, predicted)
+  std::vector<int64_t> true_labels;                         ///< of the misclassified, same order
+};
+
+class Store {
+ public:
+  /// Opens (creating folders and the file when needed) and migrates. Throws
+  /// StoreError with the path and the reason.
+  explicit Store(const std::string& path, int busy_timeout_ms = 60000);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// Records a new run as running; its checkpoint is `checkpoint_dir`/run-ID.pt.
+  int64_t begin_run(const RunRecord& record, const std::string& checkpoint_dir);
+  void record_epoch(int64_t run_id, const EpochRow& row);
+  /// Marks a resumed run as running again and drops epochs after `keep_epochs`.
+  void reopen_run(int64_t run_id, int64_t keep_epochs);
+  /// Ends a run: status, error and, when finished, final metrics and test results.
+  void end_run(int64_t run_id, const std::string& status, const std::string& error,
+               const TestResults* results = nullptr);
+
+  std::vector<RunRow> runs() const;
+  RunRow run(int64_t run_id) const;  ///< throws StoreError for an unknown id
+  std::vector<EpochRow> epochs(int64_t run_id) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  void migrate();
+  std::string path_;
+  std::unique_ptr<SQLite::Database> db_;
+};
+
+/// ISO-8601 UTC timestamp for now.
+std::string utc_now();
+
+}  // namespace runner

@@ -1,0 +1,334 @@
+#include "runner/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "runner/errors.h"
+
+namespace runner {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// splitmix64: independent, reproducible seeds per (run seed, epoch, step).
+uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t step) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + epoch * 0xBF58476D1CE4E5B9ULL + step * 0x94D049BB133111EBULL + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFULL;
+}
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  return buf;
+}
+
+/// A bar on a terminal, one plain line per epoch elsewhere (logs, CI).
+class Progress {
+ public:
+  Progress(int64_t epochs, int64_t steps) : epochs_(epochs), steps_(steps), tty_(isatty(STDERR_FILENO) != 0) {}
+
+  void step(int64_t epoch, int64_t step, double images_per_s, double loss, double epoch_seconds) {
+    if (!tty_) return;
+    const auto now = Clock::now();
+    if (step + 1 < steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    const int width = 24;
+    const auto filled = static_cast<int>(width * (step + 1) / steps_);
+    const double eta = epoch_seconds / static_cast<double>(step + 1) * static_cast<double>(steps_ - step - 1);
+    std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld  %.0f img/s  loss %.4f  ETA %s   ",
+                 static_cast<long long>(epoch), static_cast<long long>(epochs_), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), static_cast<long long>(step + 1),
+                 static_cast<long long>(steps_), images_per_s, loss, format_duration(eta).c_str());
+    std::fflush(stderr);
+  }
+
+  void epoch_done(const EpochMetrics& m, double run_eta) {
+    if (tty_) std::fprintf(stderr, "\r%120s\r", "");
+    std::fprintf(stderr,
+                 "epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.5f  %.1fs  ETA %s\n",
+                 static_cast<long long>(m.epoch), static_cast<long long>(epochs_), m.train_loss, m.train_acc,
+                 m.test_loss, m.test_acc, m.lr, m.seconds, format_duration(run_eta).c_str());
+    std::fflush(stderr);
+  }
+
+ private:
+  int64_t epochs_, steps_;
+  bool tty_;
+  Clock::time_point last_draw_{};
+};
+
+double cos_anneal(double start, double end, double pct) { return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1); }
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& o, torch::nn::Module& net) {
+  // Biases and norm affine parameters are the 1-D ones.
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : net.parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto add = [&](std::vector<torch::Tensor>& params, double weight_decay) {
+    if (params.empty()) return;
+    std::unique_ptr<torch::optim::OptimizerOptions> options;
+    if (o.type == "sgd")
+      options = std::make_unique<torch::optim::SGDOptions>(
+          torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(weight_decay));
+    else if (o.type == "adam")
+      options = std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(o.lr).weight_decay(weight_decay));
+    else
+      options =
+          std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.lr).weight_decay(weight_decay));
+    groups.emplace_back(params, std::move(options));
+  };
+  add(decay, o.weight_decay);
+  add(no_decay, 0.0);
+  if (o.type == "sgd")
+    return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr));
+  if (o.type == "adam") return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.lr));
+  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+}
+
+void seed_everything(int64_t seed) { torch::manual_seed(static_cast<uint64_t>(seed)); }
+
+double learning_rate_at(const TrainSpec& train, int64_t step, int64_t steps_per_epoch) {
+  const ScheduleSpec& s = train.schedule;
+  const double lr = train.optimizer.lr;
+  const auto total = static_cast<double>(train.epochs * steps_per_epoch);
+  const auto t = static_cast<double>(step);
+  if (s.type == "constant") return lr;
+  if (s.type == "step") return lr * std::pow(s.gamma, static_cast<double>((step / steps_per_epoch) / s.step_size));
+  if (s.type == "cosine") return cos_anneal(lr, 0.0, t / total);
+  // onecycle as PyTorch's OneCycleLR with its defaults (div_factor 25,
+  // final_div_factor 1e4, cosine annealing); momentum is not cycled.
+  const double initial = s.max_lr / 25.0, minimum = initial / 1e4;
+  const double warm_end = s.pct_start * total - 1.0;
+  if (t <= warm_end) return cos_anneal(initial, s.max_lr, warm_end > 0 ? t / warm_end : 1.0);
+  const double rest = total - 1.0 - warm_end;
+  return cos_anneal(s.max_lr, minimum, rest > 0 ? (t - warm_end) / rest : 1.0);
+}
+
+torch::Device select_device(const std::string& device) {
+  if (device == "cuda") {
+    if (!torch::cuda::is_available())
+      throw ConfigError("train.device is cuda but no CUDA device is available (this LibTorch build: " +
+                        std::string(torch::cuda::is_available() ? "CUDA" : "CPU only") + ")");
+    return torch::kCUDA;
+  }
+  if (device == "auto" && torch::cuda::is_available()) return torch::kCUDA;
+  return torch::kCPU;
+}
+
+Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch::Device device)
+    : spec_(spec), net_(std::move(net)), data_(data), device_(device), transform_(spec.data, device) {
+  net_->to(device_);
+  optimizer_ = make_optimizer(spec_.train.optimizer, *net_);
+  // The whole set lives on the device; batches are index_select'ed from it.
+  train_images_ = data_.train.images.to(device_);
+  train_labels_ = data_.train.labels.to(device_);
+  test_images_ = data_.test.images.to(device_);
+  test_labels_ = data_.test.labels.to(device_);
+}
+
+Trainer::EvalResult Trainer::evaluate() {
+  torch::NoGradGuard no_grad;
+  net_->eval();
+  const int64_t n = test_labels_.size(0), batch = 1000;
+  double loss_sum = 0;
+  std::vector<torch::Tensor> predictions;
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t len = std::min(batch, n - start);
+    const torch::Tensor x = transform_.eval(test_images_.narrow(0, start, len));
+    const torch::Tensor y = test_labels_.narrow(0, start, len);
+    torch::Tensor log_probs = torch::log_softmax(net_->forward(x), 1);
+    if (spec_.train.tta == "flip") {
+      // Average the probabilities of the image and its mirror.
+      const torch::Tensor flipped = torch::log_softmax(net_->forward(x.flip({3})), 1);
+      log_probs = torch::logsumexp(torch::stack({log_probs, flipped}), 0) - std::log(2.0);
+    }
+    loss_sum += torch::nll_loss(log_probs, y, {}, at::Reduction::Sum).item<double>();
+    predictions.push_back(log_probs.argmax(1));
+  }
+  EvalResult result;
+  result.predictions = torch::cat(predictions).cpu();
+  result.loss = loss_sum / static_cast<double>(n);
+  result.acc = 100.0 * result.predictions.eq(test_labels_.cpu()).sum().item<double>() / static_cast<double>(n);
+  return result;
+}
+
+TestReport Trainer::make_report(const torch::Tensor& predictions) const {
+  const auto k = static_cast<size_t>(spec_.model.classes);
+  TestReport report;
+  report.class_correct.assign(k, 0);
+  report.class_total.assign(k, 0);
+  report.confusion.assign(k, std::vector<int64_t>(k, 0));
+  const auto truth = data_.test.labels.accessor<int64_t, 1>();
+  const auto pred = predictions.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < truth.size(0); ++i) {
+    const auto t = static_cast<size_t>(truth[i]), p = static_cast<size_t>(pred[i]);
+    report.class_total[t]++;
+    report.confusion[t][p]++;
+    if (t == p)
+      report.class_correct[t]++;
+    else
+      report.misclassified.emplace_back(i, pred[i]);
+  }
+  return report;
+}
+
+void Trainer::save_checkpoint(const std::string& path, int64_t epoch, int64_t step, double loss_sum, int64_t correct,
+                              int64_t seen) const {
+  torch::serialize::OutputArchive archive, model, optimizer;
+  net_->save(model);
+  optimizer_->save(optimizer);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("epoch", torch::tensor(epoch));
+  archive.write("step", torch::tensor(step));
+  archive.write("loss_sum", torch::tensor(loss_sum, torch::kDouble));
+  archive.write("correct", torch::tensor(correct));
+  archive.write("seen", torch::tensor(seen));
+  // Written whole to a temporary file and renamed: a kill never leaves half a checkpoint.
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  const std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+int64_t checkpoint_epoch(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  torch::Tensor epoch;
+  archive.read("epoch", epoch);
+  return epoch.item<int64_t>();
+}
+
+void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& step, double& loss_sum,
+                              int64_t& correct, int64_t& seen) {
+  if (!std::filesystem::exists(path)) throw DataError(path + ": checkpoint missing; the run cannot be resumed");
+  torch::serialize::InputArchive archive, model, optimizer;
+  archive.load_from(path, device_);
+  archive.read("model", model);
+  archive.read("optimizer", optimizer);
+  net_->load(model);
+  optimizer_->load(optimizer);
+  // A fresh tensor per key: InputArchive::read writes into a defined tensor in place.
+  auto scalar = [&](const char* key) {
+    torch::Tensor t;
+    archive.read(key, t);
+    return t;
+  };
+  epoch = scalar("epoch").item<int64_t>();
+  step = scalar("step").item<int64_t>();
+  loss_sum = scalar("loss_sum").item<double>();
+  correct = scalar("correct").item<int64_t>();
+  seen = scalar("seen").item<int64_t>();
+}
+
+TrainResult Trainer::run(const TrainObserver& observer, const std::string& checkpoint, bool resume,
+                         std::vector<EpochMetrics> previous) {
+  const TrainSpec& train = spec_.train;
+  const int64_t n = train_labels_.size(0);
+  const int64_t batch = std::min(train.batch_size, n);
+  const int64_t steps = (n + batch - 1) / batch;
+  int64_t epoch = 0, start_step = 0, seen = 0, correct = 0;
+  double loss_sum = 0;
+  if (resume) load_checkpoint(checkpoint, epoch, start_step, loss_sum, correct, seen);
+
+  TrainResult result;
+  result.epochs = std::move(previous);
+  result.epochs.resize(static_cast<size_t>(epoch));  // epochs after the checkpoint are redone
+  Progress progress(train.epochs, steps);
+  // A CPU generator on every device: the draws are tiny and stay reproducible across devices.
+  torch::Generator generator = torch::make_generator<at::CPUGeneratorImpl>(0);
+  const auto run_start = Clock::now();
+  int64_t steps_this_run = 0;
+  EvalResult last_eval;
+
+  for (; epoch < train.epochs; ++epoch) {
+    net_->train();
+    const auto epoch_start = Clock::now();
+    // The epoch's order and each step's randomness derive from (seed, epoch,
+    // step) alone, so a run resumed mid-epoch continues exactly as it would have.
+    generator.set_current_seed(mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch), 0xFFFF));
+    const torch::Tensor order = torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kLong)).to(device_);
+    double lr = 0;
+    for (int64_t step = start_step; step < steps; ++step) {
+      const uint64_t step_seed = mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch),
+                                          static_cast<uint64_t>(step));
+      generator.set_current_seed(step_seed);
+      torch::manual_seed(step_seed + 1);  // dropout
+      const int64_t begin = step * batch, len = std::min(batch, n - begin);
+      const torch::Tensor index = order.narrow(0, begin, len);
+      const torch::Tensor x = transform_.train(train_images_.index_select(0, index), generator);
+      const torch::Tensor y = train_labels_.index_select(0, index);
+
+      lr = learning_rate_at(train, epoch * steps + step, steps);
+      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+      optimizer_->zero_grad();
+      const torch::Tensor logits = net_->forward(x);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(
+          logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(train.label_smoothing));
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        result.status = RunStatus::Diverged;
+        result.message = "loss became " + std::to_string(loss_value) + " at epoch " + std::to_string(epoch + 1) +
+                         ", step " + std::to_string(step + 1) + " of " + std::to_string(steps) + " (global step " +
+                         std::to_string(epoch * steps + step + 1) + ", lr " + std::to_string(lr) + ")";
+        return result;
+      }
+      loss.backward();
+      optimizer_->step();
+      loss_sum += loss_value * static_cast<double>(len);
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      seen += len;
+      ++steps_this_run;
+      const double elapsed = seconds_since(epoch_start);
+      progress.step(epoch + 1, step, static_cast<double>(seen) / std::max(elapsed, 1e-9), loss_sum / static_cast<double>(seen),
+                    elapsed);
+      if (observer.stop_requested && observer.stop_requested() && !(step + 1 == steps && epoch + 1 == train.epochs)) {
+        save_checkpoint(checkpoint, epoch, step + 1, loss_sum, correct, seen);
+        result.status = RunStatus::Interrupted;
+        result.message = "stopped at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                         "; checkpoint " + checkpoint;
+        return result;
+      }
+    }
+    last_eval = evaluate();
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.train_loss = loss_sum / static_cast<double>(seen);
+    m.train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
+    m.test_loss = last_eval.loss;
+    m.test_acc = last_eval.acc;
+    m.lr = lr;
+    m.seconds = seconds_since(epoch_start);
+    result.epochs.push_back(m);
+    if (observer.on_epoch) observer.on_epoch(m);
+    // Record first, then checkpoint: a kill in between only repeats this epoch.
+    save_checkpoint(checkpoint, epoch + 1, 0, 0.0, 0, 0);
+    start_step = 0, seen = 0, correct = 0, loss_sum = 0;
+    const double per_epoch = seconds_since(run_start) / static_cast<double>(std::max<int64_t>(steps_this_run, 1)) *
+                             static_cast<double>(steps);
+    progress.epoch_done(m, per_epoch * static_cast<double>(train.epochs - epoch - 1));
+  }
+  if (!last_eval.predictions.defined()) last_eval = evaluate();
+  result.report = make_report(last_eval.predictions);
+  return result;
+}
+
+}  // namespace runner

@@ -1,0 +1,93 @@
+// Stage 3: training and evaluation. Knows nothing of SQL: it reports through
+// TrainObserver and returns plain results; main wires it to the store.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runner/builder.h"
+#include "runner/data.h"
+#include "runner/spec.h"
+
+namespace runner {
+
+struct EpochMetrics {
+  int64_t epoch = 0;  ///< 1-based
+  double train_loss = 0, train_acc = 0;  ///< accuracy in percent
+  double test_loss = 0, test_acc = 0;
+  double lr = 0;  ///< at the last step of the epoch
+  double seconds = 0;
+};
+
+/// Per-class and per-sample test results of the final model.
+struct TestReport {
+  std::vector<int64_t> class_correct, class_total;
+  std::vector<std::vector<int64_t>> confusion;  ///< [true][predicted]
+  std::vector<std::pair<int64_t, int64_t>> misclassified;  ///< (test index, predicted class)
+};
+
+enum class RunStatus { Finished, Diverged, Interrupted };
+
+struct TrainResult {
+  RunStatus status = RunStatus::Finished;
+  std::string message;  ///< for diverged: where; for interrupted: the checkpoint
+  std::vector<EpochMetrics> epochs;  ///< every epoch of the run, resumed ones included
+  TestReport report;                 ///< filled when finished
+};
+
+/// Called as the run goes; the store lives behind this.
+struct TrainObserver {
+  std::function<void(const EpochMetrics&)> on_epoch;
+  std::function<bool()> stop_requested;  ///< polled after every step
+};
+
+/// Seeds LibTorch's global generator; call before building the model so the
+/// initial weights depend only on train.seed.
+void seed_everything(int64_t seed);
+
+/// Learning rate at a global step (0-based) for the configured schedule.
+double learning_rate_at(const TrainSpec& train, int64_t step, int64_t steps_per_epoch);
+
+/// SGD/Adam/AdamW with two parameter groups: weight decay on weights of
+/// convolutions and linear layers, none on biases and norm parameters.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& optimizer, torch::nn::Module& net);
+
+/// Picks the device for train.device (auto: CUDA when available).
+torch::Device select_device(const std::string& device);
+
+/// The number of epochs completed in a checkpoint file.
+int64_t checkpoint_epoch(const std::string& path);
+
+class Trainer {
+ public:
+  Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch::Device device);
+
+  /// Trains from the start, or from `checkpoint` when resume is true. Writes
+  /// `checkpoint` after every epoch and when stopped.
+  TrainResult run(const TrainObserver& observer, const std::string& checkpoint, bool resume,
+                  std::vector<EpochMetrics> previous = {});
+
+ private:
+  struct EvalResult {
+    double loss = 0, acc = 0;
+    torch::Tensor predictions;
+  };
+  EvalResult evaluate();
+  void save_checkpoint(const std::string& path, int64_t epoch, int64_t step, double loss_sum, int64_t correct,
+                       int64_t seen) const;
+  void load_checkpoint(const std::string& path, int64_t& epoch, int64_t& step, double& loss_sum, int64_t& correct,
+                       int64_t& seen);
+  TestReport make_report(const torch::Tensor& predictions) const;
+
+  const ExperimentSpec& spec_;
+  Net net_;
+  const Dataset& data_;
+  torch::Device device_;
+  BatchTransform transform_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_
+};
+
+}  // namespace runner

@@ -1,0 +1,175 @@
+// Stage 4: the SQLite results store and the comparison built on it.
+#include <doctest/doctest.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "runner/compare.h"
+#include "runner/errors.h"
+#include "runner/store.h"
+#include "test_util.h"
+
+using namespace runner;
+
+namespace {
+
+RunRecord record(const std::string& norm, int64_t seed) {
+  RunRecord r;
+  r.name = "t-" + norm;
+  r.config_yaml = "name: t\n";
+  r.config_json = R"({"model": {"norm": ")" + norm + R"("}, "train": {"seed": )" + std::to_string(seed) + "}}";
+  r.config_hash = "abc";
+  r.params = 39056;
+  r.seed = seed;
+  r.epochs = 2;
+  r.target_test_acc = 50;
+  return r;
+}
+
+std::string store_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("a new database gets schema version 1 with its tables and views") {
+  test_util::TempDir tmp;
+  { Store store(tmp / "sub/dir/results.db"); }
+  SQLite::Database db(tmp / "sub/dir/results.db");
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
+  CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
+  for (const char* name : {"runs", "epochs", "class_results", "confusion", "misclassified", "run_summary",
+                           "norm_comparison"})
+    CHECK(db.execAndGet(std::string("SELECT count(*) FROM sqlite_master WHERE name = '") + name + "'").getInt() == 1);
+  { Store again(tmp / "sub/dir/results.db"); }  // reopening migrates nothing and keeps the version
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
+}
+
+TEST_CASE("a run is 'running' until it ends, then holds its final metrics and test results") {
+  test_util::TempDir tmp;
+  Store store(tmp / "r.db");
+  const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
+  CHECK(store.run(id).status == "running");
+  CHECK(store.run(id).checkpoint == tmp / "ckpt" + "/run-" + std::to_string(id) + ".pt");
+  CHECK_FALSE(store.run(id).final_test_acc.has_value());
+  store.record_epoch(id, {1, 1.5, 40, 1.4, 45, 0.1, 2.0});
+  store.record_epoch(id, {2, 1.2, 55, 1.1, 52, 0.01, 3.0});
+  CHECK(store.run(id).epochs_done == 2);
+  TestResults results;
+  results.class_names = {"a", "b"};
+  results.class_correct = {3, 1};
+  results.class_total = {4, 2};
+  results.confusion = {{3, 1}, {1, 1}};
+  results.misclassified = {{0, 1}, {5, 0}};
+  results.true_labels = {0, 1};
+  store.end_run(id, "finished", "", &results);
+  const RunRow row = store.run(id);
+  CHECK(row.status == "finished");
+  CHECK(*row.final_test_acc == doctest::Approx(52));
+  CHECK(*row.best_test_acc == doctest::Approx(52));
+  CHECK(*row.final_train_acc == doctest::Approx(55));
+  CHECK(*row.target_met);
+  CHECK(row.seconds_per_epoch == doctest::Approx(2.5));
+  CHECK(!row.finished_at.empty());
+  SQLite::Database db(tmp / "r.db");
+  CHECK(db.execAndGet("SELECT sum(count) FROM confusion").getInt() == 6);
+  CHECK(db.execAndGet("SELECT count(*) FROM misclassified").getInt() == 2);
+  CHECK(db.execAndGet("SELECT accuracy FROM class_results WHERE class_index = 0").getDouble() == doctest::Approx(75));
+  CHECK(db.execAndGet("SELECT norm || ':' || runs FROM norm_comparison").getString() == "batch:1");
+
+  const int64_t failed = store.begin_run(record("layer", 1), tmp / "ckpt");
+  store.record_epoch(failed, {1, 2.0, 10, 2.0, 10, 0.1, 1.0});
+  store.end_run(failed, "diverged", "loss became nan at epoch 2, step 3");
+  CHECK(store.run(failed).status == "diverged");
+  CHECK_FALSE(store.run(failed).target_met.has_value());  // only finished runs meet or miss a target
+  CHECK(store.epochs(failed).size() == 1);
+}
+
+TEST_CASE("reopening a resumed run drops the epochs after its checkpoint") {
+  test_util::TempDir tmp;
+  Store store(tmp / "r.db");
+  const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
+  for (int64_t e = 1; e <= 3; ++e) store.record_epoch(id, {e, 1, 1, 1, 1, 1, 1});
+  store.end_run(id, "interrupted", "stopped");
+  store.reopen_run(id, 2);
+  CHECK(store.run(id).status == "running");
+  CHECK(store.run(id).error.empty());
+  CHECK(store.epochs(id).size() == 2);
+}
+
+TEST_CASE("an unusable, foreign, newer or locked database is a clear StoreError") {
+  test_util::TempDir tmp;
+  std::ofstream(tmp / "file") << "x";
+  CHECK(store_error([&] { Store s(tmp / "file/results.db"); }).find(tmp / "file/results.db") == 0);
+  CHECK(store_error([&] { Store s("/proc/runner-results/results.db"); }).find("cannot create the folder") !=
+        std::string::npos);
+  std::filesystem::create_directories(tmp / "a-directory.db");
+  CHECK(store_error([&] { Store s(tmp / "a-directory.db"); }).find("cannot open the results database") !=
+        std::string::npos);
+  {
+    SQLite::Database other(tmp / "other.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    other.exec("CREATE TABLE notes (x)");
+  }
+  CHECK(store_error([&] { Store s(tmp / "other.db"); }).find("not a runner results database") != std::string::npos);
+  {
+    SQLite::Database newer(tmp / "newer.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    newer.exec("PRAGMA user_version = 99");
+  }
+  CHECK(store_error([&] { Store s(tmp / "newer.db"); }).find("schema version 99 is newer") != std::string::npos);
+
+  Store store(tmp / "locked.db");
+  SQLite::Database holder(tmp / "locked.db", SQLite::OPEN_READWRITE);
+  holder.exec("BEGIN EXCLUSIVE");
+  const std::string locked = store_error([&] {
+    Store quick(tmp / "locked.db", /*busy_timeout_ms=*/200);
+    quick.begin_run(record("batch", 1), tmp / "ckpt");
+  });
+  CHECK(locked.find(tmp / "locked.db") == 0);
+  CHECK(locked.find("locked") != std::string::npos);
+  holder.exec("ROLLBACK");
+}
+
+TEST_CASE("compare groups finished runs by a config key with mean ± std over seeds") {
+  std::vector<RunRow> runs;
+  auto add = [&](const std::string& norm, int64_t seed, double final_acc, const std::string& status = "finished") {
+    RunRow r;
+    r.record = record(norm, seed);
+    r.status = status;
+    r.final_test_acc = final_acc;
+    r.best_test_acc = final_acc + 1;
+    r.final_train_acc = final_acc + 5;
+    r.target_met = final_acc >= 50;
+    r.epochs_done = 2;
+    r.seconds_per_epoch = 10;
+    runs.push_back(r);
+  };
+  add("batch", 1, 70), add("batch", 2, 72), add("batch", 3, 74);
+  add("group", 1, 60);
+  add("layer", 1, 99, "interrupted");
+  CompareOptions options;
+  const std::string table = compare_runs(runs, options);
+  CHECK(table.find("batch") != std::string::npos);
+  CHECK(table.find("72.00 ± 2.00") != std::string::npos);
+  CHECK(table.find("3/3") != std::string::npos);
+  CHECK(table.find("layer") == std::string::npos);  // not finished: not compared
+
+  options.format = "csv";
+  CHECK(compare_runs(runs, options).find(R"("group","1","39056","2","60.00")") != std::string::npos);
+  options.format = "json";
+  CHECK(compare_runs(runs, options).find(R"("final_test_acc_std": 2.0)") != std::string::npos);
+  options.format = "markdown";
+  CHECK(compare_runs(runs, options).rfind("| model.norm", 0) == 0);
+  options.format = "table";
+  options.where = {"model.norm=group"};
+  CHECK(compare_runs(runs, options).find("batch") == std::string::npos);
+  options.where = {"nonsense"};
+  CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
+}

@@ -1,0 +1,326 @@
+// Stage 3: data, augmentation, schedules and training on real CIFAR-10.
+#include "doctest_torch.h"
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+
+#include "runner/config.h"
+#include "runner/data.h"
+#include "runner/errors.h"
+#include "runner/fetch.h"
+#include "runner/trainer.h"
+#include "test_util.h"
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+using namespace runner;
+namespace fs = std::filesystem;
+
+namespace {
+
+ExperimentSpec small_bn(std::vector<std::string> sets = {}) {
+  sets.insert(sets.begin(), {"data.root=" + test_util::cifar_root(), "data.limit.train=2000", "data.limit.test=500",
+                             "train.epochs=2", "train.threads=2"});
+  return load_experiment(test_util::source_path("experiments/session8/bn.yaml"), sets);
+}
+
+/// Trains `spec` from scratch with the given observer; the checkpoint goes to `checkpoint`.
+TrainResult train(const ExperimentSpec& spec, const Dataset& data, const std::string& checkpoint,
+                  const TrainObserver& observer = {}, bool resume = false, std::vector<EpochMetrics> previous = {}) {
+  seed_everything(spec.train.seed);
+  BuiltModel built = build_model(spec.model);
+  Trainer trainer(spec, built.net, data, torch::kCPU);
+  return trainer.run(observer, checkpoint, resume, std::move(previous));
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// A CIFAR-10 layout with `records` records per file, label = record % 10.
+void write_fake_cifar(const fs::path& dir, int64_t records) {
+  fs::create_directories(dir);
+  std::vector<uint8_t> bytes;
+  for (int64_t r = 0; r < records; ++r) {
+    bytes.push_back(static_cast<uint8_t>(r % 10));
+    for (int i = 0; i < 3072; ++i) bytes.push_back(static_cast<uint8_t>((r + i) % 251));
+  }
+  for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                        "data_batch_5.bin", "test_batch.bin"})
+    write_bytes((dir / f).string(), bytes);
+  std::ofstream((dir / "batches.meta.txt").string())
+      << "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+}
+
+std::string data_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("the CIFAR-10 reader loads the real data as one uint8 tensor per split") {
+  const Dataset data = load_cifar10(test_util::cifar_root(), 1500, 300);
+  CHECK(data.train.images.sizes().vec() == std::vector<int64_t>{1500, 3, 32, 32});
+  CHECK(data.train.images.dtype() == torch::kUInt8);
+  CHECK(data.test.labels.size(0) == 300);
+  CHECK(data.train.labels.min().item<int64_t>() == 0);
+  CHECK(data.train.labels.max().item<int64_t>() == 9);
+  CHECK(data.class_names.front() == "airplane");
+  CHECK(data.class_names.back() == "truck");
+  // limit spans files: 12,000 records need the first two training files
+  CHECK(load_cifar10(test_util::cifar_root(), 12000, 1).train.size() == 12000);
+}
+
+TEST_CASE("truncated, corrupt and missing data files are named with the reason") {
+  test_util::TempDir tmp;
+  const fs::path dir = tmp.path / "cifar";
+  write_fake_cifar(dir, 20);
+  CHECK(load_cifar10(dir.string()).train.size() == 100);
+
+  fs::resize_file(dir / "data_batch_3.bin", 20 * 3073 - 100);
+  std::string message = data_error([&] { load_cifar10(dir.string()); });
+  CHECK(message.find("data_batch_3.bin: 61360 bytes is not a whole number of 3073-byte records") != std::string::npos);
+
+  write_fake_cifar(dir, 20);
+  std::vector<uint8_t> bad(3073 * 2, 0);
+  bad[3073] = 57;  // second record's label
+  write_bytes((dir / "test_batch.bin").string(), bad);
+  message = data_error([&] { load_cifar10(dir.string()); });
+  CHECK(message.find("test_batch.bin: record 1 has label 57") != std::string::npos);
+
+  fs::remove(dir / "data_batch_5.bin");
+  message = data_error([&] { load_cifar10(dir.string()); });
+  CHECK(message.find("data_batch_5.bin: missing") != std::string::npos);
+  CHECK(message.find("runner data fetch cifar10") != std::string::npos);
+
+  message = data_error([&] { load_cifar10((tmp.path / "nowhere").string()); });
+  CHECK(message.find("CIFAR-10 not found: looked in '" + (tmp.path / "nowhere").string()) != std::string::npos);
+}
+
+TEST_CASE("the folder dataset decodes PNG and JPEG class folders with a library") {
+  test_util::TempDir tmp;
+  std::vector<uint8_t> pixels(8 * 6 * 3);
+  for (const char* split : {"train", "test"})
+    for (int k = 0; k < 2; ++k) {
+      const fs::path dir = tmp.path / split / (k == 0 ? "cats" : "dogs");
+      fs::create_directories(dir);
+      for (int i = 0; i < 3; ++i) {
+        std::fill(pixels.begin(), pixels.end(), static_cast<uint8_t>(40 * k + i));
+        pixels[0] = 200, pixels[1] = 10, pixels[2] = 99;  // first pixel: R, G, B
+        const std::string base = (dir / ("img" + std::to_string(i))).string();
+        if (i == 2)
+          stbi_write_jpg((base + ".jpg").c_str(), 8, 6, 3, pixels.data(), 100);
+        else
+          stbi_write_png((base + ".png").c_str(), 8, 6, 3, pixels.data(), 8 * 3);
+      }
+    }
+  const Dataset data = load_image_folder(tmp.path.string());
+  CHECK(data.class_names == std::vector<std::string>{"cats", "dogs"});
+  CHECK(data.train.images.sizes().vec() == std::vector<int64_t>{6, 3, 6, 8});
+  CHECK(data.train.labels.sum().item<int64_t>() == 3);
+  // HWC → CHW: the first pixel's channels land in the three planes (PNG is lossless)
+  CHECK(data.train.images[0][0][0][0].item<int>() == 200);
+  CHECK(data.train.images[0][1][0][0].item<int>() == 10);
+  CHECK(data.train.images[0][2][0][0].item<int>() == 99);
+
+  stbi_write_png((tmp.path / "test" / "dogs" / "odd.png").string().c_str(), 4, 4, 3, pixels.data(), 12);
+  CHECK(data_error([&] { load_image_folder(tmp.path.string()); }).find("odd.png: image is 4x4") != std::string::npos);
+}
+
+TEST_CASE("batched augmentation: crop shifts, flips mirror, cutout blanks a square") {
+  DataSpec spec;
+  spec.mean = {0, 0, 0};
+  spec.std = {1, 1, 1};
+  torch::Tensor images = torch::randint(1, 255, {64, 3, 32, 32}, torch::kUInt8);
+  const torch::Tensor base = BatchTransform(spec, torch::kCPU).eval(images);
+  CHECK(base.max().item<float>() <= 1.0f);
+  torch::Generator gen = torch::make_generator<at::CPUGeneratorImpl>(7);
+
+  spec.augment = {{"horizontal_flip", 0}};
+  torch::Tensor flipped = BatchTransform(spec, torch::kCPU).train(images, gen);
+  int mirrored = 0;
+  for (int i = 0; i < 64; ++i) {
+    const bool same = flipped[i].equal(base[i]), mirror = flipped[i].equal(base[i].flip({2}));
+    CHECK((same || mirror));
+    mirrored += mirror ? 1 : 0;
+  }
+  CHECK(mirrored > 16);
+  CHECK(mirrored < 48);
+
+  spec.augment = {{"random_crop", 4}};
+  torch::Tensor cropped = BatchTransform(spec, torch::kCPU).train(images, gen);
+  CHECK(cropped.sizes() == base.sizes());
+  for (int i = 0; i < 8; ++i) {
+    // each crop is the padded image at some offset within ±4
+    const torch::Tensor padded = torch::constant_pad_nd(base[i], {4, 4, 4, 4}, 0.0);
+    bool found = false;
+    for (int dy = 0; dy <= 8 && !found; ++dy)
+      for (int dx = 0; dx <= 8 && !found; ++dx) found = padded.narrow(1, dy, 32).narrow(2, dx, 32).equal(cropped[i]);
+    CHECK(found);
+  }
+
+  spec.augment = {{"cutout", 8}};
+  torch::Tensor cut = BatchTransform(spec, torch::kCPU).train(images, gen);
+  for (int i = 0; i < 16; ++i) {
+    const int64_t zeros = cut[i][0].eq(0).sum().item<int64_t>();
+    CHECK(zeros >= 16);  // clipped at a border, at least a 4x4 corner
+    CHECK(zeros <= 64);
+  }
+}
+
+TEST_CASE("schedules: onecycle follows PyTorch's OneCycleLR, step and cosine decay") {
+  TrainSpec t;
+  t.epochs = 10;
+  t.schedule.max_lr = 0.1;
+  t.schedule.pct_start = 0.2;
+  const int64_t steps = 100;  // per epoch; 1000 in all
+  CHECK(learning_rate_at(t, 0, steps) == doctest::Approx(0.1 / 25));
+  CHECK(learning_rate_at(t, 199, steps) == doctest::Approx(0.1));
+  CHECK(learning_rate_at(t, 999, steps) == doctest::Approx(0.1 / 25 / 1e4));
+  CHECK(learning_rate_at(t, 99, steps) == doctest::Approx(0.1 / 25 + (0.1 - 0.1 / 25) * (1 - std::cos(M_PI * 99 / 199)) / 2));
+  t.schedule.type = "step";
+  t.schedule.step_size = 3;
+  t.schedule.gamma = 0.5;
+  t.optimizer.lr = 0.2;
+  CHECK(learning_rate_at(t, 299, steps) == doctest::Approx(0.2));
+  CHECK(learning_rate_at(t, 300, steps) == doctest::Approx(0.1));
+  t.schedule.type = "cosine";
+  CHECK(learning_rate_at(t, 500, steps) == doctest::Approx(0.1));
+  t.schedule.type = "constant";
+  CHECK(learning_rate_at(t, 777, steps) == doctest::Approx(0.2));
+}
+
+TEST_CASE("two epochs on 2,000 real images learn well above chance, with a full test report") {
+  const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip]", "train.eval.tta=flip"});
+  const Dataset data = load_dataset(spec.data);
+  test_util::TempDir tmp;
+  const TrainResult result = train(spec, data, tmp / "ckpt.pt");
+  REQUIRE(result.status == RunStatus::Finished);
+  REQUIRE(result.epochs.size() == 2);
+  CHECK(result.epochs.back().test_acc > 25.0);  // chance is 10 %
+  CHECK(result.epochs.back().train_loss < result.epochs.front().train_loss);
+  int64_t total = 0, correct = 0, confusion = 0;
+  for (size_t k = 0; k < 10; ++k) {
+    total += result.report.class_total[k], correct += result.report.class_correct[k];
+    for (auto c : result.report.confusion[k]) confusion += c;
+    CHECK(result.report.confusion[k][k] == result.report.class_correct[k]);
+  }
+  CHECK(total == 500);
+  CHECK(confusion == 500);
+  CHECK(static_cast<int64_t>(result.report.misclassified.size()) == total - correct);
+  CHECK(100.0 * static_cast<double>(correct) / 500.0 == doctest::Approx(result.epochs.back().test_acc));
+}
+
+TEST_CASE("the same seed gives the same per-epoch metrics; another seed does not") {
+  const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip, {cutout: {size: 8}}]",
+                                        "data.limit.train=1000", "data.limit.test=200"});
+  const Dataset data = load_dataset(spec.data);
+  test_util::TempDir tmp;
+  const TrainResult a = train(spec, data, tmp / "a.pt");
+  const TrainResult b = train(spec, data, tmp / "b.pt");
+  for (size_t e = 0; e < 2; ++e) {
+    CHECK(a.epochs[e].train_loss == b.epochs[e].train_loss);
+    CHECK(a.epochs[e].test_acc == b.epochs[e].test_acc);
+    CHECK(a.epochs[e].test_loss == b.epochs[e].test_loss);
+  }
+  const ExperimentSpec other = small_bn({"train.seed=2", "data.limit.train=1000", "data.limit.test=200"});
+  CHECK(train(other, data, tmp / "c.pt").epochs[1].train_loss != a.epochs[1].train_loss);
+}
+
+TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the uninterrupted metrics") {
+  const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip]",
+                                        "model.layers.6.residual=[{conv: {out: 32, padding: 1}}, {dropout: 0.1}]",
+                                        "train.epochs=3",
+                                        "data.limit.train=1000", "data.limit.test=200"});
+  const Dataset data = load_dataset(spec.data);
+  test_util::TempDir tmp;
+  const TrainResult whole = train(spec, data, tmp / "whole.pt");
+
+  int steps = 0;
+  TrainObserver stop_after_11;
+  stop_after_11.stop_requested = [&] { return ++steps == 11; };  // epoch 2 of 3, step 3 of 8
+  const TrainResult first = train(spec, data, tmp / "part.pt", stop_after_11);
+  REQUIRE(first.status == RunStatus::Interrupted);
+  CHECK(first.epochs.size() == 1);
+  CHECK(checkpoint_epoch(tmp / "part.pt") == 1);
+  // A fresh process would rebuild the model from the seed, then load the checkpoint.
+  const TrainResult rest = train(spec, data, tmp / "part.pt", {}, true, first.epochs);
+  REQUIRE(rest.status == RunStatus::Finished);
+  REQUIRE(rest.epochs.size() == 3);
+  for (size_t e = 0; e < 3; ++e) {
+    CAPTURE(e);
+    CHECK(rest.epochs[e].train_loss == doctest::Approx(whole.epochs[e].train_loss).epsilon(1e-9));
+    CHECK(rest.epochs[e].test_acc == whole.epochs[e].test_acc);
+    CHECK(rest.epochs[e].test_loss == doctest::Approx(whole.epochs[e].test_loss).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("a huge learning rate is detected as divergence at the step it happens") {
+  const ExperimentSpec spec = small_bn({"train.schedule.type=constant", "train.optimizer.lr=1e12",
+                                        "data.limit.train=1000", "data.limit.test=100"});
+  const Dataset data = load_dataset(spec.data);
+  test_util::TempDir tmp;
+  const TrainResult result = train(spec, data, tmp / "x.pt");
+  CHECK(result.status == RunStatus::Diverged);
+  CHECK(result.message.find("loss became") != std::string::npos);
+  CHECK(result.message.find("step ") != std::string::npos);
+}
+
+TEST_CASE("weight decay goes to conv and linear weights, not to biases or norm parameters") {
+  const ExperimentSpec spec = small_bn({"train.optimizer.weight_decay=0.0005"});
+  seed_everything(1);
+  BuiltModel built = build_model(spec.model);
+  const auto optimizer = make_optimizer(spec.train.optimizer, *built.net);
+  REQUIRE(optimizer->param_groups().size() == 2);
+  const auto& decay = optimizer->param_groups()[0];
+  const auto& plain = optimizer->param_groups()[1];
+  CHECK(decay.params().size() == 11);  // the 11 convolution weights
+  CHECK(plain.params().size() == 16);  // 8 BatchNorms x (weight, bias)
+  CHECK(static_cast<const torch::optim::SGDOptions&>(decay.options()).weight_decay() == doctest::Approx(0.0005));
+  CHECK(static_cast<const torch::optim::SGDOptions&>(plain.options()).weight_decay() == 0.0);
+}
+
+TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz") {
+  test_util::TempDir tmp;
+  write_fake_cifar(tmp.path / "src" / "cifar-10-batches-bin", 10);
+  const std::string archive = tmp / "cifar-10-binary.tar.gz";
+  REQUIRE(std::system(("tar -C " + (tmp / "src") + " -czf " + archive + " cifar-10-batches-bin").c_str()) == 0);
+  const std::string md5 = md5_file(archive);
+  CHECK(md5.size() == 32);
+
+  const std::string data = fetch_cifar10(tmp / "out", "file://" + archive, md5);
+  CHECK(load_cifar10(data).train.size() == 50);
+  CHECK(!fs::exists(tmp / "out/cifar-10-binary.tar.gz"));
+
+  const std::string wrong = data_error([&] { fetch_cifar10(tmp / "out2", "file://" + archive, std::string(32, '0')); });
+  CHECK(wrong.find("MD5 is " + md5 + " but should be 00000000") != std::string::npos);
+  CHECK(data_error([&] { fetch_cifar10(tmp / "out3", "file://" + tmp / "missing.tar.gz", md5); })
+            .find("download of file://") != std::string::npos);
+
+  // An archive entry that climbs out of the target folder is refused.
+  fs::create_directories(tmp.path / "evil" / "a");
+  std::ofstream(tmp / "evil/x.txt") << "x";
+  REQUIRE(std::system(("tar -C " + (tmp / "evil/a") + " -P -czf " + (tmp / "evil.tar.gz") + " ../x.txt 2>/dev/null").c_str()) == 0);
+  CHECK(data_error([&] { unpack_tar_gz(tmp / "evil.tar.gz", tmp / "unpacked"); }).find("would unpack outside") !=
+        std::string::npos);
+}
