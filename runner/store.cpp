@@ -3,7 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
+#include <thread>
 #include <filesystem>
 
 #include "runner/errors.h"
@@ -168,15 +170,23 @@ Store::Store(const std::string& path, int busy_timeout_ms) : path_(path) {
     fs::create_directories(parent, ec);
     if (ec) throw StoreError(path + ": cannot create the folder " + parent.string() + ": " + ec.message());
   }
-  guarded(path_, "cannot open the results database", [&] {
-    db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    // Other processes may hold the write lock for a moment: wait, don't fail.
-    db_->setBusyTimeout(busy_timeout_ms);
-    db_->exec("PRAGMA journal_mode=WAL");
-    db_->exec("PRAGMA synchronous=NORMAL");
-    db_->exec("PRAGMA foreign_keys=ON");
-    return 0;
-  });
+  // Two processes creating the same new file race on the switch to WAL, which
+  // SQLite answers with SQLITE_BUSY without waiting: retry that step briefly.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db_->setBusyTimeout(busy_timeout_ms);  // other writers hold the lock for moments: wait, don't fail
+      db_->exec("PRAGMA journal_mode=WAL");
+      db_->exec("PRAGMA synchronous=NORMAL");
+      db_->exec("PRAGMA foreign_keys=ON");
+      break;
+    } catch (const SQLite::Exception& e) {
+      const bool busy = e.getErrorCode() == SQLITE_BUSY || e.getErrorCode() == SQLITE_LOCKED;
+      if (!busy || attempt * 50 >= busy_timeout_ms)
+        throw StoreError(path_ + ": cannot open the results database: " + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   migrate();
 }
 
