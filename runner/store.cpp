@@ -1,6 +1,7 @@
 #include "runner/store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
