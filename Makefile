@@ -2,17 +2,20 @@
 #   make              build build/runner and the tests
 #   make test         run the whole test suite (ctest)
 #   make check EXP=experiments/session8/bn.yaml   print the summary, enforce the budget
-#   make study        the main job: train BN, LN and GN (issue: train and record)
+#   make study        the main job: train the seed network with BN, LN and GN, then compare
+#   make run EXP=...  train one experiment
 BUILD ?= build
 JOBS ?= $(shell nproc)
 EXP ?= experiments/session8/bn.yaml
 CMAKE_ARGS ?=
+DB ?= results/results.db
+STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/session8/gn.yaml
 
 # Where CIFAR-10 lives: $CIFAR10_ROOT, else data/, else the shared copy beside this checkout.
 CIFAR10_ROOT ?= $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin)
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check clean
+.PHONY: all deps build test check run study data clean
 
 all: build
 
@@ -28,6 +31,17 @@ test: build
 
 check: build
 	$(BUILD)/runner check $(EXP)
+
+run: build data
+	$(BUILD)/runner run $(EXP) --db $(DB)
+
+study: build data
+	@for exp in $(STUDY); do $(BUILD)/runner run $$exp --db $(DB) || exit $$?; done
+	$(BUILD)/runner compare --by model.norm --db $(DB)
+
+# Downloads CIFAR-10 (MD5-checked) when $(CIFAR10_ROOT) does not exist yet.
+data: build
+	@test -d "$(CIFAR10_ROOT)" || $(BUILD)/runner data fetch cifar10 "$(patsubst %/,%,$(dir $(CIFAR10_ROOT)))"
 
 clean:
 	rm -rf $(BUILD)
