@@ -61,9 +61,4 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Ctrl-C / SIGTERM arrived; the run was checkpointed and recorded.
-class Interrupted : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 }  // namespace runner

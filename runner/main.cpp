@@ -118,9 +118,6 @@ int main(int argc, char** argv) {
   } catch (const StoreError& e) {
     std::cerr << "results store error: " << e.what() << "\n";
     return kExitStore;
-  } catch (const Interrupted& e) {
-    std::cerr << e.what() << "\n";
-    return kExitInterrupted;
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << e.what() << "\n";
     return kExitInternal;

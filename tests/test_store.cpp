@@ -29,14 +29,7 @@ RunRecord record(const std::string& norm, int64_t seed) {
   return r;
 }
 
-std::string store_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string store_error(const std::function<void()>& f) { return test_util::error_of<StoreError>(f); }
 
 }  // namespace
 

@@ -48,6 +48,17 @@ inline Run run_runner(const std::string& args) {
 
 namespace test_util {
 
+/// The message of the E that `f` throws, or "(no error)".
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 /// A runner process with its stderr readable line by line.
 class Child {
  public:
