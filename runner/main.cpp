@@ -7,6 +7,7 @@
 
 #include "runner/commands.h"
 #include "runner/errors.h"
+#include "runner/sweep.h"
 #include "runner_version.h"
 
 namespace {
@@ -19,7 +20,7 @@ const char* const kExitCodesHelp =
     "  3    budget refusal (parameters not under budget.max_params, or epochs over budget.max_epochs)\n"
     "  4    data error (missing, truncated or malformed data files)\n"
     "  5    results-store error (the SQLite database cannot be opened or written)\n"
-    "  6    the run diverged (loss became NaN/inf); it is recorded as diverged\n"
+    "  6    the run diverged (loss became NaN/inf; recorded as diverged), or sweep points failed\n"
     "  130  interrupted (Ctrl-C or SIGTERM; the run was checkpointed and recorded)\n";
 
 std::string version_line() {
@@ -85,6 +86,22 @@ int main(int argc, char** argv) {
   fetch_cmd->add_option("--url", fetch_url, "download from a mirror or a file:// copy instead");
   fetch_cmd->footer(kExitCodesHelp);
 
+  SweepArgs sweep;
+  sweep.db = kDefaultDb;
+  CLI::App* sweep_cmd = add_command("sweep", "Run every point of a grid file as a recorded run (resumable)");
+  sweep_cmd->add_option("grid", sweep.grid, "grid YAML")->required();
+  sweep_cmd->add_flag("--plan", sweep.plan, "list the points with parameters and budget check; train nothing");
+  sweep_cmd->add_option("--jobs", sweep.jobs, "points at a time, each in its own process")->capture_default_str();
+  sweep_cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
+  sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array");
+  sweep_cmd->add_option("--db", sweep.db, "results database")->capture_default_str();
+
+  std::string merge_out;
+  std::vector<std::string> merge_in;
+  CLI::App* merge_cmd = add_command("merge", "Merge result databases (e.g. sweep shards) without duplicating runs");
+  merge_cmd->add_option("out", merge_out, "database to merge into (created if missing)")->required();
+  merge_cmd->add_option("inputs", merge_in, "databases to merge from")->required();
+
   CLI::App* layers_cmd = add_command("layers", "List the layer types and norms the DSL knows");
 
   try {
@@ -105,6 +122,8 @@ int main(int argc, char** argv) {
     if (*show_cmd) return cmd_show(show_id, db);
     if (*compare_cmd) return cmd_compare(compare, db);
     if (*fetch_cmd) return cmd_data_fetch(fetch_dataset, fetch_dir, fetch_url);
+    if (*sweep_cmd) return cmd_sweep(sweep);
+    if (*merge_cmd) return cmd_merge(merge_out, merge_in);
     if (*layers_cmd) return cmd_layers();
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";

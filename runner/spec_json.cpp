@@ -68,9 +68,16 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
 }
 
 std::string config_hash(const nlohmann::json& config) {
+  // Where and how fast it runs is not what it is: names, the data's path,
+  // device and threads stay out of the identity.
   nlohmann::json identity = config;
   identity.erase("name");
   identity.erase("description");
+  if (identity.contains("data")) identity["data"].erase("root");
+  if (identity.contains("train")) {
+    identity["train"].erase("threads");
+    identity["train"].erase("device");
+  }
   const std::string text = identity.dump();  // nlohmann orders object keys: a stable text
   uint64_t h = 1469598103934665603ULL;       // FNV-1a
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;

@@ -9,8 +9,8 @@ namespace runner {
 
 nlohmann::json experiment_json(const ExperimentSpec& spec);
 
-/// Stable hash of the config JSON without name/description (what identifies a
-/// training setup), as 16 hex digits.
+/// Stable hash of what identifies a training setup: the config JSON without
+/// name, description, data.root, train.threads and train.device; 16 hex digits.
 std::string config_hash(const nlohmann::json& config);
 
 /// The value at a dotted path ("model.norm", "train.optimizer.lr", "model.layers.3.conv.out"), or null.

@@ -15,7 +15,8 @@ namespace runner {
 
 namespace {
 
-// Version 1. A later version adds a step to migrate() and bumps kSchemaVersion.
+// Each version is a step from the one before; migrate() applies the missing
+// steps in one transaction. A new version appends a step and bumps kSchemaVersion.
 const char* const kSchemaV1 = R"SQL(
 CREATE TABLE runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +92,27 @@ SELECT norm, count(*) AS runs, max(params) AS params, max(epochs) AS epochs,
        sum(target_met) AS target_met
 FROM run_summary WHERE status = 'finished' GROUP BY norm ORDER BY norm;
 )SQL";
+
+// Version 2: a run identity that survives merging databases, and sweep point claims.
+const char* const kSchemaV2 = R"SQL(
+ALTER TABLE runs ADD COLUMN uuid TEXT;
+UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;
+CREATE UNIQUE INDEX runs_by_uuid ON runs(uuid);
+CREATE TABLE sweep_points (
+  sweep TEXT NOT NULL,
+  point_key TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted')),
+  host TEXT,
+  pid INTEGER,
+  run_id INTEGER,
+  updated_at TEXT,
+  PRIMARY KEY (sweep, point_key)
+);
+)SQL";
+
+const char* const kSteps[] = {kSchemaV1, kSchemaV2};
 
 template <class F>
 auto guarded(const std::string& path, const std::string& what, F&& f) -> decltype(f()) {
@@ -200,12 +222,10 @@ void Store::migrate() {
     if (version > kSchemaVersion)
       throw StoreError(path_ + ": schema version " + std::to_string(version) + " is newer than this runner's (" +
                        std::to_string(kSchemaVersion) + "); use a newer runner");
-    if (version == 0) {
-      const bool has_tables = db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt() > 0;
-      if (has_tables) throw StoreError(path_ + ": not a runner results database (it has other tables)");
-      db_->exec(kSchemaV1);
-      db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
-    }
+    if (version == 0 && db_->execAndGet("SELECT count(*) FROM sqlite_master").getInt() > 0)
+      throw StoreError(path_ + ": not a runner results database (it has other tables)");
+    for (int step = version; step < kSchemaVersion; ++step) db_->exec(kSteps[step]);
+    if (version != kSchemaVersion) db_->exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
     tx.commit();
     return 0;
   });
@@ -217,8 +237,8 @@ int64_t Store::begin_run(const RunRecord& rec, const std::string& checkpoint_dir
     SQLite::Statement q(*db_,
                         "INSERT INTO runs (name, experiment_file, config_yaml, config_json, config_hash, git_commit, "
                         "git_dirty, host, pid, torch_version, device, threads, params, seed, epochs_planned, "
-                        "target_test_acc, sweep, started_at, status) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running')");
+                        "target_test_acc, sweep, started_at, status, uuid) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'running',lower(hex(randomblob(16))))");
     int i = 1;
     q.bind(i++, rec.name);
     q.bind(i++, rec.experiment_file);
@@ -333,6 +353,126 @@ void Store::end_run(int64_t run_id, const std::string& status, const std::string
     }
     tx.commit();
     return 0;
+  });
+}
+
+Claim Store::claim_point(const PointRow& p, const std::function<bool(const std::string&, int64_t)>& alive) {
+  return guarded(path_, "cannot claim sweep point " + p.point_key, [&] {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(*db_, "SELECT status, host, pid FROM sweep_points WHERE sweep = ? AND point_key = ?");
+    q.bind(1, p.sweep), q.bind(2, p.point_key);
+    if (q.executeStep()) {
+      const std::string status = q.getColumn(0).getString();
+      if (status == "finished" || status == "diverged") return Claim::Done;
+      if (status == "running" && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64())) return Claim::Busy;
+    }
+    q.reset();
+    SQLite::Statement u(*db_,
+                        "INSERT INTO sweep_points (sweep, point_key, config_hash, config_json, status, host, pid, "
+                        "updated_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7) "
+                        "ON CONFLICT(sweep, point_key) DO UPDATE SET status = 'running', host = ?5, pid = ?6, "
+                        "config_hash = ?3, config_json = ?4, updated_at = ?7");
+    u.bind(1, p.sweep), u.bind(2, p.point_key), u.bind(3, p.config_hash), u.bind(4, p.config_json);
+    u.bind(5, p.host), u.bind(6, p.pid), u.bind(7, utc_now());
+    u.exec();
+    tx.commit();
+    return Claim::Claimed;
+  });
+}
+
+void Store::update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
+                         int64_t run_id) {
+  guarded(path_, "cannot update sweep point " + key, [&] {
+    SQLite::Statement u(*db_,
+                        "UPDATE sweep_points SET status = ?, pid = ?, run_id = nullif(?, 0), updated_at = ? "
+                        "WHERE sweep = ? AND point_key = ?");
+    u.bind(1, status), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep), u.bind(6, key);
+    u.exec();
+    return 0;
+  });
+}
+
+std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
+  return guarded(path_, "cannot read sweep " + sweep, [&] {
+    std::vector<PointRow> rows;
+    SQLite::Statement q(*db_,
+                        "SELECT sweep, point_key, config_hash, config_json, status, coalesce(host, ''), "
+                        "coalesce(pid, 0), coalesce(run_id, 0) FROM sweep_points WHERE sweep = ?");
+    q.bind(1, sweep);
+    while (q.executeStep()) {
+      PointRow r;
+      r.sweep = q.getColumn(0).getString(), r.point_key = q.getColumn(1).getString();
+      r.config_hash = q.getColumn(2).getString(), r.config_json = q.getColumn(3).getString();
+      r.status = q.getColumn(4).getString(), r.host = q.getColumn(5).getString();
+      r.pid = q.getColumn(6).getInt64(), r.run_id = q.getColumn(7).getInt64();
+      rows.push_back(r);
+    }
+    return rows;
+  });
+}
+
+std::pair<int64_t, std::string> Store::latest_run(const std::string& sweep, const std::string& config_hash) const {
+  return guarded(path_, "cannot read runs", [&] {
+    SQLite::Statement q(*db_, "SELECT id, status FROM runs WHERE sweep = ? AND config_hash = ? ORDER BY id DESC LIMIT 1");
+    q.bind(1, sweep), q.bind(2, config_hash);
+    if (!q.executeStep()) return std::pair<int64_t, std::string>{0, ""};
+    return std::pair<int64_t, std::string>{q.getColumn(0).getInt64(), q.getColumn(1).getString()};
+  });
+}
+
+MergeCounts Store::merge_from(const std::string& other_path) {
+  if (!std::filesystem::exists(other_path)) throw StoreError(other_path + ": no such database to merge");
+  { Store other(other_path); }  // brings it to this schema version
+  return guarded(path_, "cannot merge " + other_path, [&] {
+    MergeCounts counts;
+    SQLite::Statement attach(*db_, "ATTACH DATABASE ? AS src");
+    attach.bind(1, other_path);
+    attach.exec();
+    try {
+      SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+      const std::string columns =
+          "name, experiment_file, config_yaml, config_json, config_hash, git_commit, git_dirty, host, pid, "
+          "torch_version, device, threads, params, seed, epochs_planned, epochs_done, target_test_acc, sweep, "
+          "checkpoint, started_at, finished_at, status, error, final_test_acc, best_test_acc, final_train_acc, "
+          "final_test_loss, target_met, uuid";
+      SQLite::Statement missing(*db_, "SELECT id, uuid FROM src.runs WHERE uuid NOT IN (SELECT uuid FROM main.runs)");
+      std::vector<std::pair<int64_t, std::string>> to_copy;
+      while (missing.executeStep()) to_copy.emplace_back(missing.getColumn(0).getInt64(), missing.getColumn(1).getString());
+      counts.skipped = db_->execAndGet("SELECT count(*) FROM src.runs").getInt64() - static_cast<int64_t>(to_copy.size());
+      for (const auto& [old_id, uuid] : to_copy) {
+        SQLite::Statement copy(*db_, "INSERT INTO main.runs (" + columns + ") SELECT " + columns +
+                                         " FROM src.runs WHERE id = ?");
+        copy.bind(1, old_id);
+        copy.exec();
+        const int64_t new_id = db_->getLastInsertRowid();
+        for (const char* table : {"epochs", "class_results", "confusion", "misclassified"}) {
+          // Every child table has run_id first; copy the other columns as they are.
+          SQLite::Statement cols(*db_, std::string("SELECT group_concat(name, ', ') FROM pragma_table_info('") + table +
+                                           "') WHERE name != 'run_id'");
+          cols.executeStep();
+          const std::string rest = cols.getColumn(0).getString();
+          SQLite::Statement child(*db_, std::string("INSERT INTO main.") + table + " (run_id, " + rest + ") SELECT ?, " +
+                                            rest + " FROM src." + table + " WHERE run_id = ?");
+          child.bind(1, new_id), child.bind(2, old_id);
+          child.exec();
+        }
+        ++counts.added;
+      }
+      db_->exec(
+          "INSERT INTO main.sweep_points (sweep, point_key, config_hash, config_json, status, host, pid, run_id, "
+          "updated_at) SELECT p.sweep, p.point_key, p.config_hash, p.config_json, p.status, p.host, p.pid, "
+          "(SELECT m.id FROM main.runs m JOIN src.runs r ON r.uuid = m.uuid WHERE r.id = p.run_id), p.updated_at "
+          "FROM src.sweep_points p WHERE 1 "
+          "ON CONFLICT(sweep, point_key) DO UPDATE SET status = excluded.status, run_id = excluded.run_id, "
+          "host = excluded.host, pid = excluded.pid, updated_at = excluded.updated_at "
+          "WHERE main.sweep_points.status != 'finished'");
+      tx.commit();
+    } catch (...) {
+      db_->exec("DETACH DATABASE src");
+      throw;
+    }
+    db_->exec("DETACH DATABASE src");
+    return counts;
   });
 }
 

@@ -3,6 +3,7 @@
 // transaction; WAL and a busy timeout let several processes write one file.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,7 +15,7 @@ class Database;
 
 namespace runner {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 /// What is known when a run starts.
 struct RunRecord {
@@ -65,6 +66,24 @@ struct TestResults {
   std::vector<int64_t> true_labels;                         ///< of the misclassified, same order
 };
 
+/// A sweep point as the database knows it.
+struct PointRow {
+  std::string sweep, point_key, config_hash, config_json, status, host;
+  int64_t pid = 0;
+  int64_t run_id = 0;
+};
+
+enum class Claim {
+  Claimed,  ///< this process may run the point now
+  Done,     ///< finished (or diverged: rerunning repeats it); skip
+  Busy,     ///< a live process is running it; skip
+};
+
+struct MergeCounts {
+  int64_t added = 0;    ///< runs copied in
+  int64_t skipped = 0;  ///< runs already present (same uuid)
+};
+
 class Store {
  public:
   /// Opens (creating folders and the file when needed) and migrates. Throws
@@ -82,6 +101,20 @@ class Store {
   /// Ends a run: status, error and, when finished, final metrics and test results.
   void end_run(int64_t run_id, const std::string& status, const std::string& error,
                const TestResults* results = nullptr);
+
+  /// Atomically claims a sweep point for process `pid` unless it is done or
+  /// held by a live process (`alive(host, pid)`); failed, interrupted and
+  /// abandoned points are claimed again.
+  Claim claim_point(const PointRow& point, const std::function<bool(const std::string&, int64_t)>& alive);
+  /// Records who runs a claimed point now, or how it ended.
+  void update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
+                    int64_t run_id);
+  std::vector<PointRow> sweep_points(const std::string& sweep) const;
+  /// The newest run of a sweep with this config hash: (id, status), or (0, "").
+  std::pair<int64_t, std::string> latest_run(const std::string& sweep, const std::string& config_hash) const;
+  /// Copies in the runs of another database that this one lacks (by run uuid),
+  /// with their epochs and test results, and its sweep points. Idempotent.
+  MergeCounts merge_from(const std::string& other_path);
 
   std::vector<RunRow> runs() const;
   RunRow run(int64_t run_id) const;  ///< throws StoreError for an unknown id

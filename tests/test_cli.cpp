@@ -58,7 +58,14 @@ TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <regex>
+#include <thread>
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -203,4 +210,140 @@ TEST_CASE("exit codes of training: 6 diverged, 4 data, 5 store, 3 budget before 
   CHECK(run.output.find("results store error: " + tmp / "file/r.db") != std::string::npos);
   CHECK(run_runner("show 42 --db " + db).exit_code == 5);
   CHECK(run_runner("compare --db " + tmp / "none.db").exit_code == 5);
+}
+
+// ---- runner sweep / merge ----
+
+namespace {
+
+/// A grid of 4 tiny points (2 norms × 2 seeds, 400 images, 1 epoch) around a copy of the BN experiment.
+std::string tiny_grid(const test_util::TempDir& tmp, const std::string& extra_axis = "") {
+  fs::copy_file(test_util::source_path("experiments/session8/bn.yaml"), tmp / "base.yaml",
+                fs::copy_options::overwrite_existing);
+  std::ofstream(tmp / "tiny.yaml") << "base: base.yaml\ngrid:\n  model.norm: [batch, group]\n"
+                                   << "  data.limit: [\"{train: 400, test: 100}\"]\n  train.epochs: [1]\n"
+                                   << extra_axis << "seeds: [1, 2]\nname: \"tiny-{model.norm}-s{seed}\"\n";
+  return tmp / "tiny.yaml";
+}
+
+/// Finished runs per point of a sweep, and the count of all runs.
+std::map<std::string, int> finished_per_point(const std::string& db, int* all_runs = nullptr) {
+  SQLite::Database d(db);
+  SQLite::Statement q(d, "SELECT name, count(*) FROM runs WHERE status = 'finished' GROUP BY name");
+  std::map<std::string, int> out;
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt();
+  if (all_runs != nullptr) *all_runs = d.execAndGet("SELECT count(*) FROM runs").getInt();
+  return out;
+}
+
+const std::map<std::string, int> kEachOnce{{"tiny-batch-s1", 1}, {"tiny-batch-s2", 1}, {"tiny-group-s1", 1},
+                                           {"tiny-group-s2", 1}};
+
+/// Child processes (sweep points) find the data through $CIFAR10_ROOT.
+std::string env_root() {
+  ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("sweep --plan lists every point with its parameters; a point over budget refuses the whole sweep") {
+  test_util::TempDir tmp;
+  auto run = run_runner("sweep " + tiny_grid(tmp) + " --plan --db " + tmp / "r.db");
+  CHECK(run.exit_code == 0);
+  for (const char* name : {"tiny-batch-s1", "tiny-batch-s2", "tiny-group-s1", "tiny-group-s2"})
+    CHECK(run.output.find(name) != std::string::npos);
+  CHECK(run.output.find("39,056  ok") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp / "r.db"));  // planning records nothing
+
+  run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.4.conv.out: [16, 128]\n") + " --db " + tmp / "r.db");
+  CHECK(run.exit_code == 3);
+  CHECK(run.output.find("refused before training anything") != std::string::npos);
+  CHECK(run.output.find("model.layers.4.conv.out=128") != std::string::npos);
+  CHECK(run.output.find("87,664 trainable parameters") != std::string::npos);
+  CHECK(run.output.find("model.layers.4.conv.out=16 ") == std::string::npos);  // good points are not named
+  CHECK_FALSE(fs::exists(tmp / "r.db"));
+}
+
+TEST_CASE("sweep runs every point once, and the same command again skips them all") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp), db = tmp / "r.db";
+  auto run = run_runner(env_root() + "sweep " + grid + " --jobs 2 --db " + db);
+  CHECK(run.exit_code == 0);
+  CHECK(run.output.find("4 finished, 0 failed, 0 skipped") != std::string::npos);
+  CHECK(finished_per_point(db) == kEachOnce);
+  run = run_runner(env_root() + "sweep " + grid + " --db " + db);
+  CHECK(run.output.find("0 finished, 0 failed, 4 skipped") != std::string::npos);
+  const auto compare = run_runner("compare --sweep tiny --by model.norm --db " + db);
+  CHECK(compare.output.find("group          2") != std::string::npos);
+
+  // The base changed under recorded points: refuse, and say what changed.
+  std::ofstream(tmp / "base.yaml", std::ios::app) << "# a comment changes no point\n";
+  CHECK(run_runner(env_root() + "sweep " + grid + " --db " + db).exit_code == 0);
+  std::string text = test_util::read_file(tmp / "base.yaml");
+  text.replace(text.find("momentum: 0.9"), 13, "momentum: 0.8");
+  std::ofstream(tmp / "base.yaml") << text;
+  run = run_runner(env_root() + "sweep " + grid + " --db " + db);
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find("train.optimizer.momentum: 0.9 → 0.8") != std::string::npos);
+}
+
+TEST_CASE("a sweep killed mid-way resumes: interrupted points run again, each point finishes exactly once") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp), db = tmp / "r.db";
+  {
+    ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
+    test_util::Child sweep({"sweep", grid, "--db", db});
+    REQUIRE(sweep.wait_for(": finished (run 1"));
+    sweep.signal(SIGKILL);
+    sweep.wait();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the orphaned run checkpoints and records
+  int all_runs = 0;
+  CHECK(finished_per_point(db, &all_runs).size() < 4);
+  const auto run = run_runner(env_root() + "sweep " + grid + " --db " + db);
+  CHECK(run.exit_code == 0);
+  CHECK(finished_per_point(db, &all_runs) == kEachOnce);
+  SQLite::Database d(db);
+  CHECK(d.execAndGet("PRAGMA integrity_check").getString() == "ok");
+}
+
+TEST_CASE("two sweeps on one database never run a point twice") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp), db = tmp / "r.db";
+  ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
+  test_util::Child a({"sweep", grid, "--db", db}), b({"sweep", grid, "--db", db});
+  CHECK(a.wait() == 0);
+  CHECK(b.wait() == 0);
+  int all_runs = 0;
+  CHECK(finished_per_point(db, &all_runs) == kEachOnce);
+  CHECK(all_runs == 4);
+}
+
+TEST_CASE("shards are disjoint and cover the grid; merging their databases is idempotent") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp);
+  std::map<std::string, int> seen;
+  for (int shard = 0; shard < 3; ++shard) {
+    const auto plan = run_runner("sweep " + grid + " --plan --shard " + std::to_string(shard) + "/3");
+    CHECK(plan.exit_code == 0);
+    for (const char* name : {"tiny-batch-s1", "tiny-batch-s2", "tiny-group-s1", "tiny-group-s2"})
+      if (plan.output.find(name) != std::string::npos) seen[name]++;
+  }
+  CHECK(seen == kEachOnce);
+  CHECK(run_runner("sweep " + grid + " --plan --shard 3/3").exit_code == 2);
+
+  for (int shard = 0; shard < 2; ++shard)
+    CHECK(run_runner(env_root() + "sweep " + grid + " --shard " + std::to_string(shard) + "/2 --db " +
+                     tmp / ("shard" + std::to_string(shard) + ".db"))
+              .exit_code == 0);
+  const std::string merged = tmp / "merged.db";
+  CHECK(run_runner("merge " + merged + " " + tmp / "shard0.db" + " " + tmp / "shard1.db").exit_code == 0);
+  const auto again = run_runner("merge " + merged + " " + tmp / "shard0.db" + " " + tmp / "shard1.db");
+  CHECK(again.output.find("0 runs added, 2 already present") != std::string::npos);
+  int all_runs = 0;
+  CHECK(finished_per_point(merged, &all_runs) == kEachOnce);
+  CHECK(all_runs == 4);
+  // the merged database knows the sweep is complete
+  CHECK(run_runner(env_root() + "sweep " + grid + " --db " + merged).output.find("4 skipped") != std::string::npos);
 }

@@ -163,3 +163,63 @@ TEST_CASE("a missing experiment file is a config error naming the file") {
     CHECK(std::string(e.what()).find("/nonexistent/exp.yaml") == 0);
   }
 }
+
+// ---- grid files ----
+
+#include "runner/grid.h"
+
+namespace {
+std::string write_grid(const test_util::TempDir& tmp, const std::string& text) {
+  const std::string path = tmp / "grid.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+}  // namespace
+
+TEST_CASE("a grid expands to the cartesian product times the seeds, with names from the template") {
+  test_util::TempDir tmp;
+  const std::string base = test_util::source_path("experiments/session8/bn.yaml");
+  const GridSpec grid = load_grid(write_grid(tmp, "base: " + base + R"(
+grid:
+  model.norm: [batch, layer, group]
+  train.optimizer.lr: [0.02, 0.05]
+seeds: [1, 2]
+name: "norm-{model.norm}-lr{train.optimizer.lr}-s{seed}"
+)"));
+  CHECK(grid.sweep == "grid");
+  const auto points = expand_grid(grid, "base", 7);
+  REQUIRE(points.size() == 12);
+  CHECK(points[0].key == "model.norm=batch train.optimizer.lr=0.02 seed=1");
+  CHECK(points[0].name == "norm-batch-lr0.02-s1");
+  CHECK(points[1].key == "model.norm=batch train.optimizer.lr=0.02 seed=2");
+  CHECK(points[11].name == "norm-group-lr0.05-s2");
+  CHECK(points[11].sets == std::vector<std::string>{"model.norm=group", "train.optimizer.lr=0.05", "train.seed=2",
+                                                     "name=norm-group-lr0.05-s2"});
+  // each point is a valid experiment
+  const ExperimentSpec spec = load_experiment(grid.base, points[7].sets);
+  CHECK(spec.model.norm == "layer");
+  CHECK(spec.train.optimizer.lr == doctest::Approx(0.05));
+  CHECK(spec.train.seed == 2);
+
+  const GridSpec plain = load_grid(write_grid(tmp, "base: " + base + "\ngrid: {model.layers.0.conv.out: [8, 16]}\n"));
+  const auto two = expand_grid(plain, "session8-bn", 7);
+  CHECK(two.size() == 2);
+  CHECK(two[1].name == "session8-bn-p1");
+  CHECK(two[1].key == "model.layers.0.conv.out=16 seed=7");
+}
+
+TEST_CASE("grid file errors name file:line:col and the key") {
+  test_util::TempDir tmp;
+  const std::string message = test_util::error_of<ConfigError>([&] {
+    load_grid(write_grid(tmp, R"(base: nowhere.yaml
+grids: {}
+seeds: [1, x]
+name: "{model.nrom}"
+)"));
+  });
+  CHECK(message.find("grid.yaml:1:7: key 'base': no experiment file at") != std::string::npos);
+  CHECK(message.find("grid.yaml:2:1: key 'grids': unknown key (did you mean 'grid'?)") != std::string::npos);
+  CHECK(message.find("key 'grid': missing required key") != std::string::npos);
+  CHECK(message.find("grid.yaml:3:12: key 'seeds.1': must be an integer, got 'x'") != std::string::npos);
+  CHECK(message.find("grid.yaml:4:7: key 'name': '{model.nrom}' is not a grid key") != std::string::npos);
+}

@@ -166,3 +166,65 @@ TEST_CASE("compare groups finished runs by a config key with mean ± std over se
   options.where = {"nonsense"};
   CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
 }
+
+TEST_CASE("a sweep point is claimed by one process at a time and never again once finished") {
+  test_util::TempDir tmp;
+  Store store(tmp / "r.db");
+  PointRow p{"s", "model.norm=batch seed=1", "h1", "{}", "running", "host-a", 100, 0};
+  auto alive = [](const std::string&, int64_t pid) { return pid == 100; };
+  CHECK(store.claim_point(p, alive) == Claim::Claimed);
+  p.pid = 200;
+  CHECK(store.claim_point(p, alive) == Claim::Busy);  // pid 100 still runs it
+  store.update_point("s", p.point_key, "interrupted", 0, 0);
+  CHECK(store.claim_point(p, alive) == Claim::Claimed);  // interrupted points run again
+  store.update_point("s", p.point_key, "running", 300, 0);
+  CHECK(store.claim_point(p, alive) == Claim::Claimed);  // pid 300 is gone: abandoned
+  store.update_point("s", p.point_key, "finished", 0, 1);
+  CHECK(store.claim_point(p, alive) == Claim::Done);
+  CHECK(store.sweep_points("s").size() == 1);
+}
+
+TEST_CASE("merge copies runs with their epochs and results once, however often it is repeated") {
+  test_util::TempDir tmp;
+  for (const char* shard : {"a.db", "b.db"}) {
+    Store store(tmp / shard);
+    for (int64_t seed = 1; seed <= 2; ++seed) {
+      const int64_t id = store.begin_run(record(shard[0] == 'a' ? "batch" : "group", seed), tmp / "ckpt");
+      store.record_epoch(id, {1, 1.0, 50, 1.0, 50, 0.1, 1.0});
+      TestResults r;
+      r.class_names = {"x"}, r.class_correct = {1}, r.class_total = {2}, r.confusion = {{1}};
+      r.misclassified = {{3, 0}}, r.true_labels = {0};
+      store.end_run(id, "finished", "", &r);
+      store.claim_point({"s", std::string(shard) + std::to_string(seed), "h", "{}", "running", "h", 1, 0},
+                        [](const std::string&, int64_t) { return false; });
+      store.update_point("s", std::string(shard) + std::to_string(seed), "finished", 0, id);
+    }
+  }
+  Store merged(tmp / "all.db");
+  CHECK(merged.merge_from(tmp / "a.db").added == 2);
+  CHECK(merged.merge_from(tmp / "b.db").added == 2);
+  const MergeCounts again = merged.merge_from(tmp / "a.db");
+  CHECK(again.added == 0);
+  CHECK(again.skipped == 2);
+  CHECK(merged.runs().size() == 4);
+  SQLite::Database db(tmp / "all.db");
+  CHECK(db.execAndGet("SELECT count(*) FROM epochs").getInt() == 4);
+  CHECK(db.execAndGet("SELECT count(*) FROM misclassified").getInt() == 4);
+  CHECK(db.execAndGet("SELECT count(DISTINCT run_id) FROM class_results").getInt() == 4);
+  CHECK(db.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'finished' AND run_id IS NOT NULL").getInt() == 4);
+  CHECK(store_error([&] { merged.merge_from(tmp / "missing.db"); }).find("no such database") != std::string::npos);
+}
+
+TEST_CASE("a version 1 database is migrated to version 2 in place") {
+  test_util::TempDir tmp;
+  {
+    SQLite::Database v1(tmp / "v1.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    v1.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO runs (name) VALUES ('old');"
+            "PRAGMA user_version = 1");
+  }
+  Store store(tmp / "v1.db");
+  SQLite::Database db(tmp / "v1.db");
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("SELECT length(uuid) FROM runs").getInt() == 32);
+  CHECK(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'sweep_points'").getInt() == 1);
+}

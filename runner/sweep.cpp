@@ -1,0 +1,300 @@
+#include "runner/sweep.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "runner/config.h"
+#include "runner/env_info.h"
+#include "runner/errors.h"
+#include "runner/grid.h"
+#include "runner/plan.h"
+#include "runner/spec_json.h"
+#include "runner/store.h"
+#include "runner/summary.h"
+#include "runner/yaml_reader.h"
+
+namespace runner {
+namespace fs = std::filesystem;
+
+namespace {
+
+volatile std::sig_atomic_t g_sweep_stop = 0;  // 1: asked to stop, 2: children told
+extern "C" void on_sweep_signal(int) {
+  if (g_sweep_stop == 0) g_sweep_stop = 1;
+}
+
+/// A point after checking: its config, parameters and whether it may run.
+struct CheckedPoint {
+  GridPoint point;
+  nlohmann::json config;
+  std::string hash;
+  int64_t params = 0;
+  std::string problem;  ///< empty when the point passes config and budget
+};
+
+std::vector<CheckedPoint> check_points(const GridSpec& grid, const std::vector<GridPoint>& points) {
+  std::vector<CheckedPoint> checked;
+  for (const auto& point : points) {
+    CheckedPoint c{point, {}, "", 0, ""};
+    try {
+      const ExperimentSpec spec = load_experiment(grid.base, point.sets);
+      const ModelPlan plan = plan_model(spec.model);
+      c.params = plan.total_params;
+      c.config = experiment_json(spec);
+      c.hash = config_hash(c.config);
+      check_param_budget(plan, spec.budget);
+    } catch (const ConfigError& e) {
+      c.problem = e.what();
+    } catch (const BudgetError& e) {
+      c.problem = e.what();
+    }
+    checked.push_back(std::move(c));
+  }
+  return checked;
+}
+
+/// Keys whose values differ between two configs, as "key: old → new".
+void json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
+               std::vector<std::string>& out) {
+  if (a.is_object() && b.is_object()) {
+    std::map<std::string, bool> keys;
+    for (const auto& item : a.items()) keys[item.key()] = true;
+    for (const auto& item : b.items()) keys[item.key()] = true;
+    for (const auto& [key, unused] : keys)
+      json_diff(a.contains(key) ? a[key] : nlohmann::json(), b.contains(key) ? b[key] : nlohmann::json(),
+                path.empty() ? key : path + "." + key, out);
+  } else if (a.is_array() && b.is_array() && a.size() == b.size()) {
+    for (size_t i = 0; i < a.size(); ++i) json_diff(a[i], b[i], path + "." + std::to_string(i), out);
+  } else if (a != b) {
+    out.push_back(path + ": " + a.dump() + " → " + b.dump());
+  }
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& shard) {
+  if (shard.empty()) return {0, 1};
+  const size_t slash = shard.find('/');
+  try {
+    if (slash != std::string::npos) {
+      const int64_t i = std::stoll(shard.substr(0, slash)), n = std::stoll(shard.substr(slash + 1));
+      if (n > 0 && i >= 0 && i < n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw ConfigError("--shard " + shard + ": expected I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: " +
+                    "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT with --array=0-3)");
+}
+
+bool alive_here(const std::string& host, int64_t pid) {
+  // A claim from another host cannot be checked from here: treat it as live.
+  return host != collect_env_info(".").host || process_alive(static_cast<long>(pid));
+}
+
+/// Starts `runner run` for one point; stdout and stderr go to `log`.
+pid_t spawn_run(const std::string& base, const CheckedPoint& p, const SweepArgs& args, const std::string& sweep,
+                int64_t threads, const std::string& log) {
+  std::vector<std::string> argv{"/proc/self/exe", "run", base};
+  for (const auto& set : p.point.sets) argv.insert(argv.end(), {"--set", set});
+  argv.insert(argv.end(), {"--set", "train.threads=" + std::to_string(threads), "--db", args.db, "--sweep", sweep});
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // a killed sweep takes its runs down with it (they checkpoint)
+    setpgid(0, 0);                     // Ctrl-C reaches the sweep only; it forwards exactly one SIGTERM
+    std::FILE* out = std::fopen(log.c_str(), "a");
+    if (out != nullptr) {
+      dup2(fileno(out), STDOUT_FILENO);
+      dup2(fileno(out), STDERR_FILENO);
+    }
+    std::vector<char*> raw;
+    for (auto& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    execv(self, raw.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string format_eta(double seconds) {
+  char buf[32];
+  const auto s = static_cast<long>(seconds);
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+}  // namespace
+
+int cmd_sweep(const SweepArgs& args) {
+  const GridSpec grid = load_grid(args.grid);
+  const ExperimentSpec base = load_experiment(grid.base);
+  const auto [shard, shards] = parse_shard(args.shard);
+  if (args.jobs < 1) throw ConfigError("--jobs must be at least 1");
+  std::vector<CheckedPoint> points = check_points(grid, expand_grid(grid, base.name, base.train.seed));
+  const size_t total = points.size();
+  std::vector<CheckedPoint> mine;
+  for (auto& p : points)
+    if (p.point.index % shards == shard) mine.push_back(std::move(p));
+
+  std::string refused;
+  for (const auto& p : mine)
+    if (!p.problem.empty()) refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + p.problem;
+  // Planning reads an existing database but never creates one; a refused sweep records nothing.
+  std::map<std::string, PointRow> known;
+  if (fs::exists(args.db) || (!args.plan && refused.empty())) {
+    Store store(args.db);
+    for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
+  }
+
+  if (args.plan) {
+    std::printf("sweep %s: %zu points (%s), shard %lld/%lld has %zu\n", grid.sweep.c_str(), total,
+                grid.file.c_str(), static_cast<long long>(shard), static_cast<long long>(shards), mine.size());
+    std::printf("%5s  %-36s %-44s %8s  %-8s %s\n", "point", "name", "overrides", "params", "budget", "status");
+    for (const auto& p : mine) {
+      const auto it = known.find(p.point.key);
+      std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
+                  p.point.key.c_str(), p.params ? format_thousands(p.params).c_str() : "-",
+                  p.problem.empty() ? "ok" : "REFUSED", it == known.end() ? "pending" : it->second.status.c_str());
+    }
+  }
+  if (!refused.empty()) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
+  if (args.plan) return kExitOk;
+
+  // Refuse to mix runs of an old config with a changed one under the same point.
+  std::string changed;
+  for (const auto& p : mine) {
+    const auto it = known.find(p.point.key);
+    if (it == known.end() || it->second.config_hash == p.hash) continue;
+    std::vector<std::string> diff;
+    json_diff(nlohmann::json::parse(it->second.config_json, nullptr, false), p.config, "", diff);
+    changed += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + join(diff, "; ");
+  }
+  // Recorded points the grid no longer produces mean an axis or value changed
+  // under existing results (appending values only adds points).
+  if (shards == 1) {
+    std::map<std::string, bool> now;
+    for (const auto& p : mine) now[p.point.key] = true;
+    for (const auto& [key, row] : known)
+      if (!now.count(key)) changed += "\n  recorded point (" + key + ") is no longer in the grid";
+  }
+  if (!changed.empty())
+    throw ConfigError(args.grid + ": the grid or its base changed since points of sweep '" + grid.sweep +
+                      "' were recorded in " + args.db + "; start a new sweep (sweep: NEW-NAME) or use another --db:" +
+                      changed);
+
+  Store store(args.db);
+  const std::string host = collect_env_info(".").host;
+  const std::string log_dir = (fs::path(args.db).parent_path() / "logs" / grid.sweep).string();
+  fs::create_directories(log_dir);
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = std::max<int64_t>(1, cores / args.jobs);  // jobs share the cores, never oversubscribe
+
+  // No SA_RESTART: a signal must wake waitpid() so the children hear of it.
+  struct sigaction action {};
+  action.sa_handler = on_sweep_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  struct Running {
+    const CheckedPoint* point;
+    std::chrono::steady_clock::time_point start;
+  };
+  std::map<pid_t, Running> running;
+  int64_t finished = 0, failed = 0, skipped = 0, done_here = 0;
+  double seconds_per_point = 0;
+  bool stop_launching = false;
+  size_t next = 0;
+  const auto sweep_start = std::chrono::steady_clock::now();
+  std::fprintf(stderr, "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
+               grid.sweep.c_str(), mine.size(), total, static_cast<long long>(shard), static_cast<long long>(shards),
+               static_cast<long long>(args.jobs), static_cast<long long>(threads), log_dir.c_str());
+
+  while (true) {
+    while (!stop_launching && !g_sweep_stop && next < mine.size() && static_cast<int64_t>(running.size()) < args.jobs) {
+      const CheckedPoint& p = mine[next++];
+      PointRow row{grid.sweep, p.point.key, p.hash, p.config.dump(), "running", host, static_cast<int64_t>(getpid()), 0};
+      // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
+      const auto [last_run, last_status] = store.latest_run(grid.sweep, p.hash);
+      const bool orphan_alive =
+          last_status == "running" && alive_here(store.run(last_run).record.host, store.run(last_run).pid);
+      const Claim claim = orphan_alive ? Claim::Busy : store.claim_point(row, alive_here);
+      if (claim != Claim::Claimed) {
+        ++skipped;
+        std::fprintf(stderr, "  point %lld %s: %s, skipped\n", static_cast<long long>(p.point.index),
+                     p.point.name.c_str(), claim == Claim::Done ? "already done" : "running elsewhere");
+        continue;
+      }
+      const std::string log = log_dir + "/point-" + std::to_string(p.point.index) + ".log";
+      // The claim stays with this sweep's pid, not the child's: a child that has
+      // exited but is not yet recorded must not look abandoned to another sweep.
+      // Children die with the sweep (PR_SET_PDEATHSIG), so the sweep's life is the claim's.
+      const pid_t pid = spawn_run(grid.base, p, args, grid.sweep, threads, log);
+      running[pid] = Running{&p, std::chrono::steady_clock::now()};
+      std::fprintf(stderr, "  point %lld %s: started (pid %d)\n", static_cast<long long>(p.point.index),
+                   p.point.name.c_str(), pid);
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) {
+        if (g_sweep_stop == 1) {
+          g_sweep_stop = 2;
+          for (const auto& [child, unused] : running) kill(child, SIGTERM);  // they checkpoint and record
+        }
+        continue;
+      }
+      break;
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const CheckedPoint& p = *it->second.point;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count();
+    running.erase(it);
+    const auto [run_id, run_status] = store.latest_run(grid.sweep, p.hash);
+    // A child that died before recording a run still leaves the point failed.
+    const std::string outcome = run_status.empty() || run_status == "running" ? "failed" : run_status;
+    store.update_point(grid.sweep, p.point.key, outcome, 0, run_id);
+    ++done_here;
+    seconds_per_point += (seconds - seconds_per_point) / static_cast<double>(done_here);
+    if (outcome == "finished") {
+      ++finished;
+    } else if (outcome != "interrupted") {
+      ++failed;
+      if (args.fail_fast) stop_launching = true;
+    }
+    const double left = static_cast<double>(mine.size() - next + running.size()) * seconds_per_point /
+                        static_cast<double>(args.jobs);
+    std::fprintf(stderr, "  point %lld %s: %s (run %lld, %.0fs); %zu/%zu through, ETA %s\n",
+                 static_cast<long long>(p.point.index), p.point.name.c_str(), outcome.c_str(),
+                 static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_eta(left).c_str());
+  }
+  const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count() / 60;
+  std::printf("sweep %s: %lld finished, %lld failed, %lld skipped, %zu not started (%.1f min)\n", grid.sweep.c_str(),
+              static_cast<long long>(finished), static_cast<long long>(failed), static_cast<long long>(skipped),
+              mine.size() - next, minutes);
+  if (g_sweep_stop) return kExitInterrupted;
+  return failed > 0 || next < mine.size() ? kExitDiverged : kExitOk;
+}
+
+int cmd_merge(const std::string& out, const std::vector<std::string>& inputs) {
+  Store store(out);
+  for (const auto& input : inputs) {
+    const MergeCounts counts = store.merge_from(input);
+    std::printf("%s: %lld runs added, %lld already present\n", input.c_str(), static_cast<long long>(counts.added),
+                static_cast<long long>(counts.skipped));
+  }
+  return kExitOk;
+}
+
+}  // namespace runner

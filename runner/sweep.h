@@ -1,0 +1,26 @@
+// `runner sweep`: every grid point becomes a recorded run, run by child
+// `runner run` processes (--jobs at a time) that share one database.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace runner {
+
+struct SweepArgs {
+  std::string grid;
+  std::string db;
+  bool plan = false;      ///< list the points and check them; train nothing
+  int64_t jobs = 1;       ///< points at a time
+  bool fail_fast = false; ///< stop launching after the first failed point
+  std::string shard;      ///< "I/N": only points with index % N == I (0-based I)
+};
+
+/// Returns 0 when every point of the shard is finished, 6 when some failed or
+/// diverged, 130 when interrupted; throws ConfigError/BudgetError for a grid
+/// that is invalid or whose existing points changed.
+int cmd_sweep(const SweepArgs& args);
+
+/// `runner merge OUT.db IN.db…`
+int cmd_merge(const std::string& out, const std::vector<std::string>& inputs);
+
+}  // namespace runner
