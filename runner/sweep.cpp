@@ -244,16 +244,14 @@ int cmd_sweep(const SweepArgs& args) {
                    p.point.name.c_str(), pid);
     }
     if (running.empty()) break;
+    if (g_sweep_stop == 1) {  // asked to stop: each running point checkpoints and records itself
+      g_sweep_stop = 2;
+      for (const auto& [child, unused] : running) kill(child, SIGTERM);
+    }
     int status = 0;
     const pid_t pid = waitpid(-1, &status, 0);
     if (pid < 0) {
-      if (errno == EINTR) {
-        if (g_sweep_stop == 1) {
-          g_sweep_stop = 2;
-          for (const auto& [child, unused] : running) kill(child, SIGTERM);  // they checkpoint and record
-        }
-        continue;
-      }
+      if (errno == EINTR) continue;
       break;
     }
     const auto it = running.find(pid);

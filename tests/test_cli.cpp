@@ -347,3 +347,16 @@ TEST_CASE("shards are disjoint and cover the grid; merging their databases is id
   // the merged database knows the sweep is complete
   CHECK(run_runner(env_root() + "sweep " + grid + " --db " + merged).output.find("4 skipped") != std::string::npos);
 }
+
+TEST_CASE("a failing point does not stop the others; --fail-fast does") {
+  test_util::TempDir tmp;
+  env_root();
+  const std::string grid = tiny_grid(tmp, "  train.schedule.type: [constant]\n  train.optimizer.lr: [1e12, 0.05]\n");
+  auto run = run_runner("sweep " + grid + " --fail-fast --db " + tmp / "fast.db");
+  CHECK(run.exit_code == 6);
+  CHECK(run.output.find("0 finished, 1 failed, 0 skipped, 7 not started") != std::string::npos);
+  run = run_runner("sweep " + grid + " --db " + tmp / "all.db");
+  CHECK(run.exit_code == 6);
+  CHECK(run.output.find("4 finished, 4 failed, 0 skipped, 0 not started") != std::string::npos);
+  CHECK(run.output.find(": diverged (run") != std::string::npos);
+}
