@@ -46,22 +46,31 @@ std::string stat_text(const std::vector<double>& values, bool with_std) {
 
 }  // namespace
 
-std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options) {
+std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vector<std::string>& where,
+                                const std::string& sweep) {
   std::vector<std::pair<std::string, std::string>> filters;
-  for (const auto& w : options.where) {
+  for (const auto& w : where) {
     const size_t eq = w.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--where " + w + ": expected KEY=VALUE, e.g. --where model.norm=batch");
     filters.emplace_back(w.substr(0, eq), w.substr(eq + 1));
   }
-  std::map<std::string, Group> groups;
+  std::vector<RunRow> out;
   for (const auto& run : runs) {
-    if (run.status != "finished" || !run.final_test_acc) continue;
-    if (!options.sweep.empty() && run.record.sweep != options.sweep) continue;
+    if (!sweep.empty() && run.record.sweep != sweep) continue;
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
     bool keep = true;
     for (const auto& [key, value] : filters) keep = keep && value_text(json_at(config, key)) == value;
-    if (!keep) continue;
+    if (keep) out.push_back(run);
+  }
+  return out;
+}
+
+std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptions& options) {
+  std::map<std::string, Group> groups;
+  for (const auto& run : select_runs(all_runs, options.where, options.sweep)) {
+    if (run.status != "finished" || !run.final_test_acc) continue;
+    const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
     Group& g = groups[value_text(json_at(config, options.by))];
     g.runs++;
     g.final_acc.push_back(*run.final_test_acc);

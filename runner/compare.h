@@ -15,6 +15,11 @@ struct CompareOptions {
   std::string format = "table";    ///< table | markdown | csv | json
 };
 
+/// The runs matching --where KEY=VALUE filters (on the config) and --sweep;
+/// throws ConfigError for a malformed filter.
+std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vector<std::string>& where,
+                                const std::string& sweep);
+
 /// Throws ConfigError for a malformed --where; returns the rendered comparison.
 std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options);
 

@@ -7,6 +7,7 @@
 
 #include "runner/commands.h"
 #include "runner/errors.h"
+#include "runner/report.h"
 #include "runner/sweep.h"
 #include "runner_version.h"
 
@@ -102,6 +103,25 @@ int main(int argc, char** argv) {
   merge_cmd->add_option("out", merge_out, "database to merge into (created if missing)")->required();
   merge_cmd->add_option("inputs", merge_in, "databases to merge from")->required();
 
+  ReportArgs report;
+  report.db = kDefaultDb;
+  CLI::App* report_cmd = add_command("report", "Write one self-contained HTML report: comparison, curves, per-run pictures");
+  report_cmd->add_option("run_ids", report.run_ids, "runs to show (default: all matching the filters)");
+  report_cmd->add_option("--sweep", report.sweep, "only runs of this sweep");
+  report_cmd->add_option("--where", report.where, "KEY=VALUE filter on the config (repeatable)");
+  report_cmd->add_option("--out", report.out, "HTML file to write")->capture_default_str();
+  report_cmd->add_option("--db", report.db, "results database")->capture_default_str();
+
+  PlotArgs plot;
+  plot.db = kDefaultDb;
+  CLI::App* plot_cmd = add_command("plot", "Write one picture of runs as PNG or SVG");
+  plot_cmd->add_option("run_ids", plot.run_ids, "runs to draw")->required();
+  plot_cmd->add_option("--out", plot.out, "FILE.png or FILE.svg")->required();
+  plot_cmd->add_option("--what", plot.what, "curves, misclassified or confusion")
+      ->check(CLI::IsMember({"curves", "misclassified", "confusion"}))
+      ->capture_default_str();
+  plot_cmd->add_option("--db", plot.db, "results database")->capture_default_str();
+
   CLI::App* layers_cmd = add_command("layers", "List the layer types and norms the DSL knows");
 
   try {
@@ -124,6 +144,8 @@ int main(int argc, char** argv) {
     if (*fetch_cmd) return cmd_data_fetch(fetch_dataset, fetch_dir, fetch_url);
     if (*sweep_cmd) return cmd_sweep(sweep);
     if (*merge_cmd) return cmd_merge(merge_out, merge_in);
+    if (*report_cmd) return cmd_report(report);
+    if (*plot_cmd) return cmd_plot(plot);
     if (*layers_cmd) return cmd_layers();
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";

@@ -494,6 +494,35 @@ RunRow Store::run(int64_t run_id) const {
   });
 }
 
+TestResults Store::test_results(int64_t run_id) const {
+  return guarded(path_, "cannot read test results", [&] {
+    TestResults r;
+    SQLite::Statement c(*db_, "SELECT class_name, correct, total FROM class_results WHERE run_id = ? ORDER BY class_index");
+    c.bind(1, run_id);
+    while (c.executeStep()) {
+      r.class_names.push_back(c.getColumn(0).getString());
+      r.class_correct.push_back(c.getColumn(1).getInt64());
+      r.class_total.push_back(c.getColumn(2).getInt64());
+    }
+    r.confusion.assign(r.class_names.size(), std::vector<int64_t>(r.class_names.size(), 0));
+    SQLite::Statement m(*db_, "SELECT true_class, predicted_class, count FROM confusion WHERE run_id = ?");
+    m.bind(1, run_id);
+    while (m.executeStep()) {
+      const auto t = static_cast<size_t>(m.getColumn(0).getInt64()), p = static_cast<size_t>(m.getColumn(1).getInt64());
+      if (t < r.confusion.size() && p < r.confusion.size()) r.confusion[t][p] = m.getColumn(2).getInt64();
+    }
+    SQLite::Statement x(*db_,
+                        "SELECT test_index, predicted_class, true_class FROM misclassified WHERE run_id = ? "
+                        "ORDER BY test_index");
+    x.bind(1, run_id);
+    while (x.executeStep()) {
+      r.misclassified.emplace_back(x.getColumn(0).getInt64(), x.getColumn(1).getInt64());
+      r.true_labels.push_back(x.getColumn(2).getInt64());
+    }
+    return r;
+  });
+}
+
 std::vector<EpochRow> Store::epochs(int64_t run_id) const {
   return guarded(path_, "cannot read epochs", [&] {
     std::vector<EpochRow> rows;

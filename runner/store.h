@@ -119,6 +119,8 @@ class Store {
   std::vector<RunRow> runs() const;
   RunRow run(int64_t run_id) const;  ///< throws StoreError for an unknown id
   std::vector<EpochRow> epochs(int64_t run_id) const;
+  /// Per-class results, confusion matrix and misclassified samples (empty unless finished).
+  TestResults test_results(int64_t run_id) const;
   const std::string& path() const { return path_; }
 
  private:

@@ -1,0 +1,199 @@
+// Pictures: the HTML report and runner plot, checked as files and in a real
+// headless Chromium (installed from Debian when missing).
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "runner/store.h"
+#include "test_util.h"
+
+using namespace runner;
+namespace fs = std::filesystem;
+using test_util::run_runner;
+
+namespace {
+
+/// A database with finished BN/LN/GN runs (real test images for their
+/// misclassified samples) and one run still running.
+void fill_db(const std::string& path, int finished_runs) {
+  Store store(path);
+  const std::string yaml = test_util::read_file(test_util::source_path("experiments/session8/bn.yaml"));
+  const char* norms[] = {"batch", "layer", "group"};
+  for (int i = 0; i < finished_runs + 1; ++i) {
+    const std::string norm = norms[i % 3];
+    RunRecord r;
+    r.name = "report-" + norm;
+    r.config_yaml = yaml;
+    r.config_json = R"({"model": {"norm": ")" + norm + R"("}, "data": {"root": ")" + test_util::cifar_root() + R"("}})";
+    r.config_hash = "h" + std::to_string(i);
+    r.params = 39056;
+    r.seed = 1 + i / 3;
+    r.epochs = 20;
+    r.target_test_acc = 70;
+    const int64_t id = store.begin_run(r, "/tmp");
+    for (int64_t e = 1; e <= 20; ++e) {
+      const double t = static_cast<double>(e) / 20.0;
+      store.record_epoch(id, {e, 1.6 - t + 0.01 * i, 40 + 45 * t, 1.5 - 0.7 * t, 45 + 30 * t - 0.1 * i, 0.1, 20});
+    }
+    if (i == finished_runs) break;  // the last one stays running
+    TestResults res;
+    for (int k = 0; k < 10; ++k) {
+      res.class_names.push_back("class" + std::to_string(k));
+      res.class_correct.push_back(700 + k);
+      res.class_total.push_back(1000);
+      res.confusion.push_back(std::vector<int64_t>(10, 30));
+      res.confusion.back()[static_cast<size_t>(k)] = 700 + k;
+    }
+    for (int64_t m = 0; m < 40; ++m) res.misclassified.emplace_back(m * 7, (m + 1) % 10), res.true_labels.push_back(m % 10);
+    store.end_run(id, "finished", "", &res);
+  }
+}
+
+bool have_chromium() {
+  if (std::system("command -v chromium >/dev/null 2>&1") == 0) return true;
+  MESSAGE("installing Debian's chromium for the browser tests");
+  return std::system("(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) "
+                     ">/dev/null 2>&1 && command -v chromium >/dev/null") == 0;
+}
+
+std::string chromium(const std::string& args, const std::string& profile) {
+  // The flags keep a headless Chromium off the network on a machine that has none.
+  const std::string command = "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                              "--disable-background-networking --disable-component-update --disable-sync "
+                              "--enable-logging=stderr --v=0 --user-data-dir=" + profile + " " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("runner report writes one self-contained HTML file with the database's values") {
+  test_util::TempDir tmp;
+  fill_db(tmp / "r.db", 3);
+  const auto run = run_runner("report --db " + tmp / "r.db" + " --out " + tmp / "out/report.html");
+  REQUIRE(run.exit_code == 0);
+  const std::string html = test_util::read_file(tmp / "out/report.html");
+  CHECK(html.find("<table id=\"comparison\">") != std::string::npos);
+  CHECK(html.find("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"curves\"") != std::string::npos);
+  CHECK(html.find("class=\"confusion\"") != std::string::npos);
+  CHECK(html.find("class=\"misclassified\"") != std::string::npos);
+  CHECK(html.find("data:image/png;base64,iVBORw0KGgo") != std::string::npos);  // PNG tiles inline
+  CHECK(html.find("Total params: 39,056") != std::string::npos);            // each run's summary
+  CHECK(html.find("<span class=\"status running\">running</span>") != std::string::npos);
+  CHECK(html.find("<span class=\"status finished\">finished</span>") != std::string::npos);
+  // offline: nothing is fetched (the only URL is the SVG namespace)
+  for (const char* ref : {"src=\"http", "href=\"http", "url(http", "<script src", "<link"})
+    CHECK(html.find(ref) == std::string::npos);
+  CHECK(html.find("name=\"viewport\"") != std::string::npos);
+}
+
+TEST_CASE("a report of 50 runs stays under 10 MB (and says how long it took)") {
+  test_util::TempDir tmp;
+  fill_db(tmp / "r.db", 50);
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(run_runner("report --db " + tmp / "r.db" + " --out " + tmp / "report.html").exit_code == 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("report of 50 runs: " << seconds << " s, " << fs::file_size(tmp / "report.html") / 1024 << " KiB");
+  CHECK(fs::file_size(tmp / "report.html") < 10u * 1024 * 1024);
+}
+
+TEST_CASE("runner plot writes PNG and SVG pictures") {
+  test_util::TempDir tmp;
+  fill_db(tmp / "r.db", 3);
+  for (const char* what : {"curves", "misclassified", "confusion"}) {
+    CAPTURE(what);
+    const std::string png = tmp / (std::string(what) + ".png");
+    REQUIRE(run_runner(std::string("plot 1 2 3 --what ") + what + " --out " + png + " --db " + tmp / "r.db").exit_code == 0);
+    int w = 0, h = 0, c = 0;
+    unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &c, 3);
+    REQUIRE(pixels != nullptr);
+    CHECK(w > 300);
+    CHECK(h > 150);
+    size_t coloured = 0;
+    for (int i = 0; i < w * h; ++i) {
+      const unsigned char* p = pixels + 3 * i;
+      coloured += (std::abs(p[0] - p[1]) > 40 || std::abs(p[1] - p[2]) > 40) ? 1 : 0;
+    }
+    stbi_image_free(pixels);
+    CHECK(coloured > 200);  // lines, heat map or photos: not a blank page
+  }
+  REQUIRE(run_runner("plot 1 --what curves --out " + tmp / "c.svg" + " --db " + tmp / "r.db").exit_code == 0);
+  CHECK(test_util::read_file(tmp / "c.svg").find("<polyline") != std::string::npos);
+}
+
+TEST_CASE("report and plot: bad input is a clear message and a non-zero exit") {
+  test_util::TempDir tmp;
+  fill_db(tmp / "r.db", 1);
+  auto run = run_runner("report 99 --db " + tmp / "r.db" + " --out " + tmp / "x.html");
+  CHECK(run.exit_code == 5);
+  CHECK(run.output.find("no run with id 99") != std::string::npos);
+  { Store empty(tmp / "empty.db"); }
+  run = run_runner("report --db " + tmp / "empty.db" + " --out " + tmp / "x.html");
+  CHECK(run.exit_code == 5);
+  CHECK(run.output.find("no runs") != std::string::npos);
+  CHECK(run_runner("report --db " + tmp / "missing.db").exit_code == 5);
+  std::ofstream(tmp / "file") << "x";
+  run = run_runner("report --db " + tmp / "r.db" + " --out " + tmp / "file/report.html");
+  CHECK(run.exit_code == 4);
+  CHECK(run.output.find("file/report.html: cannot write here") != std::string::npos);
+  CHECK(run_runner("plot 1 --out " + tmp / "x.jpg" + " --db " + tmp / "r.db").exit_code == 2);
+  run = run_runner("plot 2 --what confusion --out " + tmp / "x.png" + " --db " + tmp / "r.db");
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find("run 2 is running") != std::string::npos);
+}
+
+TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures on screen, no console errors") {
+  if (!have_chromium()) {
+    MESSAGE("SKIPPED: chromium is not installed and could not be installed (apt-get install chromium)");
+    return;
+  }
+  test_util::TempDir tmp;
+  fill_db(tmp / "r.db", 3);
+  REQUIRE(run_runner("report --db " + tmp / "r.db" + " --out " + tmp / "report.html").exit_code == 0);
+  const std::string url = "file://" + tmp / "report.html";
+
+  const std::string dom = chromium("--dump-dom " + url, tmp / "profile1");
+  SQLite::Database db(tmp / "r.db");
+  SQLite::Statement q(db, "SELECT id, printf('%.2f', final_test_acc) FROM runs WHERE status = 'finished'");
+  int checked = 0;
+  while (q.executeStep()) {
+    CAPTURE(q.getColumn(0).getInt());
+    CHECK(dom.find("id=\"run-" + q.getColumn(0).getString() + "\"") != std::string::npos);
+    CHECK(dom.find("<b class=\"final-test-acc\">" + q.getColumn(1).getString() + " %</b>") != std::string::npos);
+    ++checked;
+  }
+  CHECK(checked == 3);
+  CHECK(dom.find("<tr data-group=\"batch\"><td>batch</td><td>1</td><td>39056</td>") != std::string::npos);
+  CHECK(dom.find("CONSOLE") == std::string::npos);
+  CHECK(dom.find("Uncaught") == std::string::npos);
+
+  const std::string shot = tmp / "shot.png";
+  const std::string log = chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
+  CHECK(log.find(":CONSOLE(") == std::string::npos);
+  int w = 0, h = 0, c = 0;
+  unsigned char* pixels = stbi_load(shot.c_str(), &w, &h, &c, 3);
+  REQUIRE(pixels != nullptr);
+  CHECK(w == 1280);
+  size_t blue = 0, green = 0, orange = 0;  // the three norms' line colours
+  for (int i = 0; i < w * h; ++i) {
+    const int r = pixels[3 * i], g = pixels[3 * i + 1], b = pixels[3 * i + 2];
+    blue += (b > 150 && r < 80) ? 1 : 0;
+    green += (g > 130 && r < 90 && b < 90) ? 1 : 0;
+    orange += (r > 220 && g > 100 && g < 160 && b < 60) ? 1 : 0;
+  }
+  stbi_image_free(pixels);
+  CHECK(blue > 300);
+  CHECK(green > 300);
+  CHECK(orange > 300);
+}
