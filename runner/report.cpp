@@ -187,7 +187,7 @@ std::string legend_svg(const std::vector<RunView>& runs, int x0, int y0) {
   std::ostringstream s;
   s << "<g transform=\"translate(" << x0 << "," << y0 << ")\" font-family=\"sans-serif\" font-size=\"12\">";
   for (size_t i = 0; i < runs.size(); ++i) {
-    const int x = static_cast<int>(i % 4) * 230, y = static_cast<int>(i / 4) * 18;
+    const int x = static_cast<int>(i % 2) * 455, y = static_cast<int>(i / 2) * 18;  // two columns: labels are long
     s << "<line x1=\"" << x << "\" x2=\"" << x + 30 << "\" y1=\"" << y + 6 << "\" y2=\"" << y + 6 << "\" stroke-width=\"2\" stroke=\""
       << runs[i].colour << "\" stroke-dasharray=\"" << runs[i].dash << "\"/><text x=\"" << x + 36 << "\" y=\"" << y + 10
       << "\">" << escape(runs[i].label + " (" + runs[i].row.record.name + ")") << "</text>";
@@ -197,7 +197,7 @@ std::string legend_svg(const std::vector<RunView>& runs, int x0, int y0) {
 
 /// The four curves (train/test × loss/accuracy) and a legend in one SVG.
 std::string curves_svg(const std::vector<RunView>& runs) {
-  const int rows_of_legend = static_cast<int>((runs.size() + 3) / 4);
+  const int rows_of_legend = static_cast<int>((runs.size() + 1) / 2);
   const int width = 920, height = 560 + 20 + rows_of_legend * 18;
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"curves\" viewBox=\"0 0 " << width << " " << height
