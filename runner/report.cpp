@@ -155,7 +155,7 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
   auto x_of = [&](double epoch) { return left + (w - left - right) * (epoch - 1) / std::max<double>(1, max_epoch - 1); };
   auto y_of = [&](double v) { return top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)); };
   std::ostringstream s;
-  if (standalone) s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h << "\" viewBox=\"0 0 " << w << " " << h << "\">";
+  if (standalone) s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << w << "\" height=\"" << h << "\" viewBox=\"0 0 " << w << " " << h << "\">";
   s << "<g transform=\"translate(" << x0 << "," << y0 << ")\" font-family=\"sans-serif\" font-size=\"11\">"
     << "<rect width=\"" << w << "\" height=\"" << h << "\" fill=\"#fff\"/>"
     << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" << escape(title) << "</text>";
@@ -207,6 +207,20 @@ std::string curves_svg(const std::vector<RunView>& runs) {
     << chart_svg(runs, "train accuracy %", &EpochRow::train_acc, false, 0, 280)
     << chart_svg(runs, "test accuracy %", &EpochRow::test_acc, false, 460, 280) << legend_svg(runs, 10, 572) << "</svg>";
   return s.str();
+}
+
+/// The four curves as separate charts that wrap on a narrow screen, with an HTML legend.
+std::string curves_html(const std::vector<RunView>& runs) {
+  std::ostringstream s;
+  s << "<div class=\"charts\">" << chart_svg(runs, "train loss", &EpochRow::train_loss, true)
+    << chart_svg(runs, "test loss", &EpochRow::test_loss, true)
+    << chart_svg(runs, "train accuracy %", &EpochRow::train_acc, true)
+    << chart_svg(runs, "test accuracy %", &EpochRow::test_acc, true) << "</div><ul class=\"legend\">";
+  for (const auto& r : runs)
+    s << "<li><svg width=\"32\" height=\"10\"><line x1=\"0\" x2=\"32\" y1=\"5\" y2=\"5\" stroke-width=\"2\" stroke=\""
+      << r.colour << "\" stroke-dasharray=\"" << r.dash << "\"/></svg> " << escape(r.label + " (" + r.row.record.name + ")")
+      << "</li>";
+  return s.str() + "</ul>";
 }
 
 /// Confusion matrix as a heat map with counts.
@@ -356,7 +370,8 @@ svg{max-width:100%;height:auto}pre{background:#f7f7f7;padding:8px;overflow-x:aut
 .status{display:inline-block;padding:1px 8px;border-radius:9px;color:#fff;font-size:.85em}
 .finished{background:#2ca02c}.running{background:#ff7f0e}.failed,.diverged{background:#d62728}.interrupted{background:#7f7f7f}
 .cols{display:flex;flex-wrap:wrap;gap:16px}.cols>div{flex:1 1 380px;min-width:0}
-details{margin:6px 0}
+details{margin:6px 0}.charts{display:flex;flex-wrap:wrap;gap:8px}.charts svg{flex:1 1 440px;max-width:100%}
+.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 18px;font-size:.85em}
 )CSS";
 
 std::string comparison_html(const std::vector<RunRow>& rows) {
@@ -471,7 +486,7 @@ int cmd_report(const ReportArgs& args) {
        << kStyle << "</style></head><body><h1>runner report</h1><p>" << runs.size() << " run" << (runs.size() == 1 ? "" : "s")
        << " from <code>" << escape(args.db) << "</code>" << (args.sweep.empty() ? "" : ", sweep " + escape(args.sweep))
        << ", written " << utc_now() << ". Colour: norm; line style: seed.</p>"
-       << "<h2>Comparison</h2>" << comparison_html(rows) << "<h2>Curves</h2>" << curves_svg(runs);
+       << "<h2>Comparison</h2>" << comparison_html(rows) << "<h2>Curves</h2>" << curves_html(runs);
   for (const auto& run : runs) html << run_html(run, cache);
   html << "</body></html>\n";
   write_file(args.out, html.str());

@@ -85,7 +85,8 @@ TEST_CASE("runner report writes one self-contained HTML file with the database's
   REQUIRE(run.exit_code == 0);
   const std::string html = test_util::read_file(tmp / "out/report.html");
   CHECK(html.find("<table id=\"comparison\">") != std::string::npos);
-  CHECK(html.find("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"curves\"") != std::string::npos);
+  CHECK(html.find("<div class=\"charts\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\"") != std::string::npos);
+  CHECK(html.find("<polyline") != std::string::npos);
   CHECK(html.find("class=\"confusion\"") != std::string::npos);
   CHECK(html.find("class=\"misclassified\"") != std::string::npos);
   CHECK(html.find("data:image/png;base64,iVBORw0KGgo") != std::string::npos);  // PNG tiles inline
