@@ -96,6 +96,14 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
   sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array");
   sweep_cmd->add_option("--db", sweep.db, "results database")->capture_default_str();
+  sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases");
+  sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a merge job");
+  sweep_cmd->add_flag("--dry-run", sweep.dry_run, "with --slurm: print the sbatch scripts, submit nothing");
+  sweep_cmd->add_option("--partition", sweep.partition, "SLURM partition");
+  sweep_cmd->add_option("--time", sweep.time, "SLURM time limit per task, HH:MM:SS");
+  sweep_cmd->add_option("--cpus-per-task", sweep.cpus_per_task, "SLURM CPUs per task");
+  sweep_cmd->add_option("--gres", sweep.gres, "SLURM generic resources, e.g. gpu:1");
+  sweep_cmd->add_option("--array-limit", sweep.array_limit, "at most K array tasks at once");
 
   std::string merge_out;
   std::vector<std::string> merge_in;

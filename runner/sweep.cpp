@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <fstream>
 #include <thread>
 
 #include "runner/config.h"
@@ -133,6 +134,122 @@ std::string format_eta(double seconds) {
   return buf;
 }
 
+/// Where a SLURM sweep keeps its shard databases, scripts and logs.
+std::string slurm_dir(const SweepArgs& args, const std::string& sweep) {
+  const fs::path parent = fs::path(args.db).parent_path();
+  return fs::absolute((parent.empty() ? fs::path(".") : parent) / "slurm" / sweep).lexically_normal().string();
+}
+
+/// Point status across the main database and every shard database: the best
+/// outcome wins (finished > running > interrupted/failed/diverged).
+std::map<std::string, PointRow> point_status(const SweepArgs& args, const std::string& sweep) {
+  std::vector<std::string> dbs;
+  if (fs::exists(args.db)) dbs.push_back(args.db);
+  const std::string dir = slurm_dir(args, sweep);
+  if (fs::is_directory(dir))
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().extension() == ".db") dbs.push_back(entry.path().string());
+  auto rank = [](const std::string& status) { return status == "finished" ? 3 : status == "running" ? 2 : 1; };
+  std::map<std::string, PointRow> best;
+  for (const auto& db : dbs) {
+    Store store(db);
+    for (auto& row : store.sweep_points(sweep)) {
+      auto it = best.find(row.point_key);
+      if (it == best.end() || rank(row.status) > rank(it->second.status)) best[row.point_key] = row;
+    }
+  }
+  return best;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string self_path() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  return std::string(self, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+/// Runs a command, returning its stdout; throws ConfigError when it fails.
+std::string run_command(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) throw ConfigError("cannot run: " + command);
+  char buf[1024];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  if (pclose(pipe) != 0) throw ConfigError("'" + command + "' failed: " + out);
+  return out;
+}
+
+int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vector<CheckedPoint>& points) {
+  const auto status = point_status(args, grid.sweep);
+  std::vector<std::string> todo;
+  for (const auto& p : points) {
+    const auto it = status.find(p.point.key);
+    if (it == status.end() || it->second.status != "finished") todo.push_back(std::to_string(p.point.index));
+  }
+  if (todo.empty()) {
+    std::printf("sweep %s: all %zu points are finished; nothing to submit\n", grid.sweep.c_str(), points.size());
+    return kExitOk;
+  }
+  const std::string dir = slurm_dir(args, grid.sweep);
+  const std::string runner = shell_quote(self_path()), grid_file = shell_quote(fs::absolute(args.grid).string());
+  const std::string db = shell_quote(fs::absolute(args.db).string());
+  // One task per point: the task id is the point index, and --shard ID/TOTAL selects exactly that point.
+  std::string header = "#!/bin/bash\n";
+  if (!args.partition.empty()) header += "#SBATCH --partition=" + args.partition + "\n";
+  if (!args.time.empty()) header += "#SBATCH --time=" + args.time + "\n";
+  if (!args.gres.empty()) header += "#SBATCH --gres=" + args.gres + "\n";
+  std::string array = header + "#SBATCH --job-name=" + grid.sweep + "\n#SBATCH --array=" + join(todo, ",") +
+                      (args.array_limit > 0 ? "%" + std::to_string(args.array_limit) : "") + "\n";
+  if (args.cpus_per_task > 0) array += "#SBATCH --cpus-per-task=" + std::to_string(args.cpus_per_task) + "\n";
+  array += "#SBATCH --output=" + dir + "/task-%a.log\n#SBATCH --chdir=" + fs::current_path().string() + "\n" +
+           "exec " + runner + " sweep " + grid_file + " --shard \"$SLURM_ARRAY_TASK_ID/" + std::to_string(points.size()) +
+           "\" --db " + shell_quote(dir) + "/shard-\"$SLURM_ARRAY_TASK_ID\".db\n";
+  const std::string merge = header + "#SBATCH --job-name=" + grid.sweep + "-merge\n#SBATCH --output=" + dir +
+                            "/merge.log\n#SBATCH --chdir=" + fs::current_path().string() + "\n" +
+                            "shopt -s nullglob\nexec " + runner + " merge " + db + " " + shell_quote(dir) + "/shard-*.db\n";
+  if (args.dry_run) {
+    std::printf("# %s/array.sbatch\n%s\n# %s/merge.sbatch (after the array: --dependency=afterany:ARRAY_JOB_ID)\n%s",
+                dir.c_str(), array.c_str(), dir.c_str(), merge.c_str());
+    return kExitOk;
+  }
+  fs::create_directories(dir);
+  std::ofstream(dir + "/array.sbatch") << array;
+  std::ofstream(dir + "/merge.sbatch") << merge;
+  std::string array_id = run_command("sbatch --parsable " + shell_quote(dir + "/array.sbatch"));
+  array_id = array_id.substr(0, array_id.find_first_of(";\n"));
+  std::string merge_id =
+      run_command("sbatch --parsable --dependency=afterany:" + array_id + " " + shell_quote(dir + "/merge.sbatch"));
+  merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
+  std::printf("sweep %s: submitted array job %s (%zu of %zu points: --array=%s) and merge job %s into %s\n",
+              grid.sweep.c_str(), array_id.c_str(), todo.size(), points.size(), join(todo, ",").c_str(),
+              merge_id.c_str(), args.db.c_str());
+  std::printf("follow with: runner sweep %s --status --db %s\n", args.grid.c_str(), args.db.c_str());
+  return kExitOk;
+}
+
+int print_status(const SweepArgs& args, const GridSpec& grid, const std::vector<CheckedPoint>& points) {
+  const auto status = point_status(args, grid.sweep);
+  std::map<std::string, int> counts;
+  std::printf("%5s  %-36s %-12s %s\n", "point", "name", "status", "overrides");
+  for (const auto& p : points) {
+    const auto it = status.find(p.point.key);
+    const std::string state = it == status.end() ? "pending" : it->second.status;
+    counts[state]++;
+    std::printf("%5lld  %-36s %-12s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(), state.c_str(),
+                p.point.key.c_str());
+  }
+  std::string summary;
+  for (const auto& [state, n] : counts) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+  std::printf("sweep %s: %zu points: %s\n", grid.sweep.c_str(), points.size(), summary.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_sweep(const SweepArgs& args) {
@@ -151,7 +268,7 @@ int cmd_sweep(const SweepArgs& args) {
     if (!p.problem.empty()) refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + p.problem;
   // Planning reads an existing database but never creates one; a refused sweep records nothing.
   std::map<std::string, PointRow> known;
-  if (fs::exists(args.db) || (!args.plan && refused.empty())) {
+  if (fs::exists(args.db) || (!args.plan && !args.status && !args.slurm && refused.empty())) {
     Store store(args.db);
     for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
   }
@@ -169,6 +286,11 @@ int cmd_sweep(const SweepArgs& args) {
   }
   if (!refused.empty()) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
   if (args.plan) return kExitOk;
+  if (args.status) return print_status(args, grid, mine);
+  if (args.slurm) {
+    if (shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
+    return submit_to_slurm(args, grid, mine);
+  }
 
   // Refuse to mix runs of an old config with a changed one under the same point.
   std::string changed;

@@ -13,6 +13,13 @@ struct SweepArgs {
   int64_t jobs = 1;       ///< points at a time
   bool fail_fast = false; ///< stop launching after the first failed point
   std::string shard;      ///< "I/N": only points with index % N == I (0-based I)
+
+  bool status = false;    ///< per-point status across the database and the SLURM shard databases
+  bool slurm = false;     ///< submit a SLURM job array (one task per unfinished point) and a merge job
+  bool dry_run = false;   ///< with --slurm: print the sbatch scripts, submit nothing
+  std::string partition, time, gres;
+  int64_t cpus_per_task = 0;  ///< 0: SLURM's default
+  int64_t array_limit = 0;    ///< at most this many tasks at once; 0: no limit
 };
 
 /// Returns 0 when every point of the shard is finished, 6 when some failed or

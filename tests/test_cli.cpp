@@ -360,3 +360,85 @@ TEST_CASE("a failing point does not stop the others; --fail-fast does") {
   CHECK(run.output.find("4 finished, 4 failed, 0 skipped, 0 not started") != std::string::npos);
   CHECK(run.output.find(": diverged (run") != std::string::npos);
 }
+
+// ---- runner sweep --slurm against real SLURM daemons ----
+
+namespace {
+
+struct Cluster {
+  std::string dir, conf;
+  bool up = false;
+  explicit Cluster(const std::string& folder) : dir(folder) {
+    const auto start = run_command_output(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
+    up = start.first == 0;
+    conf = start.second.substr(0, start.second.find('\n'));
+    if (up) ::setenv("SLURM_CONF", conf.c_str(), 1);
+    else MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.second);
+  }
+  ~Cluster() { std::system((test_util::source_path("tests/slurm/cluster.sh") + " stop " + dir).c_str()); }
+
+  static std::pair<int, std::string> run_command_output(const std::string& command) {
+    std::string out;
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    char buf[1024];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+    const int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  }
+  /// Waits until no job is queued or running; false after `seconds`.
+  static bool wait_idle(int seconds) {
+    for (int i = 0; i < seconds * 2; ++i) {
+      if (run_command_output("squeue -h").second.empty()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merge, cancel, resubmit") {
+  test_util::TempDir tmp;
+  Cluster cluster(tmp / "cluster");
+  if (!cluster.up) return;
+  env_root();
+  const std::string grid = tiny_grid(tmp), db = tmp / "results/r.db";
+  auto run = run_runner("sweep " + grid + " --slurm --array-limit 2 --time 00:10:00 --db " + db);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.output.find("(4 of 4 points: --array=0,1,2,3)") != std::string::npos);
+  REQUIRE(Cluster::wait_idle(240));
+  CHECK(finished_per_point(db) == kEachOnce);
+  CHECK(run_runner("sweep " + grid + " --status --db " + db).output.find("4 points: 4 finished") != std::string::npos);
+  CHECK(run_runner("sweep " + grid + " --slurm --db " + db).output.find("nothing to submit") != std::string::npos);
+
+  // A longer sweep; cancel one array task while it trains, then resubmit only what is missing.
+  std::ofstream(tmp / "long.yaml") << "base: base.yaml\ngrid:\n  model.norm: [batch, layer, group]\n"
+                                   << "  data.limit: [\"{train: 3000, test: 200}\"]\n  train.epochs: [3]\n"
+                                   << "name: \"long-{model.norm}\"\n";
+  const std::string db2 = tmp / "results/long.db";
+  run = run_runner("sweep " + tmp / "long.yaml" + " --slurm --array-limit 1 --db " + db2);
+  REQUIRE(run.exit_code == 0);
+  std::smatch m;
+  REQUIRE(std::regex_search(run.output, m, std::regex("submitted array job ([0-9]+)")));
+  const std::string array_id = m[1];
+  bool cancelled = false;
+  for (int i = 0; i < 240 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
+    const std::string log = test_util::read_file(tmp / "results/slurm/long/task-1.log");
+    if (log.find("epoch 1/3") != std::string::npos || log.find("point 1 long-layer: started") != std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      cancelled = std::system(("scancel " + array_id + "_1").c_str()) == 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  REQUIRE(cancelled);
+  REQUIRE(Cluster::wait_idle(300));
+  auto finished = finished_per_point(db2);
+  CHECK(finished.count("long-layer") == 0);
+  CHECK(finished.size() == 2);
+  run = run_runner("sweep " + tmp / "long.yaml" + " --slurm --db " + db2);
+  CHECK(run.output.find("(1 of 3 points: --array=1)") != std::string::npos);
+  REQUIRE(Cluster::wait_idle(300));
+  finished = finished_per_point(db2);
+  CHECK(finished == std::map<std::string, int>{{"long-batch", 1}, {"long-group", 1}, {"long-layer", 1}});
+}
