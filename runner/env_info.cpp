@@ -9,9 +9,7 @@
 
 namespace runner {
 
-namespace {
-/// Runs a shell command and returns its stdout, or nullopt-like "" with ok=false.
-std::string capture(const std::string& command, bool& ok) {
+std::string capture_command(const std::string& command, bool& ok) {
   std::string out;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
@@ -25,12 +23,17 @@ std::string capture(const std::string& command, bool& ok) {
   return out;
 }
 
-std::string shell_quote(const std::string& s) {
+std::string shell_quote(const std::string& text) {
   std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
-}  // namespace
+
+std::string self_path() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  return std::string(self, n > 0 ? static_cast<size_t>(n) : 0);
+}
 
 EnvInfo collect_env_info(const std::string& path) {
   EnvInfo info;
@@ -41,10 +44,10 @@ EnvInfo collect_env_info(const std::string& path) {
   if (ec || !std::filesystem::is_directory(dir)) dir = std::filesystem::current_path();
   const std::string git = "git -C " + shell_quote(dir.string()) + " ";
   bool ok = false;
-  std::string commit = capture(git + "rev-parse HEAD 2>/dev/null", ok);
+  std::string commit = capture_command(git + "rev-parse HEAD 2>/dev/null", ok);
   if (!ok) return info;
   info.git_commit = commit.substr(0, commit.find_first_of("\r\n"));
-  const std::string status = capture(git + "status --porcelain --untracked-files=no 2>/dev/null", ok);
+  const std::string status = capture_command(git + "status --porcelain --untracked-files=no 2>/dev/null", ok);
   if (ok) info.git_dirty = status.empty() ? 0 : 1;
   return info;
 }

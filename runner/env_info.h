@@ -16,4 +16,13 @@ EnvInfo collect_env_info(const std::string& path);
 /// True when `pid` names a live process on this host.
 bool process_alive(long pid);
 
+/// Runs a shell command; returns its stdout and sets `ok` to whether it exited 0.
+std::string capture_command(const std::string& command, bool& ok);
+
+/// Quotes a string for /bin/sh.
+std::string shell_quote(const std::string& text);
+
+/// The absolute path of this executable.
+std::string self_path();
+
 }  // namespace runner

@@ -118,10 +118,7 @@ pid_t spawn_run(const std::string& base, const CheckedPoint& p, const SweepArgs&
     std::vector<char*> raw;
     for (auto& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
-    char self[4096];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    execv(self, raw.data());
+    execv(self_path().c_str(), raw.data());
     _exit(127);
   }
   return pid;
@@ -161,27 +158,11 @@ std::map<std::string, PointRow> point_status(const SweepArgs& args, const std::s
   return best;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string self_path() {
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  return std::string(self, n > 0 ? static_cast<size_t>(n) : 0);
-}
-
-/// Runs a command, returning its stdout; throws ConfigError when it fails.
+/// Runs a command, returning its output; throws ConfigError when it fails.
 std::string run_command(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) throw ConfigError("cannot run: " + command);
-  char buf[1024];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  if (pclose(pipe) != 0) throw ConfigError("'" + command + "' failed: " + out);
+  bool ok = false;
+  const std::string out = capture_command(command + " 2>&1", ok);
+  if (!ok) throw ConfigError("'" + command + "' failed: " + out);
   return out;
 }
 

@@ -125,12 +125,8 @@ TEST_CASE("runner run trains on real data and the database holds what it printed
   const auto compare = run_runner("compare --by model.norm --db " + tmp / "r.db");
   CHECK(compare.exit_code == 0);
   CHECK(compare.output.find("batch") != std::string::npos);
-  const std::string sql = "sqlite3 " + tmp / "r.db" + " 'SELECT norm, runs FROM norm_comparison'";
-  FILE* p = popen(sql.c_str(), "r");
-  char buf[128] = {0};
-  CHECK(fgets(buf, sizeof buf, p) != nullptr);
-  pclose(p);
-  CHECK(std::string(buf) == "batch|1\n");
+  CHECK(test_util::run_shell("sqlite3 " + tmp / "r.db" + " 'SELECT norm, runs FROM norm_comparison'").output ==
+        "batch|1\n");
 }
 
 TEST_CASE("Ctrl-C: the run is checkpointed, recorded as interrupted, exits 130; resume ends as an unbroken run") {
@@ -369,27 +365,18 @@ struct Cluster {
   std::string dir, conf;
   bool up = false;
   explicit Cluster(const std::string& folder) : dir(folder) {
-    const auto start = run_command_output(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
-    up = start.first == 0;
-    conf = start.second.substr(0, start.second.find('\n'));
+    const auto start = test_util::run_shell(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
+    up = start.exit_code == 0;
+    conf = start.output.substr(0, start.output.find('\n'));
     if (up) ::setenv("SLURM_CONF", conf.c_str(), 1);
-    else MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.second);
+    else MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.output);
   }
   ~Cluster() { std::system((test_util::source_path("tests/slurm/cluster.sh") + " stop " + dir).c_str()); }
 
-  static std::pair<int, std::string> run_command_output(const std::string& command) {
-    std::string out;
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    char buf[1024];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-  }
   /// Waits until no job is queued or running; false after `seconds`.
   static bool wait_idle(int seconds) {
     for (int i = 0; i < seconds * 2; ++i) {
-      if (run_command_output("squeue -h").second.empty()) return true;
+      if (test_util::run_shell("squeue -h").output.empty()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     return false;

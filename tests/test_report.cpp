@@ -64,16 +64,10 @@ bool have_chromium() {
 
 std::string chromium(const std::string& args, const std::string& profile) {
   // The flags keep a headless Chromium off the network on a machine that has none.
-  const std::string command = "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+  return test_util::run_shell("timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                               "--disable-background-networking --disable-component-update --disable-sync "
-                              "--enable-logging=stderr --v=0 --user-data-dir=" + profile + " " + args + " 2>&1";
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
-  return out;
+                              "--enable-logging=stderr --v=0 --user-data-dir=" + profile + " " + args)
+      .output;
 }
 
 }  // namespace

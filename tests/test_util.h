@@ -22,11 +22,10 @@ struct Run {
   std::string output;  ///< stdout and stderr together
 };
 
-/// Runs `build/runner ARGS` through the shell, capturing both streams.
-inline Run run_runner(const std::string& args) {
+/// Runs a shell command, capturing stdout and stderr together.
+inline Run run_shell(const std::string& command) {
   Run run;
-  const std::string command = std::string(RUNNER_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return run;
   char buffer[4096];
   size_t n;
@@ -35,6 +34,9 @@ inline Run run_runner(const std::string& args) {
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return run;
 }
+
+/// Runs `build/runner ARGS`, capturing both streams.
+inline Run run_runner(const std::string& args) { return run_shell(std::string(RUNNER_BINARY) + " " + args); }
 
 }  // namespace test_util
 
