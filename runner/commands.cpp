@@ -201,6 +201,35 @@ int cmd_run(const RunArgs& args) {
   return train_and_record(p, store, run_id, false, {});
 }
 
+int cmd_bench(const BenchArgs& args) {
+  std::vector<std::string> sets = args.sets;
+  if (args.batch > 0) sets.push_back("train.batch_size=" + std::to_string(args.batch));
+  if (args.threads > 0) sets.push_back("train.threads=" + std::to_string(args.threads));
+  ExperimentSpec spec = load_experiment(args.file, sets);
+  if (args.steps < 1 || args.warmup < 0) throw ConfigError("--steps must be at least 1 and --warmup at least 0");
+  Prepared p = prepare(std::move(spec));
+  Trainer trainer(p.spec, p.built.net, p.data, p.device);
+  const Trainer::Throughput t = trainer.benchmark(args.warmup, args.steps, p.spec.train.batch_size);
+  if (args.json) {
+    std::cout << nlohmann::json{{"experiment", p.spec.name},
+                                {"norm", p.spec.model.norm},
+                                {"device", p.device.str()},
+                                {"threads", p.threads},
+                                {"batch_size", p.spec.train.batch_size},
+                                {"steps", args.steps},
+                                {"train_images_per_s", t.train_images_per_s},
+                                {"eval_images_per_s", t.eval_images_per_s}}
+                     .dump()
+              << "\n";
+  } else {
+    std::printf("%s on %s, %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed steps)\n",
+                p.spec.name.c_str(), p.device.str().c_str(), static_cast<long long>(p.threads),
+                static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
+                static_cast<long long>(args.steps));
+  }
+  return kExitOk;
+}
+
 int cmd_resume(int64_t run_id, const std::string& db) {
   Store store(db);
   const RunRow row = store.run(run_id);

@@ -30,6 +30,18 @@ int cmd_resume(int64_t run_id, const std::string& db);
 int cmd_runs(const std::string& db);
 int cmd_show(int64_t run_id, const std::string& db);
 int cmd_compare(const CompareOptions& options, const std::string& db);
+struct BenchArgs {
+  std::string file;
+  std::vector<std::string> sets;
+  int64_t steps = 30;
+  int64_t warmup = 5;
+  int64_t batch = 0;    ///< 0: train.batch_size
+  int64_t threads = 0;  ///< 0: train.threads
+  bool json = false;
+};
+/// Steady-state training and evaluation images/s of an experiment's model.
+int cmd_bench(const BenchArgs& args);
+
 int cmd_data_fetch(const std::string& dataset, const std::string& dir, const std::string& url);
 
 /// Installs SIGINT/SIGTERM handlers that ask a running training to stop.

@@ -105,6 +105,16 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--gres", sweep.gres, "SLURM generic resources, e.g. gpu:1");
   sweep_cmd->add_option("--array-limit", sweep.array_limit, "at most K array tasks at once");
 
+  BenchArgs bench;
+  CLI::App* bench_cmd = add_command("bench", "Measure steady-state training and evaluation images/s");
+  bench_cmd->add_option("file", bench.file, "experiment YAML")->required();
+  bench_cmd->add_option("--set", bench.sets, "override a key (repeatable)");
+  bench_cmd->add_option("--steps", bench.steps, "timed training steps")->capture_default_str();
+  bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first")->capture_default_str();
+  bench_cmd->add_option("--batch", bench.batch, "batch size (default: train.batch_size)");
+  bench_cmd->add_option("--threads", bench.threads, "threads (default: train.threads)");
+  bench_cmd->add_flag("--json", bench.json, "one JSON object: train_images_per_s, eval_images_per_s, ...");
+
   std::string merge_out;
   std::vector<std::string> merge_in;
   CLI::App* merge_cmd = add_command("merge", "Merge result databases (e.g. sweep shards) without duplicating runs");
@@ -151,6 +161,7 @@ int main(int argc, char** argv) {
     if (*compare_cmd) return cmd_compare(compare, db);
     if (*fetch_cmd) return cmd_data_fetch(fetch_dataset, fetch_dir, fetch_url);
     if (*sweep_cmd) return cmd_sweep(sweep);
+    if (*bench_cmd) return cmd_bench(bench);
     if (*merge_cmd) return cmd_merge(merge_out, merge_in);
     if (*report_cmd) return cmd_report(report);
     if (*plot_cmd) return cmd_plot(plot);

@@ -239,6 +239,46 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
   seen = scalar("seen").item<int64_t>();
 }
 
+Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, torch::Generator& generator) {
+  const torch::Tensor x = transform_.train(train_images_.index_select(0, index), generator);
+  const torch::Tensor y = train_labels_.index_select(0, index);
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  optimizer_->zero_grad();
+  const torch::Tensor logits = net_->forward(x);
+  const torch::Tensor loss = torch::nn::functional::cross_entropy(
+      logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(spec_.train.label_smoothing));
+  StepResult result;
+  result.loss = loss.item<double>();
+  if (!std::isfinite(result.loss)) return result;  // no update from a diverged step
+  loss.backward();
+  optimizer_->step();
+  result.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  return result;
+}
+
+Trainer::Throughput Trainer::benchmark(int64_t warmup, int64_t steps, int64_t batch) {
+  net_->train();
+  torch::Generator generator = torch::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(spec_.train.seed));
+  const int64_t n = train_labels_.size(0);
+  auto run_steps = [&](int64_t count) {
+    for (int64_t s = 0; s < count; ++s) {
+      const torch::Tensor index =
+          torch::randint(0, n, {std::min(batch, n)}, generator, torch::kLong).to(device_);
+      train_step(index, spec_.train.optimizer.lr, generator);
+    }
+  };
+  run_steps(warmup);  // allocator, oneDNN primitive caches, thread pools
+  Throughput t;
+  auto start = Clock::now();
+  run_steps(steps);
+  t.train_images_per_s = static_cast<double>(steps * std::min(batch, n)) / seconds_since(start);
+  evaluate();  // warm
+  start = Clock::now();
+  evaluate();
+  t.eval_images_per_s = static_cast<double>(test_labels_.size(0)) / seconds_since(start);
+  return t;
+}
+
 TrainResult Trainer::run(const TrainObserver& observer, const std::string& checkpoint, bool resume,
                          std::vector<EpochMetrics> previous) {
   const TrainSpec& train = spec_.train;
@@ -273,17 +313,9 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
       generator.set_current_seed(step_seed);
       torch::manual_seed(step_seed + 1);  // dropout
       const int64_t begin = step * batch, len = std::min(batch, n - begin);
-      const torch::Tensor index = order.narrow(0, begin, len);
-      const torch::Tensor x = transform_.train(train_images_.index_select(0, index), generator);
-      const torch::Tensor y = train_labels_.index_select(0, index);
-
       lr = learning_rate_at(train, epoch * steps + step, steps);
-      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
-      optimizer_->zero_grad();
-      const torch::Tensor logits = net_->forward(x);
-      const torch::Tensor loss = torch::nn::functional::cross_entropy(
-          logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(train.label_smoothing));
-      const double loss_value = loss.item<double>();
+      const StepResult r = train_step(order.narrow(0, begin, len), lr, generator);
+      const double loss_value = r.loss;
       if (!std::isfinite(loss_value)) {
         result.status = RunStatus::Diverged;
         result.message = "loss became " + std::to_string(loss_value) + " at epoch " + std::to_string(epoch + 1) +
@@ -291,10 +323,8 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
                          std::to_string(epoch * steps + step + 1) + ", lr " + std::to_string(lr) + ")";
         return result;
       }
-      loss.backward();
-      optimizer_->step();
       loss_sum += loss_value * static_cast<double>(len);
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      correct += r.correct;
       seen += len;
       ++steps_this_run;
       const double elapsed = seconds_since(epoch_start);

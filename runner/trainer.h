@@ -69,7 +69,21 @@ class Trainer {
   TrainResult run(const TrainObserver& observer, const std::string& checkpoint, bool resume,
                   std::vector<EpochMetrics> previous = {});
 
+  struct Throughput {
+    double train_images_per_s = 0;  ///< training steps: batch gather, augmentation, forward, backward, optimizer
+    double eval_images_per_s = 0;   ///< evaluation of the test split, no autograd
+  };
+  /// Steady-state speed: `warmup` untimed steps, then `steps` timed ones of
+  /// `batch` random training images, then one timed pass over the test split.
+  Throughput benchmark(int64_t warmup, int64_t steps, int64_t batch);
+
  private:
+  struct StepResult {
+    double loss = 0;
+    int64_t correct = 0;
+  };
+  /// One optimizer step on the training images at `index`.
+  StepResult train_step(const torch::Tensor& index, double lr, torch::Generator& generator);
   struct EvalResult {
     double loss = 0, acc = 0;
     torch::Tensor predictions;

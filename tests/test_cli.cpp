@@ -58,6 +58,8 @@ TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -428,4 +430,19 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   REQUIRE(Cluster::wait_idle(300));
   finished = finished_per_point(db2);
   CHECK(finished == std::map<std::string, int>{{"long-batch", 1}, {"long-group", 1}, {"long-layer", 1}});
+}
+
+TEST_CASE("runner bench reports steady-state training and evaluation images/s as JSON") {
+  const auto run = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
+                              " --set data.root=" + test_util::cifar_root() +
+                              " --set data.limit.train=1000 --set data.limit.test=500 --steps 3 --warmup 1 --batch 64"
+                              " --threads 1 --json");
+  REQUIRE(run.exit_code == 0);
+  const auto json = nlohmann::json::parse(run.output.substr(run.output.find('{')));
+  CHECK(json["train_images_per_s"].get<double>() > 10);
+  CHECK(json["eval_images_per_s"].get<double>() > 10);
+  CHECK(json["batch_size"] == 64);
+  CHECK(json["threads"] == 1);
+  CHECK(json["norm"] == "group");
+  CHECK(run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") + " --steps 0").exit_code == 2);
 }
