@@ -4,6 +4,7 @@
 #   make check EXP=experiments/session8/bn.yaml   print the summary, enforce the budget
 #   make study        the main job: train the seed network with BN, LN and GN, then compare
 #   make run EXP=...  train one experiment
+#   make bench        runner vs. two PyTorch peers, training images/s (docs/performance.md)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 EXP ?= experiments/session8/bn.yaml
@@ -15,7 +16,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin)
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check run study data clean
+.PHONY: all deps build test check run study data bench clean
 
 all: build
 
@@ -42,6 +43,11 @@ study: build data
 # Downloads CIFAR-10 (MD5-checked) when $(CIFAR10_ROOT) does not exist yet.
 data: build
 	@test -d "$(CIFAR10_ROOT)" || $(BUILD)/runner data fetch cifar10 "$(patsubst %/,%,$(dir $(CIFAR10_ROOT)))"
+
+BENCH_EXPS ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/session8/gn.yaml
+bench: build data
+	@scripts/install_deps.sh bench
+	/usr/bin/python3 bench/bench.py $(BENCH_EXPS) --runner $(BUILD)/runner
 
 clean:
 	rm -rf $(BUILD)

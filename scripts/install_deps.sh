@@ -11,6 +11,9 @@ packages=(
   librsvg2-dev          # renders the report's SVG pictures to PNG
 )
 
+# `install_deps.sh bench` also installs the Python peers of `make bench`.
+if [ "${1:-}" = bench ]; then packages+=(python3-torch python3-torchvision python3-yaml python3-numpy); fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
