@@ -330,6 +330,15 @@ int cmd_sweep(const SweepArgs& args) {
       const auto [last_run, last_status] = store.latest_run(grid.sweep, p.hash);
       const bool orphan_alive =
           last_status == "running" && alive_here(store.run(last_run).record.host, store.run(last_run).pid);
+      // A sweep killed after its point's run ended but before it noted so: the run is the truth.
+      if (last_status == "finished" || last_status == "diverged") {
+        if (store.claim_point(row, alive_here) == Claim::Claimed)
+          store.update_point(grid.sweep, p.point.key, last_status, 0, last_run);
+        ++skipped;
+        std::fprintf(stderr, "  point %lld %s: already done (run %lld), skipped\n", static_cast<long long>(p.point.index),
+                     p.point.name.c_str(), static_cast<long long>(last_run));
+        continue;
+      }
       const Claim claim = orphan_alive ? Claim::Busy : store.claim_point(row, alive_here);
       if (claim != Claim::Claimed) {
         ++skipped;
