@@ -41,16 +41,19 @@ int main(int argc, char** argv) {
     cmd->footer(kExitCodesHelp);
     return cmd;
   };
+  // Every command that reads an experiment takes the file and --set overrides alike.
+  auto add_experiment = [](CLI::App* cmd, std::string& file, std::vector<std::string>& sets) {
+    cmd->add_option("file", file, "experiment YAML")->required();
+    cmd->add_option("--set", sets, "override a key: --set train.epochs=2 (repeatable)");
+  };
 
   CheckArgs check;
   CLI::App* check_cmd = add_command("check", "Check an experiment: print the model summary, enforce the budget");
-  check_cmd->add_option("file", check.file, "experiment YAML")->required();
-  check_cmd->add_option("--set", check.sets, "override a key: --set train.epochs=2 (repeatable)");
+  add_experiment(check_cmd, check.file, check.sets);
 
   RunArgs run;
   CLI::App* run_cmd = add_command("run", "Train an experiment and record it in the results database");
-  run_cmd->add_option("file", run.file, "experiment YAML")->required();
-  run_cmd->add_option("--set", run.sets, "override a key: --set train.epochs=2 (repeatable)");
+  add_experiment(run_cmd, run.file, run.sets);
   run_cmd->add_option("--db", run.db, "results database")->capture_default_str();
   run_cmd->add_option("--sweep", run.sweep, "tag the run with a sweep name");
 
@@ -107,8 +110,7 @@ int main(int argc, char** argv) {
 
   BenchArgs bench;
   CLI::App* bench_cmd = add_command("bench", "Measure steady-state training and evaluation images/s");
-  bench_cmd->add_option("file", bench.file, "experiment YAML")->required();
-  bench_cmd->add_option("--set", bench.sets, "override a key (repeatable)");
+  add_experiment(bench_cmd, bench.file, bench.sets);
   bench_cmd->add_option("--steps", bench.steps, "timed training steps")->capture_default_str();
   bench_cmd->add_option("--warmup", bench.warmup, "untimed steps first")->capture_default_str();
   bench_cmd->add_option("--batch", bench.batch, "batch size (default: train.batch_size)");
