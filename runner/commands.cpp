@@ -234,7 +234,7 @@ int cmd_resume(int64_t run_id, const std::string& db) {
   Store store(db);
   const RunRow row = store.run(run_id);
   if (row.status == "finished") throw ConfigError("run " + std::to_string(run_id) + " already finished");
-  if (row.status == "running" && process_alive(row.pid) && row.record.host == collect_env_info(".").host)
+  if (row.status == "running" && process_alive(row.pid) && row.record.host == host_name())
     throw ConfigError("run " + std::to_string(run_id) + " is still running as process " + std::to_string(row.pid));
   Prepared p = prepare(parse_experiment(row.record.config_yaml, row.record.experiment_file + " (as recorded in run " +
                                                                     std::to_string(run_id) + ")"));
@@ -253,7 +253,7 @@ int cmd_resume(int64_t run_id, const std::string& db) {
 
 int cmd_runs(const std::string& db) {
   Store store(db);
-  const std::string host = collect_env_info(".").host;
+  const std::string host = host_name();
   std::printf("%5s  %-24s %-22s %8s %9s %9s  %s\n", "id", "name", "status", "epochs", "final %", "best %",
               "started (UTC)");
   for (const auto& r : store.runs()) {

@@ -35,10 +35,14 @@ std::string self_path() {
   return std::string(self, n > 0 ? static_cast<size_t>(n) : 0);
 }
 
+std::string host_name() {
+  char host[256] = {0};
+  return gethostname(host, sizeof host - 1) == 0 ? host : "";
+}
+
 EnvInfo collect_env_info(const std::string& path) {
   EnvInfo info;
-  char host[256] = {0};
-  if (gethostname(host, sizeof host - 1) == 0) info.host = host;
+  info.host = host_name();
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
   if (ec || !std::filesystem::is_directory(dir)) dir = std::filesystem::current_path();

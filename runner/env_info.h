@@ -10,6 +10,9 @@ struct EnvInfo {
   int git_dirty = -1;      ///< -1 unknown
 };
 
+/// This machine's host name.
+std::string host_name();
+
 /// Host name and the git state of the checkout containing `path`.
 EnvInfo collect_env_info(const std::string& path);
 

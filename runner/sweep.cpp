@@ -97,7 +97,7 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& shard) {
 
 bool alive_here(const std::string& host, int64_t pid) {
   // A claim from another host cannot be checked from here: treat it as live.
-  return host != collect_env_info(".").host || process_alive(static_cast<long>(pid));
+  return host != host_name() || process_alive(static_cast<long>(pid));
 }
 
 /// Starts `runner run` for one point; stdout and stderr go to `log`.
@@ -296,7 +296,7 @@ int cmd_sweep(const SweepArgs& args) {
                       changed);
 
   Store store(args.db);
-  const std::string host = collect_env_info(".").host;
+  const std::string host = host_name();
   const std::string log_dir = (fs::path(args.db).parent_path() / "logs" / grid.sweep).string();
   fs::create_directories(log_dir);
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -328,8 +328,11 @@ int cmd_sweep(const SweepArgs& args) {
       PointRow row{grid.sweep, p.point.key, p.hash, p.config.dump(), "running", host, static_cast<int64_t>(getpid()), 0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
       const auto [last_run, last_status] = store.latest_run(grid.sweep, p.hash);
-      const bool orphan_alive =
-          last_status == "running" && alive_here(store.run(last_run).record.host, store.run(last_run).pid);
+      bool orphan_alive = false;
+      if (last_status == "running") {
+        const RunRow last = store.run(last_run);
+        orphan_alive = alive_here(last.record.host, last.pid);
+      }
       // A sweep killed after its point's run ended but before it noted so: the run is the truth.
       if (last_status == "finished" || last_status == "diverged") {
         if (store.claim_point(row, alive_here) == Claim::Claimed)
