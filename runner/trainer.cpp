@@ -252,7 +252,7 @@ Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, t
   if (!std::isfinite(result.loss)) return result;  // no update from a diverged step
   loss.backward();
   optimizer_->step();
-  result.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  result.correct = logits.argmax(1).eq(y).sum();
   return result;
 }
 
@@ -307,6 +307,8 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
     generator.set_current_seed(mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch), 0xFFFF));
     const torch::Tensor order = torch::randperm(n, generator, torch::TensorOptions().dtype(torch::kLong)).to(device_);
     double lr = 0;
+    torch::Tensor correct_now = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+    auto correct_total = [&] { return correct + correct_now.item<int64_t>(); };
     for (int64_t step = start_step; step < steps; ++step) {
       const uint64_t step_seed = mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch),
                                           static_cast<uint64_t>(step));
@@ -324,14 +326,14 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
         return result;
       }
       loss_sum += loss_value * static_cast<double>(len);
-      correct += r.correct;
+      correct_now += r.correct;
       seen += len;
       ++steps_this_run;
       const double elapsed = seconds_since(epoch_start);
       progress.step(epoch + 1, step, static_cast<double>(seen) / std::max(elapsed, 1e-9), loss_sum / static_cast<double>(seen),
                     elapsed);
       if (observer.stop_requested && observer.stop_requested() && !(step + 1 == steps && epoch + 1 == train.epochs)) {
-        save_checkpoint(checkpoint, epoch, step + 1, loss_sum, correct, seen);
+        save_checkpoint(checkpoint, epoch, step + 1, loss_sum, correct_total(), seen);
         result.status = RunStatus::Interrupted;
         result.message = "stopped at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
                          "; checkpoint " + checkpoint;
@@ -342,7 +344,7 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.train_loss = loss_sum / static_cast<double>(seen);
-    m.train_acc = 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
+    m.train_acc = 100.0 * static_cast<double>(correct_total()) / static_cast<double>(seen);
     m.test_loss = last_eval.loss;
     m.test_acc = last_eval.acc;
     m.lr = lr;

@@ -80,7 +80,7 @@ class Trainer {
  private:
   struct StepResult {
     double loss = 0;
-    int64_t correct = 0;
+    torch::Tensor correct;  ///< on the device: summed without a host sync per step
   };
   /// One optimizer step on the training images at `index`.
   StepResult train_step(const torch::Tensor& index, double lr, torch::Generator& generator);
