@@ -105,8 +105,16 @@ int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std
   TrainResult result;
   try {
     result = trainer.run(observer, row.checkpoint, resume, std::move(previous));
-  } catch (const StoreError&) {
-    throw;  // the database itself failed: nothing more can be recorded
+  } catch (const StoreError& e) {
+    // Disk full or the database broke: the epochs recorded so far and the last
+    // checkpoint stay; record the failure if the database still takes writes.
+    try {
+      store.end_run(run_id, "failed", e.what());
+    } catch (const StoreError&) {
+    }
+    std::cerr << p.spec.name << " (run " << run_id << "): " << e.what() << "\ncontinue once fixed with: runner resume "
+              << run_id << " --db " << store.path() << "\n";
+    throw;
   } catch (const std::exception& e) {
     store.end_run(run_id, "failed", e.what());
     throw;

@@ -21,6 +21,7 @@ struct Dataset {
   ImageSet train;
   ImageSet test;
   std::vector<std::string> class_names;
+  mutable uint64_t fingerprint = 0;  ///< 0 until data_fingerprint() computes it
 };
 
 /// Reads the CIFAR-10 binary layout (data_batch_1..5.bin, test_batch.bin,
@@ -31,6 +32,10 @@ Dataset load_cifar10(const std::string& root, int64_t limit_train = 0, int64_t l
 /// Reads root/train/<class>/*.png|jpg and root/test/<class>/... (classes in
 /// sorted order); every image must have the same size.
 Dataset load_image_folder(const std::string& root, int64_t limit_train = 0, int64_t limit_test = 0);
+
+/// A 64-bit hash of every image and label (both splits): tells whether a
+/// checkpoint was written on the same data. Cached per Dataset object.
+uint64_t data_fingerprint(const Dataset& data);
 
 /// Dispatches on data.dataset.
 Dataset load_dataset(const DataSpec& data);

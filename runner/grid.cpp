@@ -41,8 +41,10 @@ GridSpec load_grid(const std::string& path) {
     // Relative to the grid file, so a grid works from any working directory.
     if (!grid.base.empty() && fs::path(grid.base).is_relative())
       grid.base = (fs::path(path).parent_path() / grid.base).lexically_normal().string();
-    if (!grid.base.empty() && !fs::exists(grid.base))
-      reader.error(top.node("base"), "base", "no experiment file at " + grid.base);
+    std::error_code ec;  // a name too long or unreadable is a config problem, not a crash
+    if (!grid.base.empty() && !fs::is_regular_file(grid.base, ec))
+      reader.error(top.node("base"), "base",
+                   "no experiment file at " + grid.base + (ec ? " (" + ec.message() + ")" : std::string()));
   }
   top.get("sweep", grid.sweep);
   static const std::regex kName("[a-z0-9._-]+");
@@ -86,6 +88,18 @@ GridSpec load_grid(const std::string& path) {
       reader.error(top.node("name"), "name",
                    "'{" + field + "}' is not a grid key; use {seed}, {index} or one of the keys under grid");
   }
+  // A typo can multiply a grid into millions of points; refuse before expanding.
+  constexpr double kMaxPoints = 100000;
+  double points = grid.seeds.empty() ? 1.0 : static_cast<double>(grid.seeds.size());
+  std::string factors = grid.seeds.empty() ? "" : std::to_string(grid.seeds.size()) + " seeds";
+  for (const auto& [key, values] : grid.axes) {
+    points *= static_cast<double>(values.size());
+    factors += (factors.empty() ? "" : " x ") + std::to_string(values.size()) + " " + key;
+  }
+  if (points > kMaxPoints)
+    reader.error(top.has("grid") ? top.node("grid") : root, "grid",
+                 "the grid has " + (points < 1e15 ? std::to_string(static_cast<int64_t>(points)) : std::string("over 1e15")) +
+                     " points (" + factors + "); at most 100000 — split it into several grids");
   if (!reader.diagnostics().empty()) throw ConfigError(reader.diagnostics());
   return grid;
 }
@@ -107,14 +121,18 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
         const std::string& value = values[rest % values.size()];
         rest /= values.size();
         parts[a] = key + "=" + value;
-        for (size_t at; (at = name.find("{" + key + "}")) != std::string::npos;)
+        // Search on after the inserted value: a value may itself contain "{key}".
+        for (size_t at = 0; (at = name.find("{" + key + "}", at)) != std::string::npos; at += value.size())
           name.replace(at, key.size() + 2, value);
       }
       p.sets = parts;
       p.key = join(parts, " ") + " seed=" + std::to_string(seed);
       p.sets.push_back("train.seed=" + std::to_string(seed));
-      for (size_t at; (at = name.find("{seed}")) != std::string::npos;) name.replace(at, 6, std::to_string(seed));
-      for (size_t at; (at = name.find("{index}")) != std::string::npos;) name.replace(at, 7, std::to_string(p.index));
+      const std::string seed_text = std::to_string(seed), index_text = std::to_string(p.index);
+      for (size_t at = 0; (at = name.find("{seed}", at)) != std::string::npos; at += seed_text.size())
+        name.replace(at, 6, seed_text);
+      for (size_t at = 0; (at = name.find("{index}", at)) != std::string::npos; at += index_text.size())
+        name.replace(at, 7, index_text);
       p.name = name.empty() ? base_name + "-p" + std::to_string(p.index) : name;
       p.sets.push_back("name=" + p.name);
       points.push_back(std::move(p));

@@ -123,9 +123,20 @@ class Store {
   TestResults test_results(int64_t run_id) const;
   const std::string& path() const { return path_; }
 
+  /// Time this connection spent waiting for other writers' locks, and how
+  /// often it had to wait (the soak test reports these).
+  struct LockWaits {
+    double seconds = 0;
+    int64_t waits = 0;
+  };
+  LockWaits lock_waits() const { return lock_waits_; }
+
  private:
   void migrate();
+  static int on_busy(void* self, int attempt);
   std::string path_;
+  int busy_timeout_ms_;
+  LockWaits lock_waits_;
   std::unique_ptr<SQLite::Database> db_;
 };
 

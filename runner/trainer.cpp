@@ -1,11 +1,15 @@
 #include "runner/trainer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "runner/errors.h"
@@ -13,6 +17,44 @@
 namespace runner {
 
 namespace {
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename: a kill
+/// never leaves half a file, and a failed write (disk full) keeps the old one.
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  namespace fs = std::filesystem;
+  const std::string tmp = path + ".tmp";
+  auto fail = [&](const std::string& reason) {
+    ::unlink(tmp.c_str());
+    std::error_code ec;
+    const fs::space_info space = fs::space(fs::path(path).parent_path(), ec);
+    throw StoreError("cannot write the checkpoint " + path + ": " + reason +
+                     (ec ? std::string() : "; " + std::to_string(space.available / 1024) + " KiB free there") +
+                     " (the previous checkpoint is kept)");
+  };
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) fail(ec.message());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail(std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(std::strerror(err));
+  }
+  if (::close(fd) != 0) fail(std::strerror(errno));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(std::strerror(errno));
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -202,11 +244,12 @@ void Trainer::save_checkpoint(const std::string& path, int64_t epoch, int64_t st
   archive.write("loss_sum", torch::tensor(loss_sum, torch::kDouble));
   archive.write("correct", torch::tensor(correct));
   archive.write("seen", torch::tensor(seen));
-  // Written whole to a temporary file and renamed: a kill never leaves half a checkpoint.
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  std::filesystem::rename(tmp, path);
+  archive.write("data_fingerprint", torch::tensor(static_cast<int64_t>(data_fingerprint(data_))));
+  // Serialized in memory, then written by us: LibTorch's file writer throws from
+  // a destructor when the disk fills, which aborts the process.
+  std::ostringstream buffer;
+  archive.save_to(buffer);
+  write_file_atomically(path, buffer.str());
 }
 
 int64_t checkpoint_epoch(const std::string& path) {
@@ -221,22 +264,34 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
                               int64_t& correct, int64_t& seen) {
   if (!std::filesystem::exists(path)) throw DataError(path + ": checkpoint missing; the run cannot be resumed");
   torch::serialize::InputArchive archive, model, optimizer;
-  archive.load_from(path, device_);
-  archive.read("model", model);
-  archive.read("optimizer", optimizer);
-  net_->load(model);
-  optimizer_->load(optimizer);
   // A fresh tensor per key: InputArchive::read writes into a defined tensor in place.
   auto scalar = [&](const char* key) {
     torch::Tensor t;
     archive.read(key, t);
     return t;
   };
-  epoch = scalar("epoch").item<int64_t>();
-  step = scalar("step").item<int64_t>();
-  loss_sum = scalar("loss_sum").item<double>();
-  correct = scalar("correct").item<int64_t>();
-  seen = scalar("seen").item<int64_t>();
+  torch::Tensor fingerprint;
+  try {
+    archive.load_from(path, device_);
+    archive.read("model", model);
+    archive.read("optimizer", optimizer);
+    net_->load(model);
+    optimizer_->load(optimizer);
+    epoch = scalar("epoch").item<int64_t>();
+    step = scalar("step").item<int64_t>();
+    loss_sum = scalar("loss_sum").item<double>();
+    correct = scalar("correct").item<int64_t>();
+    seen = scalar("seen").item<int64_t>();
+    archive.try_read("data_fingerprint", fingerprint);  // absent in checkpoints of runner 0.1.0
+  } catch (const c10::Error& e) {
+    std::string reason = e.what();
+    throw DataError(path + ": cannot read the checkpoint (corrupt, or from another model): " +
+                    reason.substr(0, reason.find('\n')));
+  }
+  // Resuming on other data would silently mix two datasets in one run.
+  if (fingerprint.defined() && static_cast<uint64_t>(fingerprint.item<int64_t>()) != data_fingerprint(data_))
+    throw DataError(path + ": the training or test data changed since this checkpoint was written (data.root " +
+                    spec_.data.root + "); restore the data the run started with, or start a new run");
 }
 
 Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, torch::Generator& generator) {

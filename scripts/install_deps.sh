@@ -13,6 +13,8 @@ packages=(
 
 # `install_deps.sh bench` also installs the Python peers of `make bench`.
 if [ "${1:-}" = bench ]; then packages+=(python3-torch python3-torchvision python3-yaml python3-numpy); fi
+# `install_deps.sh fuzz` adds clang and its libFuzzer/sanitizer runtimes.
+if [ "${1:-}" = fuzz ]; then packages+=(clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

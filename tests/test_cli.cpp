@@ -446,3 +446,179 @@ TEST_CASE("runner bench reports steady-state training and evaluation images/s as
   CHECK(json["norm"] == "group");
   CHECK(run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") + " --steps 0").exit_code == 2);
 }
+
+// ---- bad environments: full disk, read-only folder, corrupt database, data replaced ----
+
+namespace {
+
+/// A size-limited tmpfs, when this process may mount one (root with
+/// CAP_SYS_ADMIN); unmounted at scope exit.
+struct SmallDisk {
+  std::string dir;
+  bool mounted = false;
+  SmallDisk(const std::string& where, const std::string& options) : dir(where) {
+    fs::create_directories(dir);
+    mounted = ::geteuid() == 0 &&
+              test_util::run_shell("mount -t tmpfs -o " + options + " runner-test " + dir).exit_code == 0;
+  }
+  ~SmallDisk() {
+    if (mounted) test_util::run_shell("umount -l " + dir);
+  }
+};
+
+/// Writes zeros to `path` until the filesystem refuses; returns the bytes written.
+int64_t fill_disk(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return 0;
+  std::vector<char> block(64 * 1024, 0);
+  int64_t written = 0;
+  while (std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0) written += 64 * 1024;
+  std::fclose(f);
+  return written;
+}
+
+std::string integrity(const std::string& db) {
+  SQLite::Database d(db);
+  return d.execAndGet("PRAGMA integrity_check").getString();
+}
+
+}  // namespace
+
+TEST_CASE("a full disk stops a run with a clear error and loses nothing: resume completes it once space is free") {
+  test_util::TempDir tmp;
+  const std::string reference = tmp / "reference.db";
+  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + reference)
+              .exit_code == 0);
+
+  SUBCASE("the filesystem fills up mid-run (tmpfs)") {
+    SmallDisk disk(tmp / "disk", "size=8m");
+    if (!disk.mounted) {
+      MESSAGE("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN); the file-size subcase still runs");
+      return;
+    }
+    const std::string db = tmp / "disk/results.db";
+    test_util::Child child(small_args(db));
+    REQUIRE(child.wait_for("epoch 1/3"));
+    CHECK(fill_disk(tmp / "disk/filler") > 0);
+    CHECK(child.wait() == 5);
+    const std::string out = child.output();
+    INFO(out);
+    CHECK((out.find("No space left on device") != std::string::npos ||
+           out.find("database or disk is full") != std::string::npos));
+    CHECK(out.find("continue once fixed with: runner resume 1") != std::string::npos);
+    fs::remove(tmp / "disk/filler");
+    CHECK(integrity(db) == "ok");
+    CHECK(status_of(db, 1) != "finished");
+    CHECK(run_runner("resume 1 --db " + db).exit_code == 0);
+    CHECK(status_of(db, 1) == "finished");
+    CHECK(test_accs(db, 1) == test_accs(reference, 1));
+  }
+  SUBCASE("the checkpoint outgrows the file-size limit (EFBIG, no privileges needed)") {
+    const std::string db = tmp / "limited.db";
+    // 256 KiB holds the database but not the ~330 KiB checkpoint of this network.
+    const auto run = test_util::run_shell("trap '' XFSZ; ulimit -f 256; " + std::string(RUNNER_BINARY) + " run " +
+                                          small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db);
+    INFO(run.output);
+    CHECK(run.exit_code == 5);
+    CHECK(run.output.find("cannot write the checkpoint " + tmp / "checkpoints/run-1-") != std::string::npos);
+    CHECK(run.output.find(".pt: File too large") != std::string::npos);
+    CHECK(run.output.find("the previous checkpoint is kept") != std::string::npos);
+    for (const auto& entry : fs::directory_iterator(tmp / "checkpoints"))  // no half-written file left behind
+      CHECK(entry.path().extension() != ".tmp");
+    CHECK(integrity(db) == "ok");
+    CHECK(status_of(db, 1) == "failed");
+    CHECK(run_runner("resume 1 --db " + db).exit_code == 0);
+    CHECK(test_accs(db, 1) == test_accs(reference, 1));
+  }
+}
+
+TEST_CASE("a read-only results folder and a corrupt database are clear store errors (exit 5), never a crash") {
+  test_util::TempDir tmp;
+  REQUIRE(run_runner("run " + small("--set train.epochs=1") + " --db " + tmp / "good.db").exit_code == 0);
+
+  SUBCASE("read-only folder") {
+    SmallDisk readonly(tmp / "ro", "ro,size=1m");
+    if (!readonly.mounted) {
+      if (::geteuid() == 0) {
+        MESSAGE("skipped: root ignores file modes and no read-only mount is allowed here");
+        return;
+      }
+      fs::permissions(tmp / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+    }
+    const auto run = run_runner("run " + small("--set train.epochs=1") + " --db " + tmp / "ro/results.db");
+    CHECK(run.exit_code == 5);
+    CHECK(run.output.find(tmp / "ro/results.db") != std::string::npos);
+    CHECK(run.output.find("epoch 1/1") == std::string::npos);  // refused before training
+  }
+  SUBCASE("corrupt pages in the middle of a real database") {
+    fs::copy_file(tmp / "good.db", tmp / "corrupt.db");
+    {
+      std::fstream f(tmp / "corrupt.db", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(4096);
+      std::string junk(4 * 4096, '\xA5');
+      f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+    }
+    for (const std::string& command :
+         std::vector<std::string>{"runs", "compare --by model.norm", "show 1", "report --out " + tmp / "r.html"}) {
+      const auto run = run_runner(command + " --db " + tmp / "corrupt.db");
+      INFO(command, run.output);
+      CHECK(run.exit_code == 5);
+      CHECK(run.output.find(tmp / "corrupt.db") != std::string::npos);
+    }
+    const auto run = run_runner("run " + small("--set train.epochs=1") + " --db " + tmp / "corrupt.db");
+    CHECK(run.exit_code == 5);
+  }
+  SUBCASE("not a database at all, and one from a newer runner") {
+    std::ofstream(tmp / "garbage.db") << std::string(10000, 'x');
+    CHECK(run_runner("runs --db " + tmp / "garbage.db").exit_code == 5);
+    fs::copy_file(tmp / "good.db", tmp / "newer.db");
+    CHECK(test_util::run_shell("sqlite3 " + tmp / "newer.db" + " 'PRAGMA user_version = 9'").exit_code == 0);
+    const auto run = run_runner("run " + small("--set train.epochs=1") + " --db " + tmp / "newer.db");
+    CHECK(run.exit_code == 5);
+    CHECK(run.output.find("schema version 9 is newer than this runner's") != std::string::npos);
+  }
+}
+
+TEST_CASE("data replaced while a run reads it: the run keeps the data it loaded; resume refuses other data") {
+  test_util::TempDir tmp;
+  fs::create_directories(tmp / "data");
+  for (const char* file : {"data_batch_1.bin", "test_batch.bin", "batches.meta.txt"})
+    fs::copy_file(test_util::cifar_root() + "/" + file, tmp / "data/" + file);
+  const std::string on_copy = "--set data.root=" + tmp / "data";
+  const std::string reference = tmp / "reference.db", db = tmp / "r.db";
+  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500 " + on_copy) + " --db " +
+                     reference).exit_code == 0);
+  auto args = small_args(db);
+  args.insert(args.end() - 2, {"--set", "data.root=" + tmp / "data"});
+  auto replace_data = [&] {  // another batch under the same name, written in place
+    fs::copy_file(test_util::cifar_root() + "/data_batch_2.bin", tmp / "data/data_batch_1.bin",
+                  fs::copy_options::overwrite_existing);
+  };
+  auto restore_data = [&] {
+    fs::copy_file(test_util::cifar_root() + "/data_batch_1.bin", tmp / "data/data_batch_1.bin",
+                  fs::copy_options::overwrite_existing);
+  };
+  {
+    test_util::Child child(args);  // run 1: data replaced after loading
+    REQUIRE(child.wait_for("epoch 1/3"));
+    replace_data();
+    CHECK(child.wait() == 0);
+    CHECK(test_accs(db, 1) == test_accs(reference, 1));
+  }
+  restore_data();
+  {
+    test_util::Child child(args);  // run 2: killed, then the data changes before resume
+    REQUIRE(child.wait_for("epoch 2/3"));
+    child.signal(SIGKILL);
+    child.wait();
+  }
+  replace_data();
+  const auto refused = run_runner("resume 2 --db " + db);
+  CHECK(refused.exit_code == 4);
+  CHECK(refused.output.find("the training or test data changed since this checkpoint was written") !=
+        std::string::npos);
+  CHECK(status_of(db, 2) != "finished");
+  restore_data();
+  CHECK(run_runner("resume 2 --db " + db).exit_code == 0);
+  CHECK(test_accs(db, 2) == test_accs(reference, 1));
+}

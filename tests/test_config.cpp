@@ -223,3 +223,31 @@ name: "{model.nrom}"
   CHECK(message.find("grid.yaml:3:12: key 'seeds.1': must be an integer, got 'x'") != std::string::npos);
   CHECK(message.find("grid.yaml:4:7: key 'name': '{model.nrom}' is not a grid key") != std::string::npos);
 }
+
+// Inputs the fuzzer (fuzz/fuzz_config) found; each is also in fuzz/corpus/config/regress_*.
+TEST_CASE("fuzzer findings: huge grids, self-referencing names and overlong base paths are config errors") {
+  test_util::TempDir tmp;
+  const std::string base = test_util::source_path("experiments/session8/bn.yaml");
+  // 8 axes x 5 values x 3 seeds = 1,171,875 points: used to be expanded (minutes, GBs).
+  std::string axes;
+  for (int a = 0; a < 8; ++a) axes += "  model.layers." + std::to_string(a) + ".conv.out: [8, 9, 10, 11, 12]\n";
+  const std::string huge = test_util::error_of<ConfigError>(
+      [&] { load_grid(write_grid(tmp, "base: " + base + "\ngrid:\n" + axes + "seeds: [1, 2, 3]\n")); });
+  CHECK(huge.find("grid.yaml:3:3: key 'grid': the grid has 1171875 points (3 seeds x 5 model.layers.0.conv.out") !=
+        std::string::npos);
+  CHECK(huge.find("at most 100000") != std::string::npos);
+
+  // A value that contains "{key}" used to make the name template loop forever.
+  const GridSpec grid = load_grid(
+      write_grid(tmp, "base: " + base + "\ngrid:\n  name: [\"{name}\", x]\nname: \"n-{name}-{seed}\"\n"));
+  const auto points = expand_grid(grid, "base", 1);
+  REQUIRE(points.size() == 2);
+  CHECK(points[0].name == "n-{name}-1");
+  CHECK(points[1].name == "n-x-1");
+
+  // A base name longer than the filesystem allows threw std::filesystem_error (a crash in the CLI).
+  const std::string too_long = test_util::error_of<ConfigError>(
+      [&] { load_grid(write_grid(tmp, "base: " + std::string(300, 'a') + ".yaml\ngrid: {model.norm: [batch]}\n")); });
+  CHECK(too_long.find("key 'base': no experiment file at") != std::string::npos);
+  CHECK(too_long.find("File name too long") != std::string::npos);
+}

@@ -51,7 +51,13 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
   Store store(tmp / "r.db");
   const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
   CHECK(store.run(id).status == "running");
-  CHECK(store.run(id).checkpoint == tmp / "ckpt" + "/run-" + std::to_string(id) + ".pt");
+  const std::string checkpoint = store.run(id).checkpoint;
+  CHECK(checkpoint.rfind(tmp / "ckpt" + "/run-" + std::to_string(id) + "-", 0) == 0);
+  CHECK(checkpoint.size() == (tmp / "ckpt/run-1-12345678.pt").size());
+  {  // another database in the same folder: run 1 there has its own checkpoint file
+    Store other(tmp / "other.db");
+    CHECK(other.run(other.begin_run(record("batch", 1), tmp / "ckpt")).checkpoint != checkpoint);
+  }
   CHECK_FALSE(store.run(id).final_test_acc.has_value());
   store.record_epoch(id, {1, 1.5, 40, 1.4, 45, 0.1, 2.0});
   store.record_epoch(id, {2, 1.2, 55, 1.1, 52, 0.01, 3.0});

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Kill test for runs: starts a small training run and SIGKILLs it at a random
+# moment, KILLS times (sometimes the resume is killed too). After every kill:
+# PRAGMA integrity_check is ok, the run is not shown as finished, and
+# `runner resume` (or a rerun, when the kill came before the run was recorded)
+# completes it with exactly the per-epoch metrics of an uninterrupted run.
+#   tests/reliability/kill_runs.sh [KILLS=50] [SEED]
+source "$(dirname "$0")/common.sh"
+kills_wanted=${1:-50}
+RANDOM=${2:-$$}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+db=$work/results.db
+
+# The reference: one uninterrupted run, and how long it takes.
+start=$(date +%s.%N)
+"$RUNNER" run "$base_experiment" "${small_sets[@]}" --set name=reference --db "$db" >"$work/reference.log" 2>&1 ||
+  fail "the reference run failed: $(tail -3 "$work/reference.log")"
+duration=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }')
+# Every epoch's metrics of run $1, to 9 decimals (the resume must reproduce them exactly).
+metrics_of() {
+  sql "$db" "SELECT group_concat(printf('%d:%.9f:%.9f:%.9f:%.9f', epoch, train_loss, train_acc, test_loss, test_acc), ' ')
+             FROM (SELECT * FROM epochs WHERE run_id = $1 ORDER BY epoch)"
+}
+reference=$(metrics_of 1)
+echo "reference run: ${duration}s, epochs $reference"
+
+kills=0 before_recorded=0 during_resume=0 finished_before_kill=0
+start_all=$(date +%s)
+while [ "$kills" -lt "$kills_wanted" ]; do
+  name=killed-$kills
+  "$RUNNER" run "$base_experiment" "${small_sets[@]}" --set name="$name" --db "$db" >"$work/run.log" 2>&1 &
+  pid=$!
+  sleep "$(random_delay "$duration")"
+  if ! kill -KILL "$pid" 2>/dev/null; then
+    wait "$pid" || true
+    finished_before_kill=$((finished_before_kill + 1))
+    sql "$db" "DELETE FROM epochs WHERE run_id IN (SELECT id FROM runs WHERE name = '$name');
+               DELETE FROM runs WHERE name = '$name'" >/dev/null 2>&1 || true
+    continue  # not a kill: try again with another delay
+  fi
+  wait "$pid" 2>/dev/null || true
+  kills=$((kills + 1))
+  [ "$(sql "$db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check after kill $kills"
+  id=$(sql "$db" "SELECT id FROM runs WHERE name = '$name'")
+  if [ -z "$id" ]; then
+    # Killed before the run was recorded (while loading): nothing to resume, run it again.
+    before_recorded=$((before_recorded + 1))
+    "$RUNNER" run "$base_experiment" "${small_sets[@]}" --set name="$name" --db "$db" >"$work/rerun.log" 2>&1 ||
+      fail "rerun after kill $kills: $(tail -3 "$work/rerun.log")"
+    id=$(sql "$db" "SELECT id FROM runs WHERE name = '$name'")
+  else
+    status=$(sql "$db" "SELECT status FROM runs WHERE id = $id")
+    [ "$status" != finished ] || fail "kill $kills: run $id shows as finished"
+    # Half the time, kill the resume too before letting it finish.
+    if [ $((RANDOM % 2)) -eq 0 ] && [ "$kills" -lt "$kills_wanted" ]; then
+      "$RUNNER" resume "$id" --db "$db" >"$work/resume.log" 2>&1 &
+      rpid=$!
+      sleep "$(random_delay "$duration")"
+      if kill -KILL "$rpid" 2>/dev/null; then
+        wait "$rpid" 2>/dev/null || true
+        kills=$((kills + 1)) during_resume=$((during_resume + 1))
+        [ "$(sql "$db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check after kill $kills (resume)"
+        [ "$(sql "$db" "SELECT status FROM runs WHERE id = $id")" != finished ] ||
+          fail "kill $kills: resumed run $id shows as finished"
+      else
+        wait "$rpid" || true
+      fi
+    fi
+    if [ "$(sql "$db" "SELECT status FROM runs WHERE id = $id")" != finished ]; then
+      "$RUNNER" resume "$id" --db "$db" >"$work/resume.log" 2>&1 || fail "resume $id: $(tail -3 "$work/resume.log")"
+    fi
+  fi
+  [ "$(sql "$db" "SELECT status FROM runs WHERE id = $id")" = finished ] || fail "run $id did not finish"
+  got=$(metrics_of "$id")
+  [ "$got" = "$reference" ] || fail "run $id after kill $kills: epochs $got, uninterrupted run: $reference"
+  printf '\rkills %d/%d' "$kills" "$kills_wanted" >&2
+done
+echo >&2
+runs=$(sql "$db" "SELECT count(*) FROM runs WHERE status = 'finished'")
+echo "kill_runs: $kills SIGKILLs survived ($during_resume during a resume, $before_recorded before the run was recorded," \
+  "$finished_before_kill delays too late to kill, retried); $runs finished runs, all equal to the uninterrupted run;" \
+  "integrity_check ok after every kill; $(($(date +%s) - start_all))s"
