@@ -5,6 +5,9 @@
 #   make study        the main job: train the seed network with BN, LN and GN, then compare
 #   make run EXP=...  train one experiment
 #   make bench        runner vs. two PyTorch peers, training images/s (docs/performance.md)
+#   make test-asan    the whole suite built with AddressSanitizer + UBSan (build-asan/)
+#   make fuzz FUZZ_SECONDS=N     each libFuzzer target for N seconds (build-fuzz/)
+#   make reliability  kill tests (runs, sweeps) and the soak test (docs/reliability.md)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 EXP ?= experiments/session8/bn.yaml
@@ -16,7 +19,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin)
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check run study data bench clean
+.PHONY: all deps build test check run study data bench clean test-asan fuzz reliability
 
 all: build
 
@@ -49,5 +52,32 @@ bench: build data
 	@scripts/install_deps.sh bench
 	/usr/bin/python3 bench/bench.py $(BENCH_EXPS) --runner $(BUILD)/runner
 
+# Our code and the tests instrumented; LibTorch and the other libraries are
+# Debian's uninstrumented builds (tests/sanitizers/ explains the suppressions).
+ASAN_BUILD ?= build-asan
+SANITIZE ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+export ASAN_OPTIONS ?= detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/sanitizers/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp
+test-asan: deps
+	@# GCC 12 reports false maybe-uninitialized inside <regex> once sanitizers instrument it.
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="$(SANITIZE) -O1 -Wno-maybe-uninitialized" \
+	  -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZE)" $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+KILLS ?= 50
+SWEEP_KILLS ?= 20
+SOAK_SWEEPS ?= 4
+SOAK_POINTS ?= 40
+reliability: build data
+	tests/reliability/kill_runs.sh $(KILLS)
+	tests/reliability/kill_sweep.sh $(SWEEP_KILLS)
+	tests/reliability/soak.sh $(SOAK_SWEEPS) $(SOAK_POINTS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,7 +1,5 @@
-// Shared by the fuzz targets: a private scratch folder and the rule for what
-// counts as a finding. A runner error (ConfigError, DataError, ...) is the
-// expected answer to bad input; anything else escaping is a bug, so it is left
-// to propagate and libFuzzer reports it as a crash.
+// Helpers for fuzz_inputs.h: a private scratch folder (RAM when possible),
+// emptied per input, and splitting an input into files.
 #pragma once
 #include <unistd.h>
 

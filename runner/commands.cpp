@@ -53,13 +53,14 @@ std::string percent(std::optional<double> v) {
 }
 
 EpochRow to_row(const EpochMetrics& m) {
-  return EpochRow{m.epoch, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.lr, m.seconds};
+  return EpochRow{m.epoch, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.lr, m.seconds, m.val_loss, m.val_acc};
 }
 
 EpochMetrics to_metrics(const EpochRow& r) {
   EpochMetrics m;
   m.epoch = r.epoch, m.train_loss = r.train_loss, m.train_acc = r.train_acc;
   m.test_loss = r.test_loss, m.test_acc = r.test_acc, m.lr = r.lr, m.seconds = r.seconds;
+  m.val_loss = r.val_loss, m.val_acc = r.val_acc;
   return m;
 }
 

@@ -1,6 +1,7 @@
 #include "runner/compare.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,7 @@ std::string fixed(double v, int digits = 2) {
 }
 
 struct Group {
-  std::vector<double> final_acc, best_acc, train_acc, gap, seconds;
+  std::vector<double> final_acc, best_acc, train_acc, gap, seconds, val_acc;
   int64_t params = 0, epochs = 0, met = 0, runs = 0;
 };
 
@@ -78,32 +79,61 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
     g.train_acc.push_back(run.final_train_acc.value_or(0));
     g.gap.push_back(run.final_train_acc.value_or(0) - *run.final_test_acc);
     g.seconds.push_back(run.seconds_per_epoch);
+    if (run.final_val_acc) g.val_acc.push_back(*run.final_val_acc);
     g.params = std::max(g.params, run.record.params);
     g.epochs = std::max(g.epochs, run.epochs_done);
     g.met += run.target_met.value_or(false) ? 1 : 0;
   }
 
-  const std::vector<std::string> header{options.by, "runs", "params", "epochs", "final test %", "best test %",
-                                        "final train %", "train-test gap", "s/epoch", "target met"};
+  if (options.rank != "" && options.rank != "val" && options.rank != "test")
+    throw ConfigError("--rank " + options.rank + ": expected val (final validation accuracy) or test");
+  bool any_val = false;
+  for (const auto& [key, g] : groups) any_val = any_val || !g.val_acc.empty();
+  if (options.rank == "val" && !any_val && !groups.empty())
+    throw ConfigError("--rank val: none of these runs held out a validation split (set data.validation)");
+  std::vector<std::pair<std::string, const Group*>> order;
+  for (const auto& [key, g] : groups) order.emplace_back(key, &g);
+  if (!options.rank.empty()) {  // best first; groups without the metric last
+    auto score = [&](const Group* g) {
+      const auto& v = options.rank == "val" ? g->val_acc : g->final_acc;
+      return v.empty() ? -1.0 : mean_std(v).first;
+    };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](const auto& a, const auto& b) { return score(a.second) > score(b.second); });
+  }
+
+  std::vector<std::string> header{options.by, "runs", "params", "epochs"};
+  if (any_val) header.push_back("final val %");
+  for (const char* h : {"final test %", "best test %", "final train %", "train-test gap", "s/epoch", "target met"})
+    header.push_back(h);
   std::vector<std::vector<std::string>> rows;
   nlohmann::json json = nlohmann::json::array();
-  for (const auto& [key, g] : groups) {
-    rows.push_back({key, std::to_string(g.runs), std::to_string(g.params), std::to_string(g.epochs),
-                    stat_text(g.final_acc, true), stat_text(g.best_acc, true), stat_text(g.train_acc, true),
-                    stat_text(g.gap, true), fixed(mean_std(g.seconds).first, 1),
-                    std::to_string(g.met) + "/" + std::to_string(g.runs)});
-    json.push_back({{options.by, key},
-                    {"runs", g.runs},
-                    {"params", g.params},
-                    {"epochs", g.epochs},
-                    {"final_test_acc_mean", mean_std(g.final_acc).first},
-                    {"final_test_acc_std", mean_std(g.final_acc).second},
-                    {"best_test_acc_mean", mean_std(g.best_acc).first},
-                    {"best_test_acc_std", mean_std(g.best_acc).second},
-                    {"final_train_acc_mean", mean_std(g.train_acc).first},
-                    {"train_test_gap_mean", mean_std(g.gap).first},
-                    {"seconds_per_epoch", mean_std(g.seconds).first},
-                    {"target_met", g.met}});
+  for (const auto& [key, group] : order) {
+    const Group& g = *group;
+    std::vector<std::string> row{key, std::to_string(g.runs), std::to_string(g.params), std::to_string(g.epochs)};
+    if (any_val) row.push_back(g.val_acc.empty() ? "-" : stat_text(g.val_acc, true));
+    for (const auto& cell : {stat_text(g.final_acc, true), stat_text(g.best_acc, true), stat_text(g.train_acc, true),
+                             stat_text(g.gap, true), fixed(mean_std(g.seconds).first, 1),
+                             std::to_string(g.met) + "/" + std::to_string(g.runs)})
+      row.push_back(cell);
+    rows.push_back(row);
+    nlohmann::json entry = {{options.by, key},
+                            {"runs", g.runs},
+                            {"params", g.params},
+                            {"epochs", g.epochs},
+                            {"final_test_acc_mean", mean_std(g.final_acc).first},
+                            {"final_test_acc_std", mean_std(g.final_acc).second},
+                            {"best_test_acc_mean", mean_std(g.best_acc).first},
+                            {"best_test_acc_std", mean_std(g.best_acc).second},
+                            {"final_train_acc_mean", mean_std(g.train_acc).first},
+                            {"train_test_gap_mean", mean_std(g.gap).first},
+                            {"seconds_per_epoch", mean_std(g.seconds).first},
+                            {"target_met", g.met}};
+    if (!g.val_acc.empty()) {
+      entry["final_val_acc_mean"] = mean_std(g.val_acc).first;
+      entry["final_val_acc_std"] = mean_std(g.val_acc).second;
+    }
+    json.push_back(entry);
   }
   if (options.format == "json") return json.dump(2) + "\n";
   std::string out;

@@ -13,6 +13,7 @@ struct CompareOptions {
   std::vector<std::string> where;  ///< KEY=VALUE filters on the config
   std::string sweep;               ///< only runs of this sweep, when set
   std::string format = "table";    ///< table | markdown | csv | json
+  std::string rank;                ///< "" (by key), val or test: best mean final accuracy first
 };
 
 /// The runs matching --where KEY=VALUE filters (on the config) and --sweep;

@@ -108,7 +108,7 @@ class ExperimentParser {
         r_.error(top.node("name"), "name", "'" + spec.name + "' must match [a-z0-9._-]+");
     }
     top.get("description", spec.description);
-    parse_data(MapView(r_, top.node("data"), "data", {"dataset", "root", "normalize", "augment", "limit"}),
+    parse_data(MapView(r_, top.node("data"), "data", {"dataset", "root", "normalize", "augment", "limit", "validation"}),
                spec.data);
     parse_budget(MapView(r_, top.node("budget"), "budget", {"max_params", "max_epochs", "target_test_acc"}),
                  spec.budget);
@@ -118,7 +118,7 @@ class ExperimentParser {
                   spec.model);
     if (top.require("train"))
       parse_train(MapView(r_, top.node("train"), "train",
-                          {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "seed", "device",
+                          {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "ema", "seed", "device",
                            "threads", "eval"}),
                   spec.train);
     // The shape walk needs a well-formed model; its misfits join the other problems.
@@ -150,6 +150,20 @@ class ExperimentParser {
       MapView l(r_, m.node("limit"), m.path("limit"), {"train", "test"});
       l.get("train", data.limit_train, Range::NonNegative);
       l.get("test", data.limit_test, Range::NonNegative);
+    }
+    if (m.has("validation")) {  // validation: N, or {size: N, seed: S}
+      if (m.node("validation").IsMap()) {
+        MapView v(r_, m.node("validation"), m.path("validation"), {"size", "seed"});
+        v.require("size");
+        v.get("size", data.validation, Range::NonNegative);
+        v.get("seed", data.validation_seed, Range::NonNegative);
+      } else {
+        m.get("validation", data.validation, Range::NonNegative);
+      }
+      if (data.limit_train > 0 && data.validation >= data.limit_train)
+        r_.error(m.node("validation"), m.path("validation"),
+                 "holds out " + std::to_string(data.validation) + " of the " + std::to_string(data.limit_train) +
+                     " training images data.limit.train keeps; leave some to train on");
     }
   }
 
@@ -432,6 +446,7 @@ class ExperimentParser {
       s.get("gamma", train.schedule.gamma, Range::Positive);
     }
     m.get("label_smoothing", train.label_smoothing, Range::Probability);
+    m.get("ema", train.ema, Range::Probability);
     m.get("seed", train.seed, Range::NonNegative);
     m.get_choice("device", train.device, {"auto", "cpu", "cuda"});
     m.get("threads", train.threads, Range::NonNegative);

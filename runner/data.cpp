@@ -1,10 +1,7 @@
 #include "runner/data.h"
 
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_FAILURE_USERMSG
-#include <stb/stb_image.h>
+#include <png.h>
+#include <turbojpeg.h>
 
 #include <algorithm>
 #include <cstring>
@@ -92,6 +89,59 @@ std::vector<std::string> read_class_names(const fs::path& root) {
   return names;
 }
 
+// Decoding with libpng and libjpeg-turbo, both fuzzed upstream (OSS-Fuzz): the
+// stb_image in Debian 12 overflows a Huffman table on a crafted JPEG (found by
+// fuzz/fuzz_image_folder; regression input in fuzz/corpus/image_folder/).
+constexpr int64_t kMaxImagePixels = 4096 * 4096;  // larger is a decompression bomb, not a training image
+
+struct Decoded {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;  ///< HWC, 8 bits per channel
+};
+
+Decoded decode_png(const std::vector<uint8_t>& bytes, const fs::path& file) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  if (png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()) == 0)
+    throw DataError(file.string() + ": cannot decode PNG: " + image.message);
+  if (static_cast<int64_t>(image.width) * image.height > kMaxImagePixels) {
+    png_image_free(&image);
+    throw DataError(file.string() + ": PNG is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                    " pixels; at most 4096x4096 are read");
+  }
+  image.format = PNG_FORMAT_RGB;  // grey, palette and 16-bit images are converted; alpha over black
+  Decoded out;
+  out.width = static_cast<int>(image.width), out.height = static_cast<int>(image.height);
+  out.rgb.resize(PNG_IMAGE_SIZE(image));
+  if (png_image_finish_read(&image, nullptr, out.rgb.data(), 0, nullptr) == 0)
+    throw DataError(file.string() + ": cannot decode PNG: " + image.message);
+  return out;
+}
+
+Decoded decode_jpeg(const std::vector<uint8_t>& bytes, const fs::path& file) {
+  struct Handle {
+    tjhandle h = tjInitDecompress();
+    ~Handle() {
+      if (h != nullptr) tjDestroy(h);
+    }
+  } handle;
+  if (handle.h == nullptr) throw DataError(file.string() + ": cannot start the JPEG decoder");
+  auto fail = [&] { return DataError(file.string() + ": cannot decode JPEG: " + tjGetErrorStr2(handle.h)); };
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  auto* data = const_cast<unsigned char*>(bytes.data());  // TurboJPEG 2.x takes a non-const pointer; it only reads
+  if (tjDecompressHeader3(handle.h, data, bytes.size(), &width, &height, &subsampling, &colorspace) != 0) throw fail();
+  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > kMaxImagePixels)
+    throw DataError(file.string() + ": JPEG is " + std::to_string(width) + "x" + std::to_string(height) +
+                    " pixels; at most 4096x4096 are read");
+  Decoded out;
+  out.width = width, out.height = height;
+  out.rgb.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+  if (tjDecompress2(handle.h, data, bytes.size(), out.rgb.data(), width, 0, height, TJPF_RGB, 0) != 0 &&
+      tjGetErrorCode(handle.h) == TJERR_FATAL)
+    throw fail();  // TJERR_WARNING (e.g. a truncated scan) still yields a whole image
+  return out;
+}
+
 ImageSet read_folder_split(const fs::path& dir, const std::vector<std::string>& classes, int64_t limit,
                            std::array<int64_t, 3>& shape) {
   std::vector<uint8_t> pixels;
@@ -107,23 +157,24 @@ ImageSet read_folder_split(const fs::path& dir, const std::vector<std::string>& 
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      int w = 0, h = 0, channels = 0;
-      unsigned char* data = stbi_load(file.string().c_str(), &w, &h, &channels, 3);
-      if (data == nullptr) throw DataError(file.string() + ": cannot decode image: " + stbi_failure_reason());
+      std::string ext = file.extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      const std::vector<uint8_t> bytes = read_bytes(file);
+      const Decoded image = ext == ".png" ? decode_png(bytes, file) : decode_jpeg(bytes, file);
+      const int w = image.width, h = image.height;
+      const uint8_t* data = image.rgb.data();
       if (shape[0] == 0) shape = {3, h, w};
       if (shape[1] != h || shape[2] != w) {
-        stbi_image_free(data);
         throw DataError(file.string() + ": image is " + std::to_string(w) + "x" + std::to_string(h) +
                         " but earlier images are " + std::to_string(shape[2]) + "x" + std::to_string(shape[1]) +
                         " (all images must have one size)");
       }
-      // stb gives HWC; we hold CHW like the CIFAR-10 binary layout.
+      // Decoders give HWC; we hold CHW like the CIFAR-10 binary layout.
       const size_t plane = static_cast<size_t>(w) * static_cast<size_t>(h);
       const size_t base = pixels.size();
       pixels.resize(base + 3 * plane);
       for (size_t p = 0; p < plane; ++p)
         for (size_t c = 0; c < 3; ++c) pixels[base + c * plane + p] = data[p * 3 + c];
-      stbi_image_free(data);
       labels.push_back(static_cast<int64_t>(k));
     }
   }
@@ -187,7 +238,8 @@ uint64_t data_fingerprint(const Dataset& data) {
     for (; i < n; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
     hash = (hash ^ n) * 1099511628211ull;
   };
-  for (const ImageSet* set : {&data.train, &data.test}) {
+  for (const ImageSet* set : {&data.train, &data.validation, &data.test}) {
+    if (!set->images.defined()) continue;
     mix(set->images);
     mix(set->labels);
   }
@@ -195,9 +247,28 @@ uint64_t data_fingerprint(const Dataset& data) {
   return data.fingerprint;
 }
 
-Dataset load_dataset(const DataSpec& data) {
-  if (data.dataset == "folder") return load_image_folder(data.root, data.limit_train, data.limit_test);
-  return load_cifar10(data.root, data.limit_train, data.limit_test);
+void hold_out_validation(Dataset& data, int64_t n, int64_t seed) {
+  const int64_t total = data.train.size();
+  if (n <= 0) return;
+  if (n >= total)
+    throw DataError("data.validation holds out " + std::to_string(n) + " images but the training split has only " +
+                    std::to_string(total));
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
+  const torch::Tensor order = torch::randperm(total, generator);
+  const torch::Tensor held = std::get<0>(order.narrow(0, 0, n).sort());
+  const torch::Tensor kept = std::get<0>(order.narrow(0, n, total - n).sort());
+  data.validation.images = data.train.images.index_select(0, held);
+  data.validation.labels = data.train.labels.index_select(0, held);
+  data.train.images = data.train.images.index_select(0, kept);
+  data.train.labels = data.train.labels.index_select(0, kept);
+  data.fingerprint = 0;
+}
+
+Dataset load_dataset(const DataSpec& spec) {
+  Dataset data = spec.dataset == "folder" ? load_image_folder(spec.root, spec.limit_train, spec.limit_test)
+                                          : load_cifar10(spec.root, spec.limit_train, spec.limit_test);
+  hold_out_validation(data, spec.validation, spec.validation_seed);
+  return data;
 }
 
 BatchTransform::BatchTransform(const DataSpec& data, torch::Device device)

@@ -19,6 +19,7 @@ struct ImageSet {
 
 struct Dataset {
   ImageSet train;
+  ImageSet validation;  ///< held out of train (data.validation); empty when not asked for
   ImageSet test;
   std::vector<std::string> class_names;
   mutable uint64_t fingerprint = 0;  ///< 0 until data_fingerprint() computes it
@@ -37,7 +38,12 @@ Dataset load_image_folder(const std::string& root, int64_t limit_train = 0, int6
 /// checkpoint was written on the same data. Cached per Dataset object.
 uint64_t data_fingerprint(const Dataset& data);
 
-/// Dispatches on data.dataset.
+/// Moves `n` training images, picked by a permutation seeded with `seed`, into
+/// data.validation (kept in their original order). Throws DataError when n
+/// leaves nothing to train on.
+void hold_out_validation(Dataset& data, int64_t n, int64_t seed);
+
+/// Dispatches on data.dataset, then holds out data.validation images.
 Dataset load_dataset(const DataSpec& data);
 
 /// Turns a batch of uint8 images into normalized float input, applying the

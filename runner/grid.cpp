@@ -89,7 +89,7 @@ GridSpec load_grid(const std::string& path) {
                    "'{" + field + "}' is not a grid key; use {seed}, {index} or one of the keys under grid");
   }
   // A typo can multiply a grid into millions of points; refuse before expanding.
-  constexpr double kMaxPoints = 100000;
+  constexpr double kMaxPoints = 10000;  // each point is a training run: more is a typo
   double points = grid.seeds.empty() ? 1.0 : static_cast<double>(grid.seeds.size());
   std::string factors = grid.seeds.empty() ? "" : std::to_string(grid.seeds.size()) + " seeds";
   for (const auto& [key, values] : grid.axes) {
@@ -99,7 +99,7 @@ GridSpec load_grid(const std::string& path) {
   if (points > kMaxPoints)
     reader.error(top.has("grid") ? top.node("grid") : root, "grid",
                  "the grid has " + (points < 1e15 ? std::to_string(static_cast<int64_t>(points)) : std::string("over 1e15")) +
-                     " points (" + factors + "); at most 100000 — split it into several grids");
+                     " points (" + factors + "); at most 10000 — split it into several grids");
   if (!reader.diagnostics().empty()) throw ConfigError(reader.diagnostics());
   return grid;
 }

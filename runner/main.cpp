@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--by", compare.by, "dotted config key, e.g. model.norm")->capture_default_str();
   compare_cmd->add_option("--where", compare.where, "KEY=VALUE filter on the config (repeatable)");
   compare_cmd->add_option("--sweep", compare.sweep, "only runs of this sweep");
+  compare_cmd->add_option("--rank", compare.rank,
+                          "order groups best first by final validation (val) or test accuracy; pick recipes by val");
   compare_cmd->add_option("--format", compare.format, "table, markdown, csv or json")
       ->check(CLI::IsMember({"table", "markdown", "csv", "json"}))
       ->capture_default_str();

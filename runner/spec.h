@@ -42,6 +42,8 @@ struct DataSpec {
   std::vector<AugmentStep> augment;
   int64_t limit_train = 0;  ///< 0 = all
   int64_t limit_test = 0;
+  int64_t validation = 0;       ///< training images held out for validation (after limit)
+  int64_t validation_seed = 0;  ///< which ones: a permutation fixed by this seed, not by train.seed
 };
 
 struct BudgetSpec {
@@ -85,6 +87,7 @@ struct TrainSpec {
   std::string device = "auto";  ///< auto | cpu | cuda
   int64_t threads = 0;          ///< 0 = all cores
   std::string tta = "none";     ///< none | flip
+  double ema = 0.0;             ///< decay of the weights' moving average evaluated instead of the weights; 0 = off
 };
 
 /// A checked experiment: everything stage 2 and 3 need.

@@ -18,7 +18,8 @@ nlohmann::json layer_json(const LayerSpec& layer) {
 }
 }  // namespace
 
-nlohmann::json experiment_json(const ExperimentSpec& s) {
+namespace {
+nlohmann::json experiment_json_base(const ExperimentSpec& s) {
   nlohmann::json augment = nlohmann::json::array();
   for (const auto& a : s.data.augment) augment.push_back({{"type", a.type}, {"size", a.size}});
   nlohmann::json layers = nlohmann::json::array();
@@ -66,6 +67,17 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
         {"eval", {{"tta", t.tta}}}}},
   };
 }
+}  // namespace
+
+nlohmann::json experiment_json(const ExperimentSpec& s) {
+  nlohmann::json j = experiment_json_base(s);
+  // Newer keys appear only when used: configs without them keep their hash.
+  if (s.data.validation > 0)
+    j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
+  if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
+  return j;
+}
+
 
 std::string config_hash(const nlohmann::json& config) {
   // Where and how fast it runs is not what it is: names, the data's path,

@@ -115,7 +115,36 @@ CREATE TABLE sweep_points (
 );
 )SQL";
 
-const char* const kSteps[] = {kSchemaV1, kSchemaV2};
+// Version 3: validation metrics (data.validation) per epoch and per run.
+const char* const kSchemaV3 = R"SQL(
+ALTER TABLE epochs ADD COLUMN val_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_acc REAL;
+ALTER TABLE runs ADD COLUMN final_val_acc REAL;
+DROP VIEW norm_comparison;
+DROP VIEW run_summary;
+CREATE VIEW run_summary AS
+SELECT r.id, r.name, r.status, r.sweep,
+       json_extract(r.config_json, '$.model.norm') AS norm,
+       r.seed, r.params, r.epochs_done AS epochs,
+       r.final_test_acc, r.best_test_acc, r.final_train_acc,
+       r.final_train_acc - r.final_test_acc AS train_test_gap,
+       (SELECT avg(e.seconds) FROM epochs e WHERE e.run_id = r.id) AS seconds_per_epoch,
+       r.target_met, r.started_at, r.finished_at, r.final_val_acc
+FROM runs r;
+CREATE VIEW norm_comparison AS
+SELECT norm, count(*) AS runs, max(params) AS params, max(epochs) AS epochs,
+       round(avg(final_test_acc), 2) AS final_test_acc,
+       round(avg(best_test_acc), 2) AS best_test_acc,
+       round(avg(final_train_acc), 2) AS final_train_acc,
+       round(avg(train_test_gap), 2) AS train_test_gap,
+       round(avg(seconds_per_epoch), 1) AS seconds_per_epoch,
+       sum(target_met) AS target_met,
+       round(avg(final_val_acc), 2) AS final_val_acc
+FROM run_summary WHERE status = 'finished' GROUP BY norm ORDER BY norm;
+)SQL";
+
+const char* const kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+static_assert(sizeof kSteps / sizeof kSteps[0] == kSchemaVersion, "one step per schema version");
 
 template <class F>
 auto guarded(const std::string& path, const std::string& what, F&& f) -> decltype(f()) {
@@ -167,6 +196,7 @@ RunRow read_run(SQLite::Statement& q) {
   if (!q.getColumn(i).isNull()) r.target_met = q.getColumn(i).getInt() != 0;
   ++i;
   r.seconds_per_epoch = q.getColumn(i++).getDouble();
+  r.final_val_acc = opt_double(q.getColumn(i++));
   return r;
 }
 
@@ -175,7 +205,7 @@ const char* const kRunColumns =
     "r.host, r.pid, r.torch_version, r.device, r.threads, r.params, r.seed, r.epochs_planned, r.epochs_done, "
     "r.target_test_acc, r.sweep, r.checkpoint, r.started_at, r.finished_at, r.status, r.error, r.final_test_acc, "
     "r.best_test_acc, r.final_train_acc, r.final_test_loss, r.target_met, "
-    "coalesce((SELECT avg(e.seconds) FROM epochs e WHERE e.run_id = r.id), 0)";
+    "coalesce((SELECT avg(e.seconds) FROM epochs e WHERE e.run_id = r.id), 0), r.final_val_acc";
 
 }  // namespace
 
@@ -186,6 +216,11 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+const char* schema_step(int to) {
+  if (to < 1 || to > kSchemaVersion) throw StoreError("no schema version " + std::to_string(to));
+  return kSteps[to - 1];
 }
 
 Store::Store(const std::string& path, int busy_timeout_ms) : path_(path), busy_timeout_ms_(busy_timeout_ms) {
@@ -301,9 +336,12 @@ int64_t Store::begin_run(const RunRecord& rec, const std::string& checkpoint_dir
 void Store::record_epoch(int64_t run_id, const EpochRow& e) {
   guarded(path_, "cannot record epoch " + std::to_string(e.epoch), [&] {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(*db_, "INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?,?)");
+    SQLite::Statement q(*db_,
+                        "INSERT OR REPLACE INTO epochs (run_id, epoch, train_loss, train_acc, test_loss, test_acc, lr, "
+                        "seconds, val_loss, val_acc) VALUES (?,?,?,?,?,?,?,?,?,?)");
     q.bind(1, run_id), q.bind(2, e.epoch), q.bind(3, e.train_loss), q.bind(4, e.train_acc);
     q.bind(5, e.test_loss), q.bind(6, e.test_acc), q.bind(7, e.lr), q.bind(8, e.seconds);
+    if (e.val_acc) q.bind(9, *e.val_loss), q.bind(10, *e.val_acc);
     q.exec();
     SQLite::Statement u(*db_, "UPDATE runs SET epochs_done = ? WHERE id = ?");
     u.bind(1, e.epoch), u.bind(2, run_id);
@@ -337,7 +375,8 @@ void Store::end_run(int64_t run_id, const std::string& status, const std::string
                         "final_test_acc = (SELECT test_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
                         "final_test_loss = (SELECT test_loss FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
                         "final_train_acc = (SELECT train_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
-                        "best_test_acc = (SELECT max(test_acc) FROM epochs WHERE run_id = ?4) "
+                        "best_test_acc = (SELECT max(test_acc) FROM epochs WHERE run_id = ?4), "
+                        "final_val_acc = (SELECT val_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1) "
                         "WHERE id = ?4");
     u.bind(1, status);
     if (error.empty())
@@ -461,7 +500,7 @@ MergeCounts Store::merge_from(const std::string& other_path) {
           "name, experiment_file, config_yaml, config_json, config_hash, git_commit, git_dirty, host, pid, "
           "torch_version, device, threads, params, seed, epochs_planned, epochs_done, target_test_acc, sweep, "
           "checkpoint, started_at, finished_at, status, error, final_test_acc, best_test_acc, final_train_acc, "
-          "final_test_loss, target_met, uuid";
+          "final_test_loss, target_met, uuid, final_val_acc";
       SQLite::Statement missing(*db_, "SELECT id, uuid FROM src.runs WHERE uuid NOT IN (SELECT uuid FROM main.runs)");
       std::vector<std::pair<int64_t, std::string>> to_copy;
       while (missing.executeStep()) to_copy.emplace_back(missing.getColumn(0).getInt64(), missing.getColumn(1).getString());
@@ -554,8 +593,8 @@ std::vector<EpochRow> Store::epochs(int64_t run_id) const {
   return guarded(path_, "cannot read epochs", [&] {
     std::vector<EpochRow> rows;
     SQLite::Statement q(*db_,
-                        "SELECT epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds FROM epochs "
-                        "WHERE run_id = ? ORDER BY epoch");
+                        "SELECT epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds, val_loss, val_acc "
+                        "FROM epochs WHERE run_id = ? ORDER BY epoch");
     q.bind(1, run_id);
     while (q.executeStep()) {
       EpochRow e;
@@ -563,6 +602,7 @@ std::vector<EpochRow> Store::epochs(int64_t run_id) const {
       e.train_loss = q.getColumn(1).getDouble(), e.train_acc = q.getColumn(2).getDouble();
       e.test_loss = q.getColumn(3).getDouble(), e.test_acc = q.getColumn(4).getDouble();
       e.lr = q.getColumn(5).getDouble(), e.seconds = q.getColumn(6).getDouble();
+      e.val_loss = opt_double(q.getColumn(7)), e.val_acc = opt_double(q.getColumn(8));
       rows.push_back(e);
     }
     return rows;

@@ -15,7 +15,11 @@ class Database;
 
 namespace runner {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
+
+/// The SQL that takes a database from schema version `to - 1` to `to` (1-based);
+/// the migration tests build old databases with it.
+const char* schema_step(int to);
 
 /// What is known when a run starts.
 struct RunRecord {
@@ -40,6 +44,7 @@ struct RunRecord {
 struct EpochRow {
   int64_t epoch = 0;
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0, lr = 0, seconds = 0;
+  std::optional<double> val_loss, val_acc;  ///< runs with data.validation only
 };
 
 /// A stored run, as listed by `runner runs`.
@@ -53,6 +58,7 @@ struct RunRow {
   int64_t pid = 0;
   int64_t epochs_done = 0;
   std::optional<double> final_test_acc, best_test_acc, final_train_acc, final_test_loss;
+  std::optional<double> final_val_acc;  ///< with data.validation only
   std::optional<bool> target_met;
   double seconds_per_epoch = 0;
 };

@@ -102,9 +102,11 @@ class Progress {
 
   void epoch_done(const EpochMetrics& m, double run_eta) {
     if (tty_) std::fprintf(stderr, "\r%120s\r", "");
+    char val[64] = "";
+    if (m.val_acc) std::snprintf(val, sizeof val, "  val loss %.4f acc %.2f%%", *m.val_loss, *m.val_acc);
     std::fprintf(stderr,
-                 "epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  lr %.5f  %.1fs  ETA %s\n",
-                 static_cast<long long>(m.epoch), static_cast<long long>(epochs_), m.train_loss, m.train_acc,
+                 "epoch %lld/%lld  train loss %.4f acc %.2f%%%s  test loss %.4f acc %.2f%%  lr %.5f  %.1fs  ETA %s\n",
+                 static_cast<long long>(m.epoch), static_cast<long long>(epochs_), m.train_loss, m.train_acc, val,
                  m.test_loss, m.test_acc, m.lr, m.seconds, format_duration(run_eta).c_str());
     std::fflush(stderr);
   }
@@ -184,18 +186,62 @@ Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch
   train_labels_ = data_.train.labels.to(device_);
   test_images_ = data_.test.images.to(device_);
   test_labels_ = data_.test.labels.to(device_);
+  if (data_.validation.images.defined()) {
+    val_images_ = data_.validation.images.to(device_);
+    val_labels_ = data_.validation.labels.to(device_);
+  }
+  if (spec_.train.ema > 0)
+    for (const auto& t : model_state()) ema_.push_back(t.detach().clone());
 }
 
-Trainer::EvalResult Trainer::evaluate() {
+std::vector<torch::Tensor> Trainer::model_state() const {
+  std::vector<torch::Tensor> state = net_->parameters();
+  for (const auto& b : net_->buffers()) state.push_back(b);
+  return state;
+}
+
+void Trainer::update_ema() {
+  if (ema_.empty()) return;
+  torch::NoGradGuard no_grad;
+  ++ema_updates_;
+  const auto n = static_cast<double>(ema_updates_);
+  const double decay = std::min(spec_.train.ema, (1.0 + n) / (10.0 + n));
+  const std::vector<torch::Tensor> current = model_state();
+  for (size_t i = 0; i < ema_.size(); ++i) {
+    if (ema_[i].is_floating_point())
+      ema_[i].mul_(decay).add_(current[i].detach(), 1.0 - decay);
+    else
+      ema_[i].copy_(current[i]);  // counters such as num_batches_tracked
+  }
+}
+
+void Trainer::swap_ema() {
+  if (ema_.empty()) return;
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> current = model_state();
+  for (size_t i = 0; i < ema_.size(); ++i) {
+    torch::Tensor held = current[i].detach().clone();
+    current[i].detach().copy_(ema_[i]);
+    ema_[i] = held;
+  }
+}
+
+Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::Tensor& labels) {
+  // With train.ema the averaged weights are the model that is evaluated.
+  struct EmaScope {
+    Trainer& t;
+    explicit EmaScope(Trainer& trainer) : t(trainer) { t.swap_ema(); }
+    ~EmaScope() { t.swap_ema(); }
+  } ema_scope(*this);
   torch::NoGradGuard no_grad;
   net_->eval();
-  const int64_t n = test_labels_.size(0), batch = 1000;
+  const int64_t n = labels.size(0), batch = 1000;
   double loss_sum = 0;
   std::vector<torch::Tensor> predictions;
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t len = std::min(batch, n - start);
-    const torch::Tensor x = transform_.eval(test_images_.narrow(0, start, len));
-    const torch::Tensor y = test_labels_.narrow(0, start, len);
+    const torch::Tensor x = transform_.eval(images.narrow(0, start, len));
+    const torch::Tensor y = labels.narrow(0, start, len);
     torch::Tensor log_probs = torch::log_softmax(net_->forward(x), 1);
     if (spec_.train.tta == "flip") {
       // Average the probabilities of the image and its mirror.
@@ -208,7 +254,7 @@ Trainer::EvalResult Trainer::evaluate() {
   EvalResult result;
   result.predictions = torch::cat(predictions).cpu();
   result.loss = loss_sum / static_cast<double>(n);
-  result.acc = 100.0 * result.predictions.eq(test_labels_.cpu()).sum().item<double>() / static_cast<double>(n);
+  result.acc = 100.0 * result.predictions.eq(labels.cpu()).sum().item<double>() / static_cast<double>(n);
   return result;
 }
 
@@ -245,6 +291,10 @@ void Trainer::save_checkpoint(const std::string& path, int64_t epoch, int64_t st
   archive.write("correct", torch::tensor(correct));
   archive.write("seen", torch::tensor(seen));
   archive.write("data_fingerprint", torch::tensor(static_cast<int64_t>(data_fingerprint(data_))));
+  if (!ema_.empty()) {
+    archive.write("ema_updates", torch::tensor(ema_updates_));
+    for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema_" + std::to_string(i), ema_[i]);
+  }
   // Serialized in memory, then written by us: LibTorch's file writer throws from
   // a destructor when the disk fills, which aborts the process.
   std::ostringstream buffer;
@@ -283,6 +333,14 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
     correct = scalar("correct").item<int64_t>();
     seen = scalar("seen").item<int64_t>();
     archive.try_read("data_fingerprint", fingerprint);  // absent in checkpoints of runner 0.1.0
+    if (!ema_.empty()) {
+      ema_updates_ = scalar("ema_updates").item<int64_t>();
+      for (size_t i = 0; i < ema_.size(); ++i) {
+        torch::Tensor t;
+        archive.read("ema_" + std::to_string(i), t);
+        ema_[i] = t.to(device_);
+      }
+    }
   } catch (const c10::Error& e) {
     std::string reason = e.what();
     throw DataError(path + ": cannot read the checkpoint (corrupt, or from another model): " +
@@ -307,6 +365,7 @@ Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, t
   if (!std::isfinite(result.loss)) return result;  // no update from a diverged step
   loss.backward();
   optimizer_->step();
+  update_ema();
   result.correct = logits.argmax(1).eq(y).sum();
   return result;
 }
@@ -327,9 +386,9 @@ Trainer::Throughput Trainer::benchmark(int64_t warmup, int64_t steps, int64_t ba
   auto start = Clock::now();
   run_steps(steps);
   t.train_images_per_s = static_cast<double>(steps * std::min(batch, n)) / seconds_since(start);
-  evaluate();  // warm
+  evaluate(test_images_, test_labels_);  // warm
   start = Clock::now();
-  evaluate();
+  evaluate(test_images_, test_labels_);
   t.eval_images_per_s = static_cast<double>(test_labels_.size(0)) / seconds_since(start);
   return t;
 }
@@ -395,8 +454,13 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
         return result;
       }
     }
-    last_eval = evaluate();
+    last_eval = evaluate(test_images_, test_labels_);
     EpochMetrics m;
+    if (val_labels_.defined() && val_labels_.size(0) > 0) {
+      const EvalResult val = evaluate(val_images_, val_labels_);
+      m.val_loss = val.loss;
+      m.val_acc = val.acc;
+    }
     m.epoch = epoch + 1;
     m.train_loss = loss_sum / static_cast<double>(seen);
     m.train_acc = 100.0 * static_cast<double>(correct_total()) / static_cast<double>(seen);
@@ -413,7 +477,7 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
                              static_cast<double>(steps);
     progress.epoch_done(m, per_epoch * static_cast<double>(train.epochs - epoch - 1));
   }
-  if (!last_eval.predictions.defined()) last_eval = evaluate();
+  if (!last_eval.predictions.defined()) last_eval = evaluate(test_images_, test_labels_);
   result.report = make_report(last_eval.predictions);
   return result;
 }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct EpochMetrics {
   int64_t epoch = 0;  ///< 1-based
   double train_loss = 0, train_acc = 0;  ///< accuracy in percent
   double test_loss = 0, test_acc = 0;
+  std::optional<double> val_loss, val_acc;  ///< with data.validation only
   double lr = 0;  ///< at the last step of the epoch
   double seconds = 0;
 };
@@ -88,12 +90,18 @@ class Trainer {
     double loss = 0, acc = 0;
     torch::Tensor predictions;
   };
-  EvalResult evaluate();
+  EvalResult evaluate(const torch::Tensor& images, const torch::Tensor& labels);
   void save_checkpoint(const std::string& path, int64_t epoch, int64_t step, double loss_sum, int64_t correct,
                        int64_t seen) const;
   void load_checkpoint(const std::string& path, int64_t& epoch, int64_t& step, double& loss_sum, int64_t& correct,
                        int64_t& seen);
   TestReport make_report(const torch::Tensor& predictions) const;
+  /// train.ema: after each step, average = d * average + (1 - d) * weights,
+  /// d = min(ema, (1 + n) / (10 + n)) so early steps are not dominated by the init.
+  void update_ema();
+  /// Swaps the averaged weights in (evaluation) and back; no-op without train.ema.
+  void swap_ema();
+  std::vector<torch::Tensor> model_state() const;  ///< parameters, then buffers
 
   const ExperimentSpec& spec_;
   Net net_;
@@ -101,7 +109,9 @@ class Trainer {
   torch::Device device_;
   BatchTransform transform_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  torch::Tensor train_images_, train_labels_, test_images_, test_labels_;  // on device_
+  torch::Tensor train_images_, train_labels_, val_images_, val_labels_, test_images_, test_labels_;  // on device_
+  std::vector<torch::Tensor> ema_;  ///< the averaged model_state(), when train.ema > 0
+  int64_t ema_updates_ = 0;
 };
 
 }  // namespace runner

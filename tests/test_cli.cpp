@@ -622,3 +622,31 @@ TEST_CASE("data replaced while a run reads it: the run keeps the data it loaded;
   CHECK(run_runner("resume 2 --db " + db).exit_code == 0);
   CHECK(test_accs(db, 2) == test_accs(reference, 1));
 }
+
+TEST_CASE("validation metrics reach the database, and compare ranks recipes by them") {
+  test_util::TempDir tmp;
+  const std::string db = tmp / "r.db";
+  for (const char* lr : {"0.02", "0.2"})
+    REQUIRE(run_runner("run " + small(std::string("--set data.validation=300 --set train.epochs=1 ") +
+                                      "--set train.schedule.max_lr=" + lr) +
+                       " --db " + db)
+                .exit_code == 0);
+  SQLite::Database d(db);
+  CHECK(d.execAndGet("SELECT count(*) FROM epochs WHERE val_acc IS NOT NULL").getInt() == 2);
+  CHECK(d.execAndGet("SELECT count(*) FROM runs r JOIN epochs e ON e.run_id = r.id WHERE r.final_val_acc = e.val_acc")
+            .getInt() == 2);
+  const double best_lr = d.execAndGet("SELECT json_extract(config_json, '$.train.schedule.max_lr') FROM runs "
+                                      "ORDER BY final_val_acc DESC LIMIT 1")
+                             .getDouble();
+  const auto ranked = run_runner("compare --by train.schedule.max_lr --rank val --db " + db);
+  CHECK(ranked.exit_code == 0);
+  CHECK(ranked.output.find("final val %") != std::string::npos);
+  // The first data row is the recipe with the best validation accuracy.
+  const std::string first_row = ranked.output.substr(ranked.output.find('\n') + 1);
+  CHECK(first_row.rfind(best_lr == doctest::Approx(0.2) ? "0.2" : "0.02", 0) == 0);
+  CHECK(run_runner("compare --rank bogus --db " + db).exit_code == 2);
+  CHECK(run_runner("run " + small("--set train.epochs=1") + " --db " + tmp / "plain.db").exit_code == 0);
+  const auto no_val = run_runner("compare --rank val --db " + tmp / "plain.db");
+  CHECK(no_val.exit_code == 2);
+  CHECK(no_val.output.find("set data.validation") != std::string::npos);
+}

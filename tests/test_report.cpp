@@ -1,7 +1,6 @@
 // Pictures: the HTML report and runner plot, checked as files and in a real
 // headless Chromium (installed from Debian when missing).
 #include <doctest/doctest.h>
-#include <stb/stb_image.h>
 
 #include <chrono>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "runner/store.h"
+#include "image_io.h"
 #include "test_util.h"
 
 using namespace runner;
@@ -39,7 +39,7 @@ void fill_db(const std::string& path, int finished_runs) {
     const int64_t id = store.begin_run(r, "/tmp");
     for (int64_t e = 1; e <= 20; ++e) {
       const double t = static_cast<double>(e) / 20.0;
-      store.record_epoch(id, {e, 1.6 - t + 0.01 * i, 40 + 45 * t, 1.5 - 0.7 * t, 45 + 30 * t - 0.1 * i, 0.1, 20});
+      store.record_epoch(id, {e, 1.6 - t + 0.01 * i, 40 + 45 * t, 1.5 - 0.7 * t, 45 + 30 * t - 0.1 * i, 0.1, 20, {}, {}});
     }
     if (i == finished_runs) break;  // the last one stays running
     TestResults res;
@@ -110,9 +110,10 @@ TEST_CASE("runner plot writes PNG and SVG pictures") {
     CAPTURE(what);
     const std::string png = tmp / (std::string(what) + ".png");
     REQUIRE(run_runner(std::string("plot 1 2 3 --what ") + what + " --out " + png + " --db " + tmp / "r.db").exit_code == 0);
-    int w = 0, h = 0, c = 0;
-    unsigned char* pixels = stbi_load(png.c_str(), &w, &h, &c, 3);
-    REQUIRE(pixels != nullptr);
+    const test_util::Rgb image = test_util::read_png(png);
+    REQUIRE(!image.pixels.empty());
+    const int w = image.width, h = image.height;
+    const unsigned char* pixels = image.pixels.data();
     CHECK(w > 300);
     CHECK(h > 150);
     size_t coloured = 0;
@@ -120,7 +121,6 @@ TEST_CASE("runner plot writes PNG and SVG pictures") {
       const unsigned char* p = pixels + 3 * i;
       coloured += (std::abs(p[0] - p[1]) > 40 || std::abs(p[1] - p[2]) > 40) ? 1 : 0;
     }
-    stbi_image_free(pixels);
     CHECK(coloured > 200);  // lines, heat map or photos: not a blank page
   }
   REQUIRE(run_runner("plot 1 --what curves --out " + tmp / "c.svg" + " --db " + tmp / "r.db").exit_code == 0);
@@ -176,9 +176,10 @@ TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures 
   const std::string shot = tmp / "shot.png";
   const std::string log = chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
   CHECK(log.find(":CONSOLE(") == std::string::npos);
-  int w = 0, h = 0, c = 0;
-  unsigned char* pixels = stbi_load(shot.c_str(), &w, &h, &c, 3);
-  REQUIRE(pixels != nullptr);
+  const test_util::Rgb image = test_util::read_png(shot);
+  REQUIRE(!image.pixels.empty());
+  const int w = image.width, h = image.height;
+  const unsigned char* pixels = image.pixels.data();
   CHECK(w == 1280);
   size_t blue = 0, green = 0, orange = 0;  // the three norms' line colours
   for (int i = 0; i < w * h; ++i) {
@@ -187,7 +188,6 @@ TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures 
     green += (g > 130 && r < 90 && b < 90) ? 1 : 0;
     orange += (r > 220 && g > 100 && g < 160 && b < 60) ? 1 : 0;
   }
-  stbi_image_free(pixels);
   CHECK(blue > 300);
   CHECK(green > 300);
   CHECK(orange > 300);

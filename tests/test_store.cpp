@@ -33,7 +33,7 @@ std::string store_error(const std::function<void()>& f) { return test_util::erro
 
 }  // namespace
 
-TEST_CASE("a new database gets schema version 1 with its tables and views") {
+TEST_CASE("a new database gets the current schema version with its tables and views") {
   test_util::TempDir tmp;
   { Store store(tmp / "sub/dir/results.db"); }
   SQLite::Database db(tmp / "sub/dir/results.db");
@@ -59,8 +59,8 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
     CHECK(other.run(other.begin_run(record("batch", 1), tmp / "ckpt")).checkpoint != checkpoint);
   }
   CHECK_FALSE(store.run(id).final_test_acc.has_value());
-  store.record_epoch(id, {1, 1.5, 40, 1.4, 45, 0.1, 2.0});
-  store.record_epoch(id, {2, 1.2, 55, 1.1, 52, 0.01, 3.0});
+  store.record_epoch(id, {1, 1.5, 40, 1.4, 45, 0.1, 2.0, {}, {}});
+  store.record_epoch(id, {2, 1.2, 55, 1.1, 52, 0.01, 3.0, {}, {}});
   CHECK(store.run(id).epochs_done == 2);
   TestResults results;
   results.class_names = {"a", "b"};
@@ -85,7 +85,7 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
   CHECK(db.execAndGet("SELECT norm || ':' || runs FROM norm_comparison").getString() == "batch:1");
 
   const int64_t failed = store.begin_run(record("layer", 1), tmp / "ckpt");
-  store.record_epoch(failed, {1, 2.0, 10, 2.0, 10, 0.1, 1.0});
+  store.record_epoch(failed, {1, 2.0, 10, 2.0, 10, 0.1, 1.0, {}, {}});
   store.end_run(failed, "diverged", "loss became nan at epoch 2, step 3");
   CHECK(store.run(failed).status == "diverged");
   CHECK_FALSE(store.run(failed).target_met.has_value());  // only finished runs meet or miss a target
@@ -96,7 +96,7 @@ TEST_CASE("reopening a resumed run drops the epochs after its checkpoint") {
   test_util::TempDir tmp;
   Store store(tmp / "r.db");
   const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
-  for (int64_t e = 1; e <= 3; ++e) store.record_epoch(id, {e, 1, 1, 1, 1, 1, 1});
+  for (int64_t e = 1; e <= 3; ++e) store.record_epoch(id, {e, 1, 1, 1, 1, 1, 1, {}, {}});
   store.end_run(id, "interrupted", "stopped");
   store.reopen_run(id, 2);
   CHECK(store.run(id).status == "running");
@@ -196,7 +196,7 @@ TEST_CASE("merge copies runs with their epochs and results once, however often i
     Store store(tmp / shard);
     for (int64_t seed = 1; seed <= 2; ++seed) {
       const int64_t id = store.begin_run(record(shard[0] == 'a' ? "batch" : "group", seed), tmp / "ckpt");
-      store.record_epoch(id, {1, 1.0, 50, 1.0, 50, 0.1, 1.0});
+      store.record_epoch(id, {1, 1.0, 50, 1.0, 50, 0.1, 1.0, {}, {}});
       TestResults r;
       r.class_names = {"x"}, r.class_correct = {1}, r.class_total = {2}, r.confusion = {{1}};
       r.misclassified = {{3, 0}}, r.true_labels = {0};
@@ -221,16 +221,25 @@ TEST_CASE("merge copies runs with their epochs and results once, however often i
   CHECK(store_error([&] { merged.merge_from(tmp / "missing.db"); }).find("no such database") != std::string::npos);
 }
 
-TEST_CASE("a version 1 database is migrated to version 2 in place") {
+TEST_CASE("a version 1 database is migrated to the current version in place, keeping its runs") {
   test_util::TempDir tmp;
-  {
+  {  // a real version 1 database with one finished run
     SQLite::Database v1(tmp / "v1.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    v1.exec("CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO runs (name) VALUES ('old');"
+    v1.exec(schema_step(1));
+    v1.exec("INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, final_test_acc) "
+            "VALUES ('old', 'x', '{\"model\": {\"norm\": \"batch\"}}', 'h', 'now', 'finished', 71.5);"
+            "INSERT INTO epochs VALUES (1, 1, 1.0, 50, 1.1, 71.5, 0.1, 2.0);"
             "PRAGMA user_version = 1");
   }
   Store store(tmp / "v1.db");
   SQLite::Database db(tmp / "v1.db");
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
   CHECK(db.execAndGet("SELECT length(uuid) FROM runs").getInt() == 32);
   CHECK(db.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'sweep_points'").getInt() == 1);
+  // version 3: validation columns, NULL for the old run; its data and the views intact
+  CHECK(db.execAndGet("SELECT count(*) FROM epochs WHERE val_acc IS NULL AND test_acc = 71.5").getInt() == 1);
+  CHECK(db.execAndGet("SELECT final_test_acc FROM norm_comparison WHERE norm = 'batch'").getDouble() == 71.5);
+  CHECK(db.execAndGet("SELECT final_val_acc IS NULL FROM run_summary").getInt() == 1);
+  CHECK(store.epochs(1).size() == 1);
+  CHECK(!store.epochs(1)[0].val_acc);
 }

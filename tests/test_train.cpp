@@ -13,8 +13,7 @@
 #include "runner/trainer.h"
 #include "test_util.h"
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "image_io.h"
 
 using namespace runner;
 namespace fs = std::filesystem;
@@ -111,9 +110,9 @@ TEST_CASE("the folder dataset decodes PNG and JPEG class folders with a library"
         pixels[0] = 200, pixels[1] = 10, pixels[2] = 99;  // first pixel: R, G, B
         const std::string base = (dir / ("img" + std::to_string(i))).string();
         if (i == 2)
-          stbi_write_jpg((base + ".jpg").c_str(), 8, 6, 3, pixels.data(), 100);
+          test_util::write_jpeg(base + ".jpg", 8, 6, pixels.data(), 100);
         else
-          stbi_write_png((base + ".png").c_str(), 8, 6, 3, pixels.data(), 8 * 3);
+          test_util::write_png(base + ".png", 8, 6, pixels.data());
       }
     }
   const Dataset data = load_image_folder(tmp.path.string());
@@ -125,7 +124,7 @@ TEST_CASE("the folder dataset decodes PNG and JPEG class folders with a library"
   CHECK(data.train.images[0][1][0][0].item<int>() == 10);
   CHECK(data.train.images[0][2][0][0].item<int>() == 99);
 
-  stbi_write_png((tmp.path / "test" / "dogs" / "odd.png").string().c_str(), 4, 4, 3, pixels.data(), 12);
+  test_util::write_png((tmp.path / "test" / "dogs" / "odd.png").string(), 4, 4, pixels.data());
   CHECK(data_error([&] { load_image_folder(tmp.path.string()); }).find("odd.png: image is 4x4") != std::string::npos);
 }
 
@@ -305,4 +304,98 @@ TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz
   REQUIRE(std::system(("tar -C " + (tmp / "evil/a") + " -P -czf " + (tmp / "evil.tar.gz") + " ../x.txt 2>/dev/null").c_str()) == 0);
   CHECK(data_error([&] { unpack_tar_gz(tmp / "evil.tar.gz", tmp / "unpacked"); }).find("would unpack outside") !=
         std::string::npos);
+}
+
+TEST_CASE("data.validation holds out a fixed set of training images, disjoint from the rest, chosen by its own seed") {
+  Dataset data = load_cifar10(test_util::cifar_root(), 1000, 100);
+  const torch::Tensor all = data.train.images.clone();
+  hold_out_validation(data, 200, 0);
+  CHECK(data.validation.size() == 200);
+  CHECK(data.train.size() == 800);
+  // Every image lands in exactly one part: the sums of both parts add up to the whole.
+  CHECK(data.validation.images.sum().item<int64_t>() + data.train.images.sum().item<int64_t>() ==
+        all.sum().item<int64_t>());
+  Dataset again = load_cifar10(test_util::cifar_root(), 1000, 100);
+  hold_out_validation(again, 200, 0);
+  CHECK(torch::equal(again.validation.images, data.validation.images));
+  Dataset other = load_cifar10(test_util::cifar_root(), 1000, 100);
+  hold_out_validation(other, 200, 1);
+  CHECK(!torch::equal(other.validation.images, data.validation.images));
+  CHECK(data_error([] {
+          Dataset d = load_cifar10(test_util::cifar_root(), 100, 10);
+          hold_out_validation(d, 100, 0);
+        }).find("data.validation holds out 100 images but the training split has only 100") != std::string::npos);
+}
+
+TEST_CASE("validation is evaluated every epoch; EMA changes what is evaluated, not how it trains, and resumes exactly") {
+  test_util::TempDir tmp;
+  const ExperimentSpec plain = small_bn({"data.validation=300", "train.epochs=3"});
+  Dataset data = load_dataset(plain.data);
+  const TrainResult base = train(plain, data, tmp / "a.pt");
+  REQUIRE(base.epochs.size() == 3);
+  for (const auto& m : base.epochs) {
+    REQUIRE(m.val_acc.has_value());
+    CHECK(*m.val_acc > 10.0);
+    CHECK(*m.val_loss > 0.0);
+  }
+
+  const ExperimentSpec ema = small_bn({"data.validation=300", "train.epochs=3", "train.ema=0.99"});
+  const TrainResult averaged = train(ema, data, tmp / "b.pt");
+  for (size_t e = 0; e < 3; ++e) {
+    // Training sees the same weights: the average is swapped in only to evaluate.
+    CHECK(averaged.epochs[e].train_loss == base.epochs[e].train_loss);
+    CHECK(averaged.epochs[e].train_acc == base.epochs[e].train_acc);
+  }
+  CHECK(averaged.epochs[2].test_loss != base.epochs[2].test_loss);
+
+  // Stopped mid-epoch 2 and resumed: the average is in the checkpoint.
+  int64_t steps = 0;
+  TrainObserver stop;
+  stop.stop_requested = [&] { return ++steps == 20; };
+  const TrainResult first = train(ema, data, tmp / "c.pt", stop);
+  REQUIRE(first.status == RunStatus::Interrupted);
+  const TrainResult rest = train(ema, data, tmp / "c.pt", {}, true, first.epochs);
+  REQUIRE(rest.epochs.size() == 3);
+  for (size_t e = 0; e < 3; ++e) {
+    CHECK(rest.epochs[e].test_loss == averaged.epochs[e].test_loss);
+    CHECK(*rest.epochs[e].val_acc == *averaged.epochs[e].val_acc);
+  }
+}
+
+// ---- fuzzer regressions ----
+
+#include "fuzz/fuzz_inputs.h"
+
+TEST_CASE("every fuzzer regression input (fuzz/corpus/*/regress_*) now ends in a clean error or a valid result") {
+  int replayed = 0;
+  for (const char* target : {"config", "cifar", "image_folder"}) {
+    for (const auto& entry : fs::directory_iterator(test_util::source_path(std::string("fuzz/corpus/") + target))) {
+      if (entry.path().filename().string().rfind("regress_", 0) != 0) continue;
+      const std::string input = test_util::read_file(entry.path().string());
+      INFO(entry.path().string());
+      if (std::string(target) == "config") CHECK_NOTHROW(fuzz::run_config_input(input, RUNNER_SOURCE_DIR));
+      if (std::string(target) == "cifar") CHECK_NOTHROW(fuzz::run_cifar_input(input));
+      if (std::string(target) == "image_folder") CHECK_NOTHROW(fuzz::run_image_folder_input(input));
+      ++replayed;
+    }
+  }
+  CHECK(replayed >= 4);
+}
+
+TEST_CASE("a crafted JPEG that overflowed stb_image's Huffman table is a DataError naming the file") {
+  // The JPEG part of fuzz/corpus/image_folder/regress_stb_jpeg_huffman_overflow, in a folder of its own.
+  const std::string input =
+      test_util::read_file(test_util::source_path("fuzz/corpus/image_folder/regress_stb_jpeg_huffman_overflow"));
+  test_util::TempDir tmp;
+  fs::create_directories(tmp.path / "train/a");
+  fs::create_directories(tmp.path / "test/a");
+  int jpegs = 0;
+  for (auto part : fuzz::split(input, "\n%%\n")) {
+    if (part.empty() || !(static_cast<uint8_t>(part[0]) & 8)) continue;
+    std::ofstream(tmp.path / "train/a" / (std::to_string(jpegs++) + ".jpg"), std::ios::binary)
+        << std::string(part.substr(1));
+  }
+  REQUIRE(jpegs > 0);
+  const std::string message = data_error([&] { load_image_folder(tmp.path.string()); });
+  CHECK(message.find(".jpg: cannot decode JPEG") != std::string::npos);
 }
