@@ -412,7 +412,8 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   REQUIRE(std::regex_search(run.output, m, std::regex("submitted array job ([0-9]+)")));
   const std::string array_id = m[1];
   bool cancelled = false;
-  for (int i = 0; i < 240 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
+  // Task 1 starts after task 0 (--array-limit 1): allow for slow builds (ASan) and busy machines.
+  for (int i = 0; i < 720 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
     const std::string log = test_util::read_file(tmp / "results/slurm/long/task-1.log");
     if (log.find("epoch 1/3") != std::string::npos || log.find("point 1 long-layer: started") != std::string::npos) {
       std::this_thread::sleep_for(std::chrono::seconds(2));
