@@ -11,7 +11,9 @@ source "$(dirname "$0")/common.sh"
 kills_wanted=${1:-20}
 RANDOM=${2:-$$}
 work=$(mktemp -d)
-trap 'pkill -KILL -s "${sid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+sid=""
+# On exit, stop whatever the last sweep left running (never "-s 0": that is our own session).
+trap '[ -n "$sid" ] && pkill -KILL -s "$sid" 2>/dev/null; rm -rf "$work"' EXIT
 db=$work/results.db
 cp "$base_experiment" "$work/base.yaml"
 
