@@ -12,8 +12,13 @@ kills_wanted=${1:-20}
 RANDOM=${2:-$$}
 work=$(mktemp -d)
 sid=""
-# On exit, stop whatever the last sweep left running (never "-s 0": that is our own session).
-trap '[ -n "$sid" ] && pkill -KILL -s "$sid" 2>/dev/null; rm -rf "$work"' EXIT
+# On exit, stop whatever the last sweep left running (never "-s 0": that is our
+# own session). Written so that errexit cannot turn a no-match into a failure.
+cleanup() {
+  if [ -n "$sid" ]; then pkill -KILL -s "$sid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 db=$work/results.db
 cp "$base_experiment" "$work/base.yaml"
 
