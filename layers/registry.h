@@ -6,6 +6,7 @@
 //     RUNNER_REGISTER_NORM(batch_norm_def, make_batch_norm);
 // Registering a name twice throws std::logic_error at start-up.
 #pragma once
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include "layers/layer_def.h"
@@ -28,6 +29,26 @@ bool register_layer(LayerDef def, MakeLayerFn make);
 bool register_norm(NormDef def, MakeNormFn make);
 const MakeLayerFn& find_layer_make(const std::string& name);
 const MakeNormFn& find_norm_make(const std::string& name);
+
+/// "layer: Conv2d" for torch::nn::Conv2dImpl, "layer: Residual" for runner's ResidualImpl.
+inline std::string layer_scope_name(const torch::nn::Module& module) {
+  std::string name = module.name();
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos) name = name.substr(colon + 1);
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, "Impl") == 0) name.resize(name.size() - 4);
+  return "layer: " + name;
+}
+
+/// Runs a stack built by build_stack layer by layer, each in a profiler scope
+/// named "layer: Conv2d" etc. (runner bench --profile); the name is only made
+/// while a profiler listens.
+inline torch::Tensor forward_layers(torch::nn::Sequential& stack, torch::Tensor x) {
+  for (auto& layer : *stack) {
+    RECORD_USER_SCOPE(layer_scope_name(*layer.ptr()));
+    x = layer.forward(x);
+  }
+  return x;
+}
 
 }  // namespace runner
 

@@ -21,7 +21,7 @@ class ResidualImpl : public torch::nn::Module {
     if (!projection.is_empty()) projection_ = register_module("projection", std::move(projection));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    torch::Tensor y = body_->forward(x);
+    torch::Tensor y = forward_layers(body_, x);
     return projection_.is_empty() ? y + x : y + projection_->forward(x);
   }
 

@@ -6,7 +6,7 @@ namespace runner {
 
 NetImpl::NetImpl(torch::nn::Sequential layers) : layers_(register_module("layers", std::move(layers))) {}
 
-torch::Tensor NetImpl::forward(const torch::Tensor& x) { return layers_->forward(x).flatten(1); }
+torch::Tensor NetImpl::forward(const torch::Tensor& x) { return forward_layers(layers_, x).flatten(1); }
 
 namespace {
 

@@ -219,22 +219,39 @@ int cmd_bench(const BenchArgs& args) {
   Prepared p = prepare(std::move(spec));
   Trainer trainer(p.spec, p.built.net, p.data, p.device);
   const Trainer::Throughput t = trainer.benchmark(args.warmup, args.steps, p.spec.train.batch_size);
+  std::vector<Trainer::ProfileRow> profile;
+  if (args.profile) profile = trainer.profile(args.steps, p.spec.train.batch_size);
   if (args.json) {
-    std::cout << nlohmann::json{{"experiment", p.spec.name},
-                                {"norm", p.spec.model.norm},
-                                {"device", p.device.str()},
-                                {"threads", p.threads},
-                                {"batch_size", p.spec.train.batch_size},
-                                {"steps", args.steps},
-                                {"train_images_per_s", t.train_images_per_s},
-                                {"eval_images_per_s", t.eval_images_per_s}}
-                     .dump()
-              << "\n";
+    nlohmann::json json{{"experiment", p.spec.name},
+                        {"norm", p.spec.model.norm},
+                        {"device", p.device.str()},
+                        {"threads", p.threads},
+                        {"batch_size", p.spec.train.batch_size},
+                        {"steps", args.steps},
+                        {"train_images_per_s", t.train_images_per_s},
+                        {"eval_images_per_s", t.eval_images_per_s}};
+    if (args.profile) {
+      json["profile_ms_per_step"] = nlohmann::json::array();
+      for (const auto& r : profile)
+        json["profile_ms_per_step"].push_back({{"part", r.part}, {"forward", r.forward_ms}, {"backward", r.backward_ms}});
+    }
+    std::cout << json.dump() << "\n";
   } else {
     std::printf("%s on %s, %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed steps)\n",
                 p.spec.name.c_str(), p.device.str().c_str(), static_cast<long long>(p.threads),
                 static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
                 static_cast<long long>(args.steps));
+    if (args.profile) {
+      double total = 0;
+      for (const auto& r : profile) total += r.forward_ms + r.backward_ms;
+      std::printf("\nwhere a training step's time goes (ms per step over %lld profiled steps; profiling adds overhead):\n",
+                  static_cast<long long>(args.steps));
+      std::printf("  %-44s %9s %9s %7s\n", "part", "forward", "backward", "share");
+      for (const auto& r : profile)
+        std::printf("  %-44s %9.2f %9.2f %6.1f%%\n", r.part.c_str(), r.forward_ms, r.backward_ms,
+                    100.0 * (r.forward_ms + r.backward_ms) / std::max(total, 1e-9));
+      std::printf("  %-44s %19.2f\n", "total", total);
+    }
   }
   return kExitOk;
 }

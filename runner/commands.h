@@ -38,6 +38,7 @@ struct BenchArgs {
   int64_t batch = 0;    ///< 0: train.batch_size
   int64_t threads = 0;  ///< 0: train.threads
   bool json = false;
+  bool profile = false;  ///< also where the time goes, per layer type
 };
 /// Steady-state training and evaluation images/s of an experiment's model.
 int cmd_bench(const BenchArgs& args);

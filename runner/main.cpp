@@ -118,6 +118,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--batch", bench.batch, "batch size (default: train.batch_size)");
   bench_cmd->add_option("--threads", bench.threads, "threads (default: train.threads)");
   bench_cmd->add_flag("--json", bench.json, "one JSON object: train_images_per_s, eval_images_per_s, ...");
+  bench_cmd->add_flag("--profile", bench.profile,
+                      "also profile --steps more steps: ms per step per layer type (forward, backward) and step part");
 
   std::string merge_out;
   std::vector<std::string> merge_in;

@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -118,7 +120,11 @@ pid_t spawn_run(const std::string& base, const CheckedPoint& p, const SweepArgs&
     std::vector<char*> raw;
     for (auto& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
+    // The sweep's own executable, even if the file was rebuilt or deleted since
+    // the sweep started: every point of a sweep runs the same binary.
+    execv("/proc/self/exe", raw.data());
     execv(self_path().c_str(), raw.data());
+    std::fprintf(stderr, "cannot start %s: %s\n", self_path().c_str(), std::strerror(errno));
     _exit(127);
   }
   return pid;

@@ -12,6 +12,12 @@
 #include <sstream>
 #include <thread>
 
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <algorithm>
+#include <map>
+
 #include "runner/errors.h"
 
 namespace runner {
@@ -353,21 +359,108 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
 }
 
 Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, torch::Generator& generator) {
-  const torch::Tensor x = transform_.train(train_images_.index_select(0, index), generator);
-  const torch::Tensor y = train_labels_.index_select(0, index);
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
-  optimizer_->zero_grad();
+  // The named scopes are what `runner bench --profile` reports besides the layers.
+  torch::Tensor x, y;
+  {
+    RECORD_FUNCTION("batch + augmentation", std::vector<c10::IValue>());
+    x = transform_.train(train_images_.index_select(0, index), generator);
+    y = train_labels_.index_select(0, index);
+  }
+  {
+    RECORD_FUNCTION("optimizer (zero_grad)", std::vector<c10::IValue>());
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+    optimizer_->zero_grad();
+  }
   const torch::Tensor logits = net_->forward(x);
-  const torch::Tensor loss = torch::nn::functional::cross_entropy(
-      logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(spec_.train.label_smoothing));
+  torch::Tensor loss;
   StepResult result;
-  result.loss = loss.item<double>();
+  {
+    RECORD_FUNCTION("loss", std::vector<c10::IValue>());
+    loss = torch::nn::functional::cross_entropy(
+        logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(spec_.train.label_smoothing));
+    result.loss = loss.item<double>();
+  }
   if (!std::isfinite(result.loss)) return result;  // no update from a diverged step
   loss.backward();
-  optimizer_->step();
-  update_ema();
-  result.correct = logits.argmax(1).eq(y).sum();
+  {
+    RECORD_FUNCTION("optimizer (step, ema)", std::vector<c10::IValue>());
+    optimizer_->step();
+    update_ema();
+    result.correct = logits.argmax(1).eq(y).sum();
+  }
   return result;
+}
+
+std::vector<Trainer::ProfileRow> Trainer::profile(int64_t steps, int64_t batch) {
+  namespace prof = torch::autograd::profiler;
+  net_->train();
+  torch::Generator generator = torch::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(spec_.train.seed));
+  const int64_t n = train_labels_.size(0);
+  auto run_steps = [&](int64_t count) {
+    for (int64_t s = 0; s < count; ++s)
+      train_step(torch::randint(0, n, {std::min(batch, n)}, generator, torch::kLong).to(device_),
+                 spec_.train.optimizer.lr, generator);
+  };
+  run_steps(2);  // warm caches outside the profile
+  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+  run_steps(steps);
+  const prof::thread_event_lists lists = prof::disableProfilerLegacy();
+
+  // Backward nodes named after the forward op, mapped to the layer they belong to.
+  static const std::vector<std::pair<std::string, std::string>> kBackward{
+      {"Convolution", "layer: Conv2d"},      {"NativeBatchNorm", "layer: BatchNorm2d"},
+      {"NativeGroupNorm", "layer: GroupNorm"}, {"NativeLayerNorm", "layer: LayerNorm"},
+      {"Relu", "layer: ReLU"},              {"MaxPool2D", "layer: MaxPool2d"},
+      {"AvgPool2D", "layer: AvgPool2d"},     {"Mean", "layer: AdaptiveAvgPool2d"},
+      {"Add", "layer: Residual"},           {"Addmm", "layer: Linear"},
+      {"NllLoss", "loss"},                  {"LogSoftmax", "loss"}};
+  const std::string engine = "autograd::engine::evaluate_function: ";
+  std::map<std::string, ProfileRow> parts;
+  // Layer scopes nest (a residual's body): each layer gets its own time, less its
+  // nested layers'. Other scopes count only at the top level.
+  struct Frame {
+    const prof::LegacyEvent* start;
+    bool layer;
+    double nested_layer_ms;
+  };
+  for (const auto& events : lists) {
+    std::vector<Frame> open;
+    for (const auto& e : events) {
+      if (e.kind() == prof::EventKind::PushRange) {
+        open.push_back({&e, std::string(e.name()).rfind("layer: ", 0) == 0, 0.0});
+      } else if (e.kind() == prof::EventKind::PopRange && !open.empty()) {
+        const Frame frame = open.back();
+        open.pop_back();
+        const double ms = frame.start->cpuElapsedUs(e) / 1000.0 / static_cast<double>(steps);
+        const std::string name = frame.start->name();
+        if (frame.layer) {
+          parts[name].part = name;
+          parts[name].forward_ms += ms - frame.nested_layer_ms;
+          for (auto it = open.rbegin(); it != open.rend(); ++it)
+            if (it->layer) {
+              it->nested_layer_ms += ms;
+              break;
+            }
+        } else if (open.empty() && name.rfind(engine, 0) == 0) {
+          const std::string node = name.substr(engine.size());
+          std::string part = "other backward: " + node;
+          for (const auto& [prefix, layer] : kBackward)
+            if (node.rfind(prefix, 0) == 0) part = layer;
+          parts[part].part = part;
+          parts[part].backward_ms += ms;
+        } else if (open.empty()) {
+          parts[name].part = name;
+          parts[name].forward_ms += ms;
+        }
+      }
+    }
+  }
+  std::vector<ProfileRow> rows;
+  for (auto& [name, row] : parts) rows.push_back(row);
+  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) {
+    return a.forward_ms + a.backward_ms > b.forward_ms + b.backward_ms;
+  });
+  return rows;
 }
 
 Trainer::Throughput Trainer::benchmark(int64_t warmup, int64_t steps, int64_t batch) {

@@ -79,6 +79,15 @@ class Trainer {
   /// `batch` random training images, then one timed pass over the test split.
   Throughput benchmark(int64_t warmup, int64_t steps, int64_t batch);
 
+  /// Where a training step's time goes, per layer type (forward, and backward by
+  /// the autograd node each layer's op creates) and per step part (augmentation,
+  /// loss, optimizer), in ms per step over `steps` profiled steps.
+  struct ProfileRow {
+    std::string part;
+    double forward_ms = 0, backward_ms = 0;
+  };
+  std::vector<ProfileRow> profile(int64_t steps, int64_t batch);
+
  private:
   struct StepResult {
     double loss = 0;

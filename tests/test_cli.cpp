@@ -306,6 +306,21 @@ TEST_CASE("a sweep killed mid-way resumes: interrupted points run again, each po
   CHECK(d.execAndGet("PRAGMA integrity_check").getString() == "ok");
 }
 
+TEST_CASE("a sweep runs every point with its own binary, even when the file is rebuilt or deleted mid-sweep") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp), db = tmp / "r.db", copy = tmp / "runner-copy";
+  fs::copy_file(RUNNER_BINARY, copy);
+  env_root();
+  const auto run = test_util::run_shell(
+      "cd " + tmp.path.string() + " && (" + copy + " sweep " + grid + " --jobs 1 --db " + db + " > sweep.log 2>&1; " +
+      "echo $? > sweep.rc) & for i in $(seq 600); do grep -q ': finished' " + tmp / "sweep.log" +
+      " && break; sleep 0.1; done; rm " + copy + "; wait; cat " + tmp / "sweep.rc");
+  INFO(test_util::read_file(tmp / "sweep.log"));
+  CHECK(run.output == "0\n");
+  CHECK(!fs::exists(copy));
+  CHECK(finished_per_point(db) == kEachOnce);
+}
+
 TEST_CASE("two sweeps on one database never run a point twice") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp), db = tmp / "r.db";
@@ -446,6 +461,34 @@ TEST_CASE("runner bench reports steady-state training and evaluation images/s as
   CHECK(json["threads"] == 1);
   CHECK(json["norm"] == "group");
   CHECK(run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") + " --steps 0").exit_code == 2);
+}
+
+TEST_CASE("runner bench --profile says where a step's time goes, per layer type, forward and backward") {
+  const auto run = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
+                              " --set data.root=" + test_util::cifar_root() +
+                              " --set data.limit.train=500 --set data.limit.test=100 --steps 3 --warmup 1 --batch 32"
+                              " --threads 1 --json --profile");
+  REQUIRE(run.exit_code == 0);
+  const auto json = nlohmann::json::parse(run.output.substr(run.output.find('{')));
+  std::map<std::string, std::pair<double, double>> parts;
+  for (const auto& row : json["profile_ms_per_step"])
+    parts[row["part"].get<std::string>()] = {row["forward"].get<double>(), row["backward"].get<double>()};
+  // Every layer type of the GN network, with its share of forward and backward.
+  for (const char* layer : {"layer: Conv2d", "layer: GroupNorm", "layer: ReLU", "layer: MaxPool2d"}) {
+    INFO(layer);
+    REQUIRE(parts.count(layer) == 1);
+    CHECK(parts[layer].first > 0);
+    CHECK(parts[layer].second > 0);
+  }
+  CHECK(parts.count("layer: Residual") == 1);  // its own add; the body's layers count as their types
+  CHECK(parts.count("batch + augmentation") == 1);
+  CHECK(parts.count("optimizer (step, ema)") == 1);
+  const auto table = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
+                                " --set data.root=" + test_util::cifar_root() +
+                                " --set data.limit.train=500 --set data.limit.test=100 --steps 2 --warmup 1 --batch 32"
+                                " --threads 1 --profile");
+  CHECK(table.output.find("where a training step's time goes") != std::string::npos);
+  CHECK(table.output.find("layer: GroupNorm") != std::string::npos);
 }
 
 // ---- bad environments: full disk, read-only folder, corrupt database, data replaced ----
