@@ -16,7 +16,8 @@ DB ?= results/results.db
 STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/session8/gn.yaml
 
 # Where CIFAR-10 lives: $CIFAR10_ROOT, else data/, else the shared copy beside this checkout.
-CIFAR10_ROOT ?= $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin)
+# Absolute, so that processes started from other folders (sweep points, tests) find it too.
+CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
 .PHONY: all deps build test check run study data bench clean test-asan fuzz reliability

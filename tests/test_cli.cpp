@@ -316,6 +316,7 @@ TEST_CASE("a sweep runs every point with its own binary, even when the file is r
       "echo $? > sweep.rc) & for i in $(seq 600); do grep -q ': finished' " + tmp / "sweep.log" +
       " && break; sleep 0.1; done; rm " + copy + "; wait; cat " + tmp / "sweep.rc");
   INFO(test_util::read_file(tmp / "sweep.log"));
+  INFO(test_util::read_file(tmp / "logs/tiny/point-0.log"));
   CHECK(run.output == "0\n");
   CHECK(!fs::exists(copy));
   CHECK(finished_per_point(db) == kEachOnce);

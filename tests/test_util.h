@@ -137,7 +137,10 @@ struct TempDir {
 /// The CIFAR-10 copy the tests use ($CIFAR10_ROOT, else ../shared/data/...).
 inline std::string cifar_root() {
   const char* env = std::getenv("CIFAR10_ROOT");
-  return env != nullptr && *env ? env : source_path("../shared/data/cifar-10-batches-bin");
+  // Absolute: tests start runners from temporary folders.
+  return std::filesystem::absolute(env != nullptr && *env ? env : source_path("../shared/data/cifar-10-batches-bin"))
+      .lexically_normal()
+      .string();
 }
 
 }  // namespace test_util
