@@ -196,14 +196,12 @@ Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch
     val_images_ = data_.validation.images.to(device_);
     val_labels_ = data_.validation.labels.to(device_);
   }
-  if (spec_.train.ema > 0)
-    for (const auto& t : model_state()) ema_.push_back(t.detach().clone());
-}
-
-std::vector<torch::Tensor> Trainer::model_state() const {
-  std::vector<torch::Tensor> state = net_->parameters();
-  for (const auto& b : net_->buffers()) state.push_back(b);
-  return state;
+  if (spec_.train.ema > 0) {
+    // Handles stay valid: the optimizer and checkpoint loading update them in place.
+    model_state_ = net_->parameters();
+    for (const auto& b : net_->buffers()) model_state_.push_back(b);
+    for (const auto& t : model_state_) ema_.push_back(t.detach().clone());
+  }
 }
 
 void Trainer::update_ema() {
@@ -212,22 +210,20 @@ void Trainer::update_ema() {
   ++ema_updates_;
   const auto n = static_cast<double>(ema_updates_);
   const double decay = std::min(spec_.train.ema, (1.0 + n) / (10.0 + n));
-  const std::vector<torch::Tensor> current = model_state();
   for (size_t i = 0; i < ema_.size(); ++i) {
     if (ema_[i].is_floating_point())
-      ema_[i].mul_(decay).add_(current[i].detach(), 1.0 - decay);
+      ema_[i].mul_(decay).add_(model_state_[i].detach(), 1.0 - decay);
     else
-      ema_[i].copy_(current[i]);  // counters such as num_batches_tracked
+      ema_[i].copy_(model_state_[i]);  // counters such as num_batches_tracked
   }
 }
 
 void Trainer::swap_ema() {
   if (ema_.empty()) return;
   torch::NoGradGuard no_grad;
-  const std::vector<torch::Tensor> current = model_state();
   for (size_t i = 0; i < ema_.size(); ++i) {
-    torch::Tensor held = current[i].detach().clone();
-    current[i].detach().copy_(ema_[i]);
+    torch::Tensor held = model_state_[i].detach().clone();
+    model_state_[i].detach().copy_(ema_[i]);
     ema_[i] = held;
   }
 }

@@ -110,7 +110,6 @@ class Trainer {
   void update_ema();
   /// Swaps the averaged weights in (evaluation) and back; no-op without train.ema.
   void swap_ema();
-  std::vector<torch::Tensor> model_state() const;  ///< parameters, then buffers
 
   const ExperimentSpec& spec_;
   Net net_;
@@ -119,7 +118,8 @@ class Trainer {
   BatchTransform transform_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Tensor train_images_, train_labels_, val_images_, val_labels_, test_images_, test_labels_;  // on device_
-  std::vector<torch::Tensor> ema_;  ///< the averaged model_state(), when train.ema > 0
+  std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled when train.ema > 0
+  std::vector<torch::Tensor> ema_;          ///< the average of model_state_
   int64_t ema_updates_ = 0;
 };
 

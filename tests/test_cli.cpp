@@ -449,11 +449,16 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   CHECK(finished == std::map<std::string, int>{{"long-batch", 1}, {"long-group", 1}, {"long-layer", 1}});
 }
 
+namespace {
+/// `runner bench` on the seed GN network with a small data limit, one thread.
+test_util::Run bench_gn(const std::string& options) {
+  return run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") + " --set data.root=" +
+                    test_util::cifar_root() + " --set data.limit.test=100 --warmup 1 --threads 1 " + options);
+}
+}  // namespace
+
 TEST_CASE("runner bench reports steady-state training and evaluation images/s as JSON") {
-  const auto run = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
-                              " --set data.root=" + test_util::cifar_root() +
-                              " --set data.limit.train=1000 --set data.limit.test=500 --steps 3 --warmup 1 --batch 64"
-                              " --threads 1 --json");
+  const auto run = bench_gn("--set data.limit.train=1000 --steps 3 --batch 64 --json");
   REQUIRE(run.exit_code == 0);
   const auto json = nlohmann::json::parse(run.output.substr(run.output.find('{')));
   CHECK(json["train_images_per_s"].get<double>() > 10);
@@ -465,10 +470,7 @@ TEST_CASE("runner bench reports steady-state training and evaluation images/s as
 }
 
 TEST_CASE("runner bench --profile says where a step's time goes, per layer type, forward and backward") {
-  const auto run = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
-                              " --set data.root=" + test_util::cifar_root() +
-                              " --set data.limit.train=500 --set data.limit.test=100 --steps 3 --warmup 1 --batch 32"
-                              " --threads 1 --json --profile");
+  const auto run = bench_gn("--set data.limit.train=500 --steps 3 --batch 32 --json --profile");
   REQUIRE(run.exit_code == 0);
   const auto json = nlohmann::json::parse(run.output.substr(run.output.find('{')));
   std::map<std::string, std::pair<double, double>> parts;
@@ -484,10 +486,7 @@ TEST_CASE("runner bench --profile says where a step's time goes, per layer type,
   CHECK(parts.count("layer: Residual") == 1);  // its own add; the body's layers count as their types
   CHECK(parts.count("batch + augmentation") == 1);
   CHECK(parts.count("optimizer (step, ema)") == 1);
-  const auto table = run_runner("bench " + test_util::source_path("experiments/session8/gn.yaml") +
-                                " --set data.root=" + test_util::cifar_root() +
-                                " --set data.limit.train=500 --set data.limit.test=100 --steps 2 --warmup 1 --batch 32"
-                                " --threads 1 --profile");
+  const auto table = bench_gn("--set data.limit.train=500 --steps 2 --batch 32 --profile");
   CHECK(table.output.find("where a training step's time goes") != std::string::npos);
   CHECK(table.output.find("layer: GroupNorm") != std::string::npos);
 }
