@@ -3,15 +3,41 @@
 //
 //   - conv: {out: 32, kernel: 3, padding: 1, stride: 1, dilation: 1, groups: 1, bias: false, norm: group}
 //   - conv: {out: 16, kernel: 1, block: false}        # just the convolution
+//   - conv: {out: 32, padding: 1, standardize: true}  # weight standardization
 //
 // out (required), kernel 3, padding 0, stride 1, dilation 1, groups 1 (grouped
 // convolution: must divide in and out channels), bias false, norm (the norm of
 // this block; default model.norm), block (true = model.block, false, or a list
-// such as [conv, norm, relu]). Summary row: Conv2d.
+// such as [conv, norm, relu]), standardize false (weight standardization, Qiao
+// et al. 2019: each output channel's weights are shifted to mean 0 and scaled
+// to variance 1 before every use; same parameters, meant to help GroupNorm and
+// LayerNorm, whose statistics do not smooth the loss the way BatchNorm's do).
+// Summary row: Conv2d.
 #include "layers/layer_util.h"
 #include "layers/registry.h"
+#include "layers/standardized_conv.h"
 
 namespace runner {
+
+StandardizedConv2dImpl::StandardizedConv2dImpl(const torch::nn::Conv2dOptions& options, int64_t stride,
+                                               int64_t padding, int64_t dilation, int64_t groups)
+    : stride_(stride), padding_(padding), dilation_(dilation), groups_(groups) {
+  // Conv2d's own initialisation, so `standardize` changes nothing but the forward pass.
+  torch::nn::Conv2d init(options);
+  weight = register_parameter("weight", init->weight.detach().clone());
+  if (options.bias()) bias = register_parameter("bias", init->bias.detach().clone());
+}
+
+torch::Tensor StandardizedConv2dImpl::forward(const torch::Tensor& x) {
+  return torch::conv2d(x, standardized_weight(), bias, {stride_, stride_}, {padding_, padding_},
+                       {dilation_, dilation_}, groups_);
+}
+
+torch::Tensor StandardizedConv2dImpl::standardized_weight() const {
+  const auto var_mean = torch::var_mean(weight, {1, 2, 3}, /*unbiased=*/false, /*keepdim=*/true);
+  return (weight - std::get<1>(var_mean)) * torch::rsqrt(std::get<0>(var_mean) + 1e-5);
+}
+
 namespace {
 
 LayerDef conv_def() {
@@ -29,6 +55,7 @@ LayerDef conv_def() {
           {"norm", OptionKind::String, std::string{}, Range::Any, {"batch", "layer", "group", "none"}, false,
            "norm of this block (default model.norm)"},
           {"block", OptionKind::Block, true, Range::Any, {}, false, "true, false or a list like [conv, norm, relu]"},
+          {"standardize", OptionKind::Bool, false, Range::Any, {}, false, "weight standardization"},
       },
       "",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {
@@ -46,13 +73,21 @@ LayerDef conv_def() {
   };
 }
 
+torch::nn::Conv2dOptions conv_options(const LayerSpec& spec, const Shape& in) {
+  return torch::nn::Conv2dOptions(in[0], spec.get_int("out"), spec.get_int("kernel"))
+      .stride(spec.get_int("stride"))
+      .padding(spec.get_int("padding"))
+      .dilation(spec.get_int("dilation"))
+      .groups(spec.get_int("groups"))
+      .bias(spec.get_bool("bias"));
+}
+
 torch::nn::AnyModule make_conv(const LayerSpec& spec, const Shape& in, ModuleBuilder&) {
-  return torch::nn::AnyModule(torch::nn::Conv2d(torch::nn::Conv2dOptions(in[0], spec.get_int("out"), spec.get_int("kernel"))
-                                                    .stride(spec.get_int("stride"))
-                                                    .padding(spec.get_int("padding"))
-                                                    .dilation(spec.get_int("dilation"))
-                                                    .groups(spec.get_int("groups"))
-                                                    .bias(spec.get_bool("bias"))));
+  if (spec.get_bool("standardize"))
+    return torch::nn::AnyModule(StandardizedConv2d(conv_options(spec, in), spec.get_int("stride"),
+                                                   spec.get_int("padding"), spec.get_int("dilation"),
+                                                   spec.get_int("groups")));
+  return torch::nn::AnyModule(torch::nn::Conv2d(conv_options(spec, in)));
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ class ExperimentParser {
                  spec.budget);
     const size_t before_model = r_.error_count();
     if (top.require("model"))
-      parse_model(MapView(r_, top.node("model"), "model", {"input", "classes", "norm", "groups", "block", "layers"}),
+      parse_model(MapView(r_, top.node("model"), "model", {"input", "classes", "norm", "groups", "block", "standardize", "layers"}),
                   spec.model);
     if (top.require("train"))
       parse_train(MapView(r_, top.node("train"), "train",
@@ -235,6 +235,7 @@ class ExperimentParser {
     m.get("classes", model.classes, Range::Positive);
     m.get_choice("norm", model.norm, norm_names());
     m.get("groups", model.groups, Range::Positive);
+    m.get("standardize", model.standardize);
     if (m.has("block")) {
       if (auto block = parse_block(m.node("block"), m.path("block"))) model.block = *block;
     }
@@ -315,6 +316,7 @@ class ExperimentParser {
     spec.path = path + "." + type;
     spec.loc = r_.loc_of(type_node, spec.path);
     for (const auto& opt : def->options) spec.options[opt.name] = opt.default_value;
+    if (type == "conv") spec.options["standardize"] = model_->standardize;  // the conv's own key overrides it
 
     YAML::Node options;
     options.reset(value);

@@ -58,6 +58,7 @@ struct ModelSpec {
   std::string norm = "batch";
   int64_t groups = 4;
   std::vector<std::string> block{"conv", "relu", "norm"};
+  bool standardize = false;  ///< default of every conv's `standardize` (weight standardization)
   std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm
 };
 

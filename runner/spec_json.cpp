@@ -6,12 +6,17 @@
 namespace runner {
 
 namespace {
-nlohmann::json layer_json(const LayerSpec& layer) {
+nlohmann::json layer_json(const LayerSpec& layer, const ModelSpec& model) {
   nlohmann::json options = nlohmann::json::object();
-  for (const auto& [key, value] : layer.options) std::visit([&](const auto& v) { options[key] = v; }, value);
+  for (const auto& [key, value] : layer.options) {
+    // A conv's `standardize` came later: left out while it equals the model's default, so that
+    // configs without it keep their hash.
+    if (layer.type == "conv" && key == "standardize" && layer.get_bool(key) == model.standardize) continue;
+    std::visit([&](const auto& v) { options[key] = v; }, value);
+  }
   if (!layer.children.empty()) {
     nlohmann::json children = nlohmann::json::array();
-    for (const auto& child : layer.children) children.push_back(layer_json(child));
+    for (const auto& child : layer.children) children.push_back(layer_json(child, model));
     options["layers"] = children;
   }
   return nlohmann::json{{layer.type, options}};
@@ -23,7 +28,7 @@ nlohmann::json experiment_json_base(const ExperimentSpec& s) {
   nlohmann::json augment = nlohmann::json::array();
   for (const auto& a : s.data.augment) augment.push_back({{"type", a.type}, {"size", a.size}});
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& layer : s.model.layers) layers.push_back(layer_json(layer));
+  for (const auto& layer : s.model.layers) layers.push_back(layer_json(layer, s.model));
   const TrainSpec& t = s.train;
   return {
       {"name", s.name},
@@ -75,6 +80,7 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
   if (s.data.validation > 0)
     j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
   if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
+  if (s.model.standardize) j["model"]["standardize"] = true;
   return j;
 }
 

@@ -228,6 +228,20 @@ void Trainer::swap_ema() {
   }
 }
 
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing) {
+  return torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+}
+
+torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
+                             const std::string& tta) {
+  const torch::Tensor log_probs = torch::log_softmax(forward(x), 1);
+  if (tta != "flip") return log_probs;
+  // The mean of the probabilities of the image and its mirror, in log space.
+  const torch::Tensor flipped = torch::log_softmax(forward(x.flip({3})), 1);
+  return torch::logsumexp(torch::stack({log_probs, flipped}), 0) - std::log(2.0);
+}
+
 Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::Tensor& labels) {
   // With train.ema the averaged weights are the model that is evaluated.
   struct EmaScope {
@@ -244,12 +258,8 @@ Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::
     const int64_t len = std::min(batch, n - start);
     const torch::Tensor x = transform_.eval(images.narrow(0, start, len));
     const torch::Tensor y = labels.narrow(0, start, len);
-    torch::Tensor log_probs = torch::log_softmax(net_->forward(x), 1);
-    if (spec_.train.tta == "flip") {
-      // Average the probabilities of the image and its mirror.
-      const torch::Tensor flipped = torch::log_softmax(net_->forward(x.flip({3})), 1);
-      log_probs = torch::logsumexp(torch::stack({log_probs, flipped}), 0) - std::log(2.0);
-    }
+    const torch::Tensor log_probs =
+        eval_log_probs([&](const torch::Tensor& in) { return net_->forward(in); }, x, spec_.train.tta);
     loss_sum += torch::nll_loss(log_probs, y, {}, at::Reduction::Sum).item<double>();
     predictions.push_back(log_probs.argmax(1));
   }
@@ -372,8 +382,7 @@ Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, t
   StepResult result;
   {
     RECORD_FUNCTION("loss", std::vector<c10::IValue>());
-    loss = torch::nn::functional::cross_entropy(
-        logits, y, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(spec_.train.label_smoothing));
+    loss = training_loss(logits, y, spec_.train.label_smoothing);
     result.loss = loss.item<double>();
   }
   if (!std::isfinite(result.loss)) return result;  // no update from a diverged step

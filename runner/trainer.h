@@ -56,6 +56,13 @@ double learning_rate_at(const TrainSpec& train, int64_t step, int64_t steps_per_
 /// convolutions and linear layers, none on biases and norm parameters.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& optimizer, torch::nn::Module& net);
 
+/// The training loss: cross-entropy against targets smoothed by train.label_smoothing
+/// (1 - ε + ε/K on the labelled class, ε/K on each other class).
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing);
+/// Log-probabilities that evaluation scores: the model's, or with tta "flip" the
+/// log of the mean of the probabilities of the images and of their mirrors.
+torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
+                             const std::string& tta);
 /// Picks the device for train.device (auto: CUDA when available).
 torch::Device select_device(const std::string& device);
 

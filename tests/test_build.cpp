@@ -6,6 +6,7 @@
 #include <regex>
 #include <sstream>
 
+#include "layers/standardized_conv.h"
 #include "runner/builder.h"
 #include "runner/config.h"
 #include "runner/summary.h"
@@ -127,6 +128,10 @@ TEST_CASE("planned parameters and shapes equal the built module's, over hand-pic
       {"    - conv: {out: 6, kernel: 2, stride: 2, groups: 3}\n    - norm\n    - conv: {out: 10, kernel: 16, block: false}\n",
        "  input: [3, 32, 32]\n  groups: 2\n"},
       {"    - conv: {out: 4, kernel: 3}\n    - gap\n    - linear: 5\n", "  input: [1, 9, 7]\n  classes: 5\n"},
+      {"    - conv: {out: 8, padding: 1, standardize: true, bias: true}\n    - maxpool: 2\n"
+       "    - residual:\n        - conv: {out: 8, padding: 2, stride: 1, dilation: 2, groups: 2, standardize: true}\n"
+       "    - gmp\n    - linear: {out: 10, bias: false}\n",
+       "  norm: group\n  groups: 2\n"},
   };
   for (const auto& [layers, extra] : stacks) {
     CAPTURE(layers);
@@ -208,4 +213,51 @@ TEST_CASE("BatchNorm running statistics are buffers, not trainable parameters") 
   for (const auto& b : built.net->buffers()) buffers += b.numel();
   CHECK(buffers > 0);
   CHECK(count_trainable_params(*built.net) == 39056);
+}
+
+TEST_CASE("conv standardize: true convolves with each output channel's weights at mean 0, variance 1") {
+  const ExperimentSpec spec =
+      model_of("    - conv: {out: 6, kernel: 3, padding: 2, stride: 2, dilation: 2, groups: 3, bias: true, "
+               "standardize: true, block: false}\n    - gap\n    - linear: 10\n",
+               "  input: [3, 9, 9]\n");
+  CHECK(plan_model(spec.model).rows.at(0).params == 6 * 1 * 9 + 6);  // same parameters as a plain Conv2d
+  BuiltModel built = build_model(spec.model);
+  std::shared_ptr<StandardizedConv2dImpl> conv;
+  for (const auto& m : built.net->modules(/*include_self=*/false))
+    if (auto c = std::dynamic_pointer_cast<StandardizedConv2dImpl>(m)) conv = c;
+  REQUIRE(conv);
+
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({4, 3, 9, 9});
+  const torch::Tensor w = conv->weight.detach();
+  const torch::Tensor flat = w.reshape({6, -1});
+  const torch::Tensor expected_w = ((flat - flat.mean(1, true)) / (flat.var(1, false, true) + 1e-5).sqrt()).view_as(w);
+  const torch::Tensor ws = conv->standardized_weight().detach();
+  CHECK(torch::allclose(ws, expected_w, 1e-5, 1e-6));
+  CHECK(ws.reshape({6, -1}).mean(1).abs().max().item<double>() < 1e-6);
+  CHECK(ws.reshape({6, -1}).var(1, false).sub(1).abs().max().item<double>() < 1e-3);
+
+  const torch::Tensor y = conv->forward(x);
+  CHECK(torch::allclose(y, torch::conv2d(x, expected_w, conv->bias, 2, 2, 2, 3), 1e-4, 1e-5));
+  // The output ignores the weights' offset and scale per output channel; gradients still reach them.
+  torch::NoGradGuard no_grad;
+  conv->weight.mul_(3.5).add_(0.25);
+  CHECK(torch::allclose(conv->forward(x), y, 1e-3, 1e-4));  // up to eps = 1e-5 in the variance
+}
+
+TEST_CASE("conv standardize: true trains: gradients reach the stored weight and a step lowers the loss") {
+  const ExperimentSpec spec =
+      model_of("    - conv: {out: 4, padding: 1, standardize: true}\n    - gap\n    - linear: 3\n",
+               "  input: [2, 6, 6]\n  classes: 3\n  norm: group\n  groups: 2\n");
+  BuiltModel built = build_model(spec.model);
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::randn({16, 2, 6, 6});
+  const torch::Tensor target = torch::randint(0, 3, {16}, torch::kLong);
+  torch::optim::SGD sgd(built.net->parameters(), torch::optim::SGDOptions(0.1));
+  auto loss_of = [&] { return torch::nn::functional::cross_entropy(built.net->forward(x), target); };
+  const torch::Tensor before = loss_of();
+  before.backward();
+  for (const auto& p : built.net->parameters()) CHECK(p.grad().defined());
+  sgd.step();
+  CHECK(loss_of().item<double>() < before.item<double>());
 }

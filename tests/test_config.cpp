@@ -276,3 +276,40 @@ TEST_CASE("data.validation and train.ema: shorthand and map forms, checks, and n
   CHECK(with["data"]["validation"]["size"] == 300);
   CHECK(config_hash(with) != config_hash(plain));
 }
+
+TEST_CASE("model.standardize sets every conv's default, a conv's own key wins, and unused it leaves the hash alone") {
+  const std::string text = R"(name: ws
+model:
+  standardize: true
+  layers:
+    - conv: {out: 8, padding: 1}
+    - residual:
+        - conv: {out: 8, padding: 1}
+    - conv: {out: 10, kernel: 1, block: false, standardize: false}
+    - gap
+train: {epochs: 1}
+)";
+  const ExperimentSpec spec = parse_experiment(text, "ws.yaml");
+  std::vector<bool> convs;
+  std::function<void(const std::vector<LayerSpec>&)> walk = [&](const std::vector<LayerSpec>& layers) {
+    for (const auto& l : layers) {
+      if (l.type == "conv") convs.push_back(l.get_bool("standardize"));
+      walk(l.children);
+    }
+  };
+  walk(spec.model.layers);
+  CHECK(convs == std::vector<bool>{true, true, false});
+  const nlohmann::json j = experiment_json(spec);
+  CHECK(j["model"]["standardize"] == true);
+  CHECK(!j["model"]["layers"][0]["conv"].contains("standardize"));  // equal to the model's default
+  const nlohmann::json& layers = j["model"]["layers"];
+  CHECK(layers[layers.size() - 2]["conv"]["standardize"] == false);  // the 1x1 conv before gap
+  // Without it, nothing about standardization is recorded: earlier runs keep their config hash.
+  const nlohmann::json plain = experiment_json(parse_experiment(kMinimal, "x.yaml"));
+  CHECK(plain.dump().find("standardize") == std::string::npos);
+  CHECK(experiment_json(parse_experiment(kMinimal, "x.yaml", {"model.layers.0.conv.standardize=true"}))
+            .dump()
+            .find("\"standardize\":true") != std::string::npos);
+  const std::string bad = config_error(kMinimal, {"model.standardize=maybe"});
+  CHECK(bad.find("model.standardize") != std::string::npos);
+}

@@ -399,3 +399,34 @@ TEST_CASE("a crafted JPEG that overflowed stb_image's Huffman table is a DataErr
   const std::string message = data_error([&] { load_image_folder(tmp.path.string()); });
   CHECK(message.find(".jpg: cannot decode JPEG") != std::string::npos);
 }
+
+TEST_CASE("label smoothing puts 1 - eps + eps/K on the label and eps/K on every other class") {
+  torch::manual_seed(11);
+  const torch::Tensor logits = torch::randn({6, 10});
+  const torch::Tensor labels = torch::tensor({0, 3, 9, 2, 2, 7}, torch::kLong);
+  const torch::Tensor log_p = torch::log_softmax(logits, 1);
+  const double eps = 0.1;
+  const torch::Tensor target = torch::full({6, 10}, eps / 10).scatter_(1, labels.unsqueeze(1), 1 - eps + eps / 10);
+  const double expected = -(target * log_p).sum(1).mean().item<double>();
+  CHECK(training_loss(logits, labels, eps).item<double>() == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(training_loss(logits, labels, 0.0).item<double>() ==
+        doctest::Approx(torch::nll_loss(log_p, labels).item<double>()).epsilon(1e-6));
+}
+
+TEST_CASE("flip TTA scores the mean of the image's and its mirror's probabilities, so mirrored inputs score alike") {
+  torch::manual_seed(12);
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3)), torch::nn::Flatten(),
+                            torch::nn::Linear(4 * 6 * 6, 10));
+  const auto forward = [&](const torch::Tensor& in) { return net->forward(in); };
+  const torch::Tensor x = torch::randn({5, 3, 8, 8});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor plain = eval_log_probs(forward, x, "none");
+  CHECK(torch::allclose(plain, torch::log_softmax(net->forward(x), 1)));
+  const torch::Tensor flip = eval_log_probs(forward, x, "flip");
+  const torch::Tensor expected =
+      ((torch::softmax(net->forward(x), 1) + torch::softmax(net->forward(x.flip({3})), 1)) / 2).log();
+  CHECK(torch::allclose(flip, expected, 1e-5, 1e-6));
+  CHECK(torch::allclose(flip.exp().sum(1), torch::ones({5}), 1e-5, 1e-6));  // still a distribution
+  CHECK(torch::allclose(eval_log_probs(forward, x.flip({3}), "flip"), flip, 1e-5, 1e-6));
+  CHECK(!torch::allclose(eval_log_probs(forward, x.flip({3}), "none"), plain, 1e-3, 1e-3));
+}
