@@ -24,6 +24,62 @@ std::pair<double, double> mean_std(const std::vector<double>& values) {
 
 namespace {
 
+/// Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz).
+double incomplete_beta(double x, double a, double b) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  if (x > (a + 1) / (a + b + 2)) return 1 - incomplete_beta(1 - x, b, a);  // where the fraction converges fast
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
+                                b * std::log1p(-x)) / a;
+  const double tiny = 1e-300;
+  double f = 1, c = 1, d = 0;
+  for (int i = 0; i <= 400; ++i) {
+    const int m = i / 2;
+    double numerator;
+    if (i == 0)
+      numerator = 1;
+    else if (i % 2 == 0)
+      numerator = (m * (b - m) * x) / ((a + 2.0 * m - 1) * (a + 2.0 * m));
+    else
+      numerator = -((a + m) * (a + b + m) * x) / ((a + 2.0 * m) * (a + 2.0 * m + 1));
+    d = 1 + numerator * d;
+    d = 1 / (std::fabs(d) < tiny ? tiny : d);
+    c = 1 + numerator / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    f *= c * d;
+    if (std::fabs(1 - c * d) < 1e-12) break;
+  }
+  return front * (f - 1);
+}
+
+}  // namespace
+
+double welch_p_value(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() < 2 || b.size() < 2) return std::nan("");
+  const auto [ma, sa] = mean_std(a);
+  const auto [mb, sb] = mean_std(b);
+  const double va = sa * sa / static_cast<double>(a.size()), vb = sb * sb / static_cast<double>(b.size());
+  if (va + vb <= 0) return std::nan("");
+  const double t = (ma - mb) / std::sqrt(va + vb);
+  const double df = (va + vb) * (va + vb) /
+                    (va * va / static_cast<double>(a.size() - 1) + vb * vb / static_cast<double>(b.size() - 1));
+  return incomplete_beta(df / (df + t * t), df / 2, 0.5);
+}
+
+namespace {
+
+std::vector<std::string> split_keys(const std::string& by) {
+  std::vector<std::string> keys;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = by.find(',', start);
+    keys.push_back(by.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (keys.back().empty()) throw ConfigError("--by " + by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
+    if (comma == std::string::npos) return keys;
+    start = comma + 1;
+  }
+}
+
 std::string value_text(const nlohmann::json& v) {
   if (v.is_null()) return "(unset)";
   return v.is_string() ? v.get<std::string>() : v.dump();
@@ -68,11 +124,20 @@ std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vect
 }
 
 std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptions& options) {
+  const std::vector<std::string> keys = split_keys(options.by);
   std::map<std::string, Group> groups;
+  std::map<std::string, std::vector<std::string>> key_values;  // group → one value per key
   for (const auto& run : select_runs(all_runs, options.where, options.sweep)) {
     if (run.status != "finished" || !run.final_test_acc) continue;
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
-    Group& g = groups[value_text(json_at(config, options.by))];
+    std::vector<std::string> values;
+    std::string name;
+    for (const auto& key : keys) {
+      values.push_back(value_text(json_at(config, key)));
+      name += (name.empty() ? "" : ", ") + values.back();
+    }
+    key_values[name] = values;
+    Group& g = groups[name];
     g.runs++;
     g.final_acc.push_back(*run.final_test_acc);
     g.best_acc.push_back(run.best_test_acc.value_or(0));
@@ -102,10 +167,22 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
                      [&](const auto& a, const auto& b) { return score(a.second) > score(b.second); });
   }
 
-  std::vector<std::string> header{options.by, "runs", "params", "epochs"};
+  // With a ranking and repeated seeds: is each group really behind the best, or within the seeds' spread?
+  const Group* best = order.empty() ? nullptr : order.front().second;
+  auto ranked_metric = [&](const Group& g) -> const std::vector<double>& {
+    return options.rank == "val" ? g.val_acc : g.final_acc;
+  };
+  bool any_repeats = false;
+  for (const auto& [key, g] : groups) any_repeats = any_repeats || g.runs > 1;
+  const bool with_test = !options.rank.empty() && any_repeats;
+
+  std::string by_header;
+  for (const auto& key : keys) by_header += (by_header.empty() ? "" : ", ") + key;
+  std::vector<std::string> header{by_header, "runs", "params", "epochs"};
   if (any_val) header.push_back("final val %");
   for (const char* h : {"final test %", "best test %", "final train %", "train-test gap", "s/epoch", "target met"})
     header.push_back(h);
+  if (with_test) header.push_back(std::string("vs best ") + (options.rank == "val" ? "val" : "test") + " (Welch p)");
   std::vector<std::vector<std::string>> rows;
   nlohmann::json json = nlohmann::json::array();
   for (const auto& [key, group] : order) {
@@ -116,8 +193,15 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
                              stat_text(g.gap, true), fixed(mean_std(g.seconds).first, 1),
                              std::to_string(g.met) + "/" + std::to_string(g.runs)})
       row.push_back(cell);
+    double delta = 0, p = std::nan("");
+    if (with_test && &g != best) {
+      delta = mean_std(ranked_metric(g)).first - mean_std(ranked_metric(*best)).first;
+      p = welch_p_value(ranked_metric(g), ranked_metric(*best));
+    }
+    if (with_test)
+      row.push_back(&g == best ? "best" : fixed(delta) + (std::isnan(p) ? "" : " (p " + fixed(p, 3) + ")"));
     rows.push_back(row);
-    nlohmann::json entry = {{options.by, key},
+    nlohmann::json entry = {{by_header, key},
                             {"runs", g.runs},
                             {"params", g.params},
                             {"epochs", g.epochs},
@@ -129,6 +213,12 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
                             {"train_test_gap_mean", mean_std(g.gap).first},
                             {"seconds_per_epoch", mean_std(g.seconds).first},
                             {"target_met", g.met}};
+    if (keys.size() > 1)
+      for (size_t k = 0; k < keys.size(); ++k) entry[keys[k]] = key_values[key][k];
+    if (with_test && &g != best) {
+      entry["delta_to_best"] = delta;
+      if (!std::isnan(p)) entry["welch_p"] = p;
+    }
     if (!g.val_acc.empty()) {
       entry["final_val_acc_mean"] = mean_std(g.val_acc).first;
       entry["final_val_acc_std"] = mean_std(g.val_acc).second;

@@ -9,7 +9,7 @@
 namespace runner {
 
 struct CompareOptions {
-  std::string by = "model.norm";   ///< dotted config key to group by
+  std::string by = "model.norm";   ///< dotted config key(s) to group by, comma-separated
   std::vector<std::string> where;  ///< KEY=VALUE filters on the config
   std::string sweep;               ///< only runs of this sweep, when set
   std::string format = "table";    ///< table | markdown | csv | json
@@ -26,5 +26,9 @@ std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& 
 
 /// Mean and sample standard deviation (0 for a single value).
 std::pair<double, double> mean_std(const std::vector<double>& values);
+
+/// Two-sided p-value of Welch's t-test that `a` and `b` have the same mean (unequal
+/// variances); NaN when either has fewer than 2 values or both have no spread.
+double welch_p_value(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace runner

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
 
   CompareOptions compare;
   CLI::App* compare_cmd = add_command("compare", "Compare finished runs grouped by a config key (mean ± std)");
-  compare_cmd->add_option("--by", compare.by, "dotted config key, e.g. model.norm")->capture_default_str();
+  compare_cmd->add_option("--by", compare.by, "dotted config key(s), e.g. model.norm or model.norm,model.standardize")->capture_default_str();
   compare_cmd->add_option("--where", compare.where, "KEY=VALUE filter on the config (repeatable)");
   compare_cmd->add_option("--sweep", compare.sweep, "only runs of this sweep");
   compare_cmd->add_option("--rank", compare.rank,

@@ -3,9 +3,11 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "runner/compare.h"
 #include "runner/errors.h"
@@ -170,6 +172,55 @@ TEST_CASE("compare groups finished runs by a config key with mean ± std over se
   options.where = {"model.norm=group"};
   CHECK(compare_runs(runs, options).find("batch") == std::string::npos);
   options.where = {"nonsense"};
+  CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
+}
+
+TEST_CASE("Welch's t-test p-values match reference values") {
+  CHECK(welch_p_value({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}) == doctest::Approx(0.0010528).epsilon(1e-4));  // t 5, df 8
+  CHECK(welch_p_value({70, 72, 74}, {60, 61, 65}) == doctest::Approx(0.0078004).epsilon(1e-4));  // t 5.22, df 3.72
+  CHECK(welch_p_value({1, 2, 3}, {1, 2, 3}) == doctest::Approx(1.0));
+  CHECK(std::isnan(welch_p_value({1}, {2, 3})));
+  CHECK(std::isnan(welch_p_value({2, 2}, {3, 3})));  // no spread: no test
+}
+
+TEST_CASE("compare groups by several keys and, when ranking seeds, says whether each group is behind the best") {
+  std::vector<RunRow> runs;
+  auto add = [&](const std::string& norm, int64_t seed, double final_acc, double lr) {
+    RunRow r;
+    r.record = record(norm, seed);
+    nlohmann::json config = nlohmann::json::parse(r.record.config_json);
+    config["train"]["optimizer"]["lr"] = lr;
+    r.record.config_json = config.dump();
+    r.status = "finished";
+    r.final_test_acc = final_acc;
+    r.best_test_acc = final_acc;
+    r.final_train_acc = final_acc;
+    r.epochs_done = 2;
+    runs.push_back(r);
+  };
+  add("batch", 1, 70, 0.1), add("batch", 2, 72, 0.1), add("batch", 3, 74, 0.1);
+  add("group", 1, 60, 0.1), add("group", 2, 61, 0.1), add("group", 3, 65, 0.1);
+  add("group", 1, 71, 0.2), add("group", 2, 73, 0.2), add("group", 3, 71, 0.2);
+  CompareOptions options;
+  options.by = "model.norm,train.optimizer.lr";
+  options.rank = "test";
+  const std::string table = compare_runs(runs, options);
+  CAPTURE(table);
+  CHECK(table.rfind("model.norm, train.optimizer.lr", 0) == 0);
+  CHECK(table.find("vs best test (Welch p)") != std::string::npos);
+  const size_t first = table.find('\n') + 1;
+  CHECK(table.compare(first, 10, "batch, 0.1") == 0);  // best first
+  CHECK(table.find("best\n") != std::string::npos);
+  CHECK(table.find("-10.00 (p 0.008)") != std::string::npos);  // group at lr 0.1: clearly behind
+  CHECK(table.find("-0.33 (p 0.") != std::string::npos);       // group at lr 0.2: within the spread
+  options.format = "json";
+  const nlohmann::json json = nlohmann::json::parse(compare_runs(runs, options));
+  CHECK(json[2]["model.norm"] == "group");
+  CHECK(json[2]["welch_p"].get<double>() == doctest::Approx(0.0078004).epsilon(1e-4));
+  options.format = "table";
+  options.rank = "";
+  CHECK(compare_runs(runs, options).find("Welch") == std::string::npos);  // nothing to compare against
+  options.by = "model.norm,";
   CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
 }
 
