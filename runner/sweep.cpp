@@ -1,10 +1,12 @@
 #include "runner/sweep.h"
 
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -44,6 +46,14 @@ struct CheckedPoint {
   int64_t params = 0;
   std::string problem;  ///< empty when the point passes config and budget
 };
+
+/// A point's log file: its name and config hash, not its index, which shifts when values are added to a
+/// grid while an earlier sweep of it still runs (two points would share, and interleave, one log).
+std::string point_log_name(const std::string& name, const std::string& hash) {
+  std::string safe;
+  for (char c : name) safe += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ? c : '_';
+  return safe.substr(0, 120) + "-" + hash.substr(0, 8) + ".log";
+}
 
 std::vector<CheckedPoint> check_points(const GridSpec& grid, const std::vector<GridPoint>& points) {
   std::vector<CheckedPoint> checked;
@@ -355,7 +365,7 @@ int cmd_sweep(const SweepArgs& args) {
                      p.point.name.c_str(), claim == Claim::Done ? "already done" : "running elsewhere");
         continue;
       }
-      const std::string log = log_dir + "/point-" + std::to_string(p.point.index) + ".log";
+      const std::string log = log_dir + "/" + point_log_name(p.point.name, p.hash);
       // The claim stays with this sweep's pid, not the child's: a child that has
       // exited but is not yet recorded must not look abandoned to another sweep.
       // Children die with the sweep (PR_SET_PDEATHSIG), so the sweep's life is the claim's.

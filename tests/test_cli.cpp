@@ -65,6 +65,7 @@ TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -275,6 +276,28 @@ TEST_CASE("sweep runs every point once, and the same command again skips them al
   const auto compare = run_runner("compare --sweep tiny --by model.norm --db " + db);
   CHECK(compare.output.find("group          2") != std::string::npos);
 
+  // One log per point, named by the point, even after a value is added in front of the others (the
+  // points' indices shift; logs named by index made two points share, and interleave, one file).
+  std::string grid_text = test_util::read_file(grid);
+  grid_text.replace(grid_text.find("[batch, group]"), 14, "[layer, batch, group]");
+  std::ofstream(grid) << grid_text;
+  run = run_runner(env_root() + "sweep " + grid + " --jobs 1 --db " + db);
+  CHECK(run.output.find("2 finished, 0 failed, 4 skipped") != std::string::npos);
+  std::map<std::string, int> logs_per_point;
+  for (const auto& log : fs::directory_iterator(tmp / "logs/tiny")) {
+    const std::string text = test_util::read_file(log.path());
+    std::set<std::string> points;
+    for (const char* name : {"tiny-batch-s1", "tiny-batch-s2", "tiny-group-s1", "tiny-group-s2", "tiny-layer-s1",
+                             "tiny-layer-s2"})
+      if (text.find(std::string(name) + ": run ") != std::string::npos) points.insert(name);
+    CAPTURE(log.path());
+    REQUIRE(points.size() == 1);
+    CHECK(log.path().filename().string().rfind(*points.begin() + "-", 0) == 0);
+    logs_per_point[*points.begin()]++;
+  }
+  CHECK(logs_per_point.size() == 6);
+  for (const auto& [point, count] : logs_per_point) CHECK(count == 1);
+
   // The base changed under recorded points: refuse, and say what changed.
   std::ofstream(tmp / "base.yaml", std::ios::app) << "# a comment changes no point\n";
   CHECK(run_runner(env_root() + "sweep " + grid + " --db " + db).exit_code == 0);
@@ -316,7 +339,7 @@ TEST_CASE("a sweep runs every point with its own binary, even when the file is r
       "echo $? > sweep.rc) & for i in $(seq 600); do grep -q ': finished' " + tmp / "sweep.log" +
       " && break; sleep 0.1; done; rm " + copy + "; wait; cat " + tmp / "sweep.rc");
   INFO(test_util::read_file(tmp / "sweep.log"));
-  INFO(test_util::read_file(tmp / "logs/tiny/point-0.log"));
+  for (const auto& log : fs::directory_iterator(tmp / "logs/tiny")) INFO(test_util::read_file(log.path()));
   CHECK(run.output == "0\n");
   CHECK(!fs::exists(copy));
   CHECK(finished_per_point(db) == kEachOnce);
