@@ -112,9 +112,15 @@ std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vect
       throw ConfigError("--where " + w + ": expected KEY=VALUE, e.g. --where model.norm=batch");
     filters.emplace_back(w.substr(0, eq), w.substr(eq + 1));
   }
+  std::vector<std::string> sweeps;  // "a,b": runs of either sweep
+  for (size_t start = 0; !sweep.empty() && start <= sweep.size();) {
+    const size_t comma = std::min(sweep.find(',', start), sweep.size());
+    sweeps.push_back(sweep.substr(start, comma - start));
+    start = comma + 1;
+  }
   std::vector<RunRow> out;
   for (const auto& run : runs) {
-    if (!sweep.empty() && run.record.sweep != sweep) continue;
+    if (!sweeps.empty() && std::find(sweeps.begin(), sweeps.end(), run.record.sweep) == sweeps.end()) continue;
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
     bool keep = true;
     for (const auto& [key, value] : filters) keep = keep && value_text(json_at(config, key)) == value;

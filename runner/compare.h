@@ -11,7 +11,7 @@ namespace runner {
 struct CompareOptions {
   std::string by = "model.norm";   ///< dotted config key(s) to group by, comma-separated
   std::vector<std::string> where;  ///< KEY=VALUE filters on the config
-  std::string sweep;               ///< only runs of this sweep, when set
+  std::string sweep;               ///< only runs of this sweep (or of these, comma-separated), when set
   std::string format = "table";    ///< table | markdown | csv | json
   std::string rank;                ///< "" (by key), val or test: best mean final accuracy first
 };

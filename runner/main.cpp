@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   CLI::App* compare_cmd = add_command("compare", "Compare finished runs grouped by a config key (mean ± std)");
   compare_cmd->add_option("--by", compare.by, "dotted config key(s), e.g. model.norm or model.norm,model.standardize")->capture_default_str();
   compare_cmd->add_option("--where", compare.where, "KEY=VALUE filter on the config (repeatable)");
-  compare_cmd->add_option("--sweep", compare.sweep, "only runs of this sweep");
+  compare_cmd->add_option("--sweep", compare.sweep, "only runs of this sweep (or these: a,b)");
   compare_cmd->add_option("--rank", compare.rank,
                           "order groups best first by final validation (val) or test accuracy; pick recipes by val");
   compare_cmd->add_option("--format", compare.format, "table, markdown, csv or json")
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   report.db = kDefaultDb;
   CLI::App* report_cmd = add_command("report", "Write one self-contained HTML report: comparison, curves, per-run pictures");
   report_cmd->add_option("run_ids", report.run_ids, "runs to show (default: all matching the filters)");
-  report_cmd->add_option("--sweep", report.sweep, "only runs of this sweep");
+  report_cmd->add_option("--sweep", report.sweep, "only runs of this sweep (or these: a,b)");
   report_cmd->add_option("--where", report.where, "KEY=VALUE filter on the config (repeatable)");
   report_cmd->add_option("--out", report.out, "HTML file to write")->capture_default_str();
   report_cmd->add_option("--db", report.db, "results database")->capture_default_str();

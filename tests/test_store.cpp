@@ -222,6 +222,21 @@ TEST_CASE("compare groups by several keys and, when ranking seeds, says whether 
   CHECK(compare_runs(runs, options).find("Welch") == std::string::npos);  // nothing to compare against
   options.by = "model.norm,";
   CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
+
+  // --sweep a,b: the runs of either sweep.
+  runs[0].record.sweep = "first", runs[3].record.sweep = "second", runs[6].record.sweep = "third";
+  options.by = "model.norm";
+  options.format = "json";
+  auto count = [&](const std::string& sweeps) {
+    options.sweep = sweeps;
+    int64_t n = 0;
+    for (const auto& group : nlohmann::json::parse(compare_runs(runs, options))) n += group["runs"].get<int64_t>();
+    return n;
+  };
+  CHECK(count("first") == 1);
+  CHECK(count("first,second") == 2);
+  CHECK(count("second,third,nothing") == 2);
+  CHECK(count("") == 9);
 }
 
 TEST_CASE("a sweep point is claimed by one process at a time and never again once finished") {
