@@ -281,6 +281,38 @@ TEST_CASE("weight decay goes to conv and linear weights, not to biases or norm p
   CHECK(static_cast<const torch::optim::SGDOptions&>(plain.options()).weight_decay() == 0.0);
 }
 
+TEST_CASE("optimizer.nesterov: two SGD steps follow the Nesterov update, which differs from plain momentum") {
+  auto two_steps = [](bool nesterov) {
+    torch::nn::Linear net(torch::nn::LinearOptions(3, 1).bias(false));
+    torch::NoGradGuard no_grad;
+    net->weight.copy_(torch::tensor({{1.0F, -2.0F, 0.5F}}));
+    OptimizerSpec spec;
+    spec.lr = 0.1, spec.momentum = 0.9, spec.nesterov = nesterov;
+    const auto optimizer = make_optimizer(spec, *net);
+    for (int i = 0; i < 2; ++i) {
+      optimizer->zero_grad();
+      torch::AutoGradMode grad(true);
+      net->forward(torch::ones({1, 3})).sum().pow(2).backward();
+      optimizer->step();
+    }
+    return net->weight.detach().clone();
+  };
+  // By hand: g = 2 * sum(w) per element; buffer b = 0.9 b + g; Nesterov steps by g + 0.9 b, plain by b.
+  auto by_hand = [](bool nesterov) {
+    std::vector<double> w{1.0, -2.0, 0.5};
+    double b = 0;
+    for (int i = 0; i < 2; ++i) {
+      const double g = 2 * (w[0] + w[1] + w[2]);
+      b = i == 0 ? g : 0.9 * b + g;
+      for (double& x : w) x -= 0.1 * (nesterov ? g + 0.9 * b : b);
+    }
+    return torch::tensor({{w[0], w[1], w[2]}}, torch::kFloat);
+  };
+  CHECK(torch::allclose(two_steps(true), by_hand(true), 1e-5, 1e-6));
+  CHECK(torch::allclose(two_steps(false), by_hand(false), 1e-5, 1e-6));
+  CHECK(!torch::allclose(by_hand(true), by_hand(false), 1e-3, 1e-3));
+}
+
 TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz") {
   test_util::TempDir tmp;
   write_fake_cifar(tmp.path / "src" / "cifar-10-batches-bin", 10);
