@@ -8,6 +8,7 @@
 
 #include "runner/errors.h"
 #include "runner/spec_json.h"
+#include "runner/yaml_reader.h"
 
 namespace runner {
 
@@ -68,16 +69,15 @@ double welch_p_value(const std::vector<double>& a, const std::vector<double>& b)
 
 namespace {
 
-std::vector<std::string> split_keys(const std::string& by) {
-  std::vector<std::string> keys;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = by.find(',', start);
-    keys.push_back(by.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (keys.back().empty()) throw ConfigError("--by " + by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
-    if (comma == std::string::npos) return keys;
+/// "a,b" → {"a", "b"}; "" → {}.
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  for (size_t start = 0; !text.empty() && start <= text.size();) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    parts.push_back(text.substr(start, comma - start));
     start = comma + 1;
   }
+  return parts;
 }
 
 std::string value_text(const nlohmann::json& v) {
@@ -112,12 +112,7 @@ std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vect
       throw ConfigError("--where " + w + ": expected KEY=VALUE, e.g. --where model.norm=batch");
     filters.emplace_back(w.substr(0, eq), w.substr(eq + 1));
   }
-  std::vector<std::string> sweeps;  // "a,b": runs of either sweep
-  for (size_t start = 0; !sweep.empty() && start <= sweep.size();) {
-    const size_t comma = std::min(sweep.find(',', start), sweep.size());
-    sweeps.push_back(sweep.substr(start, comma - start));
-    start = comma + 1;
-  }
+  const std::vector<std::string> sweeps = split_commas(sweep);  // "a,b": runs of either sweep
   std::vector<RunRow> out;
   for (const auto& run : runs) {
     if (!sweeps.empty() && std::find(sweeps.begin(), sweeps.end(), run.record.sweep) == sweeps.end()) continue;
@@ -130,18 +125,17 @@ std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vect
 }
 
 std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptions& options) {
-  const std::vector<std::string> keys = split_keys(options.by);
+  const std::vector<std::string> keys = split_commas(options.by);
+  if (keys.empty() || std::find(keys.begin(), keys.end(), "") != keys.end())
+    throw ConfigError("--by " + options.by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
   std::map<std::string, Group> groups;
   std::map<std::string, std::vector<std::string>> key_values;  // group → one value per key
   for (const auto& run : select_runs(all_runs, options.where, options.sweep)) {
     if (run.status != "finished" || !run.final_test_acc) continue;
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
     std::vector<std::string> values;
-    std::string name;
-    for (const auto& key : keys) {
-      values.push_back(value_text(json_at(config, key)));
-      name += (name.empty() ? "" : ", ") + values.back();
-    }
+    for (const auto& key : keys) values.push_back(value_text(json_at(config, key)));
+    const std::string name = join(values);
     key_values[name] = values;
     Group& g = groups[name];
     g.runs++;
@@ -162,11 +156,14 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
   for (const auto& [key, g] : groups) any_val = any_val || !g.val_acc.empty();
   if (options.rank == "val" && !any_val && !groups.empty())
     throw ConfigError("--rank val: none of these runs held out a validation split (set data.validation)");
+  auto ranked_metric = [&](const Group& g) -> const std::vector<double>& {
+    return options.rank == "val" ? g.val_acc : g.final_acc;
+  };
   std::vector<std::pair<std::string, const Group*>> order;
   for (const auto& [key, g] : groups) order.emplace_back(key, &g);
   if (!options.rank.empty()) {  // best first; groups without the metric last
     auto score = [&](const Group* g) {
-      const auto& v = options.rank == "val" ? g->val_acc : g->final_acc;
+      const auto& v = ranked_metric(*g);
       return v.empty() ? -1.0 : mean_std(v).first;
     };
     std::stable_sort(order.begin(), order.end(),
@@ -175,15 +172,11 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
 
   // With a ranking and repeated seeds: is each group really behind the best, or within the seeds' spread?
   const Group* best = order.empty() ? nullptr : order.front().second;
-  auto ranked_metric = [&](const Group& g) -> const std::vector<double>& {
-    return options.rank == "val" ? g.val_acc : g.final_acc;
-  };
   bool any_repeats = false;
   for (const auto& [key, g] : groups) any_repeats = any_repeats || g.runs > 1;
   const bool with_test = !options.rank.empty() && any_repeats;
 
-  std::string by_header;
-  for (const auto& key : keys) by_header += (by_header.empty() ? "" : ", ") + key;
+  const std::string by_header = join(keys);
   std::vector<std::string> header{by_header, "runs", "params", "epochs"};
   if (any_val) header.push_back("final val %");
   for (const char* h : {"final test %", "best test %", "final train %", "train-test gap", "s/epoch", "target met"})
