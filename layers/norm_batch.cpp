@@ -2,6 +2,7 @@
 // per-channel affine (2·C trainable parameters; running stats are buffers).
 //
 //   model: {norm: batch}
+#include "layers/norm_kernels.h"
 #include "layers/registry.h"
 
 namespace runner {
@@ -13,7 +14,7 @@ NormDef batch_norm_def() {
 }
 
 torch::nn::AnyModule make_batch_norm(int64_t channels, int64_t) {
-  return torch::nn::AnyModule(torch::nn::BatchNorm2d(channels));
+  return torch::nn::AnyModule(BatchNorm2d(channels));
 }
 
 }  // namespace

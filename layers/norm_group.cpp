@@ -2,6 +2,7 @@
 // per sample, per-channel affine (2·C parameters). groups must divide C.
 //
 //   model: {norm: group, groups: 4}
+#include "layers/norm_kernels.h"
 #include "layers/registry.h"
 
 namespace runner {
@@ -17,7 +18,7 @@ NormDef group_norm_def() {
 }
 
 torch::nn::AnyModule make_group_norm(int64_t channels, int64_t groups) {
-  return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels)));
+  return torch::nn::AnyModule(GroupNorm(groups, channels));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // a per-channel affine (2·C parameters), as the seed's LN table shows.
 //
 //   model: {norm: layer}
+#include "layers/norm_kernels.h"
 #include "layers/registry.h"
 
 namespace runner {
@@ -13,7 +14,7 @@ NormDef layer_norm_def() {
 }
 
 torch::nn::AnyModule make_layer_norm(int64_t channels, int64_t) {
-  return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, channels)));
+  return torch::nn::AnyModule(GroupNorm(1, channels));
 }
 
 }  // namespace

@@ -119,7 +119,7 @@ class ExperimentParser {
     if (top.require("train"))
       parse_train(MapView(r_, top.node("train"), "train",
                           {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "ema", "seed", "device",
-                           "threads", "eval"}),
+                           "threads", "layout", "eval"}),
                   spec.train);
     // The shape walk needs a well-formed model; its misfits join the other problems.
     if (r_.error_count() == before_model && !spec.model.layers.empty()) {
@@ -452,6 +452,7 @@ class ExperimentParser {
     m.get("seed", train.seed, Range::NonNegative);
     m.get_choice("device", train.device, {"auto", "cpu", "cuda"});
     m.get("threads", train.threads, Range::NonNegative);
+    m.get_choice("layout", train.layout, {"auto", "nchw", "channels_last"});
     if (m.has("eval")) {
       MapView e(r_, m.node("eval"), m.path("eval"), {"tta"});
       e.get_choice("tta", train.tta, {"none", "flip"});

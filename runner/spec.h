@@ -88,6 +88,10 @@ struct TrainSpec {
   std::string device = "auto";  ///< auto | cpu | cuda
   int64_t threads = 0;          ///< 0 = all cores
   std::string tta = "none";     ///< none | flip
+  /// Memory layout of images and activations: auto (channels_last on the CPU,
+  /// nchw on CUDA) | nchw | channels_last. How a run computes, not what: it stays
+  /// out of the config hash.
+  std::string layout = "auto";
   double ema = 0.0;             ///< decay of the weights' moving average evaluated instead of the weights; 0 = off
 };
 

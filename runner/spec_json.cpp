@@ -81,6 +81,7 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
     j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
   if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
   if (s.model.standardize) j["model"]["standardize"] = true;
+  if (s.train.layout != "auto") j["train"]["layout"] = s.train.layout;
   return j;
 }
 
@@ -95,6 +96,7 @@ std::string config_hash(const nlohmann::json& config) {
   if (identity.contains("train")) {
     identity["train"].erase("threads");
     identity["train"].erase("device");
+    identity["train"].erase("layout");
   }
   const std::string text = identity.dump();  // nlohmann orders object keys: a stable text
   uint64_t h = 1469598103934665603ULL;       // FNV-1a

@@ -184,8 +184,14 @@ torch::Device select_device(const std::string& device) {
 }
 
 Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch::Device device)
-    : spec_(spec), net_(std::move(net)), data_(data), device_(device), transform_(spec.data, device) {
+    : spec_(spec),
+      net_(std::move(net)),
+      data_(data),
+      device_(device),
+      transform_(spec.data, device),
+      channels_last_(uses_channels_last(spec.train.layout, device)) {
   net_->to(device_);
+  apply_layout();
   optimizer_ = make_optimizer(spec_.train.optimizer, *net_);
   // The whole set lives on the device; batches are index_select'ed from it.
   train_images_ = data_.train.images.to(device_);
@@ -202,6 +208,24 @@ Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch
     for (const auto& b : net_->buffers()) model_state_.push_back(b);
     for (const auto& t : model_state_) ema_.push_back(t.detach().clone());
   }
+}
+
+bool uses_channels_last(const std::string& layout, const torch::Device& device) {
+  // On the CPU oneDNN's convolutions are fastest in channels-last, and our norm
+  // kernels (layers/norm_kernels.h) make it as accurate as NCHW; on CUDA NCHW is
+  // LibTorch's well-trodden path.
+  return layout == "channels_last" || (layout == "auto" && device.is_cpu());
+}
+
+void Trainer::apply_layout() {
+  if (!channels_last_) return;
+  torch::NoGradGuard no_grad;
+  for (auto& p : net_->parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+torch::Tensor Trainer::in_layout(const torch::Tensor& images) const {
+  return channels_last_ ? images.contiguous(at::MemoryFormat::ChannelsLast) : images;
 }
 
 void Trainer::update_ema() {
@@ -256,7 +280,7 @@ Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::
   std::vector<torch::Tensor> predictions;
   for (int64_t start = 0; start < n; start += batch) {
     const int64_t len = std::min(batch, n - start);
-    const torch::Tensor x = transform_.eval(images.narrow(0, start, len));
+    const torch::Tensor x = in_layout(transform_.eval(images.narrow(0, start, len)));
     const torch::Tensor y = labels.narrow(0, start, len);
     const torch::Tensor log_probs =
         eval_log_probs([&](const torch::Tensor& in) { return net_->forward(in); }, x, spec_.train.tta);
@@ -338,6 +362,7 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
     archive.read("model", model);
     archive.read("optimizer", optimizer);
     net_->load(model);
+    apply_layout();  // loading replaces the parameters' storage with the saved layout
     optimizer_->load(optimizer);
     epoch = scalar("epoch").item<int64_t>();
     step = scalar("step").item<int64_t>();
@@ -369,7 +394,7 @@ Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, t
   torch::Tensor x, y;
   {
     RECORD_FUNCTION("batch + augmentation", std::vector<c10::IValue>());
-    x = transform_.train(train_images_.index_select(0, index), generator);
+    x = in_layout(transform_.train(train_images_.index_select(0, index), generator));
     y = train_labels_.index_select(0, index);
   }
   {
@@ -451,6 +476,9 @@ std::vector<Trainer::ProfileRow> Trainer::profile(int64_t steps, int64_t batch) 
           std::string part = "other backward: " + node;
           for (const auto& [prefix, layer] : kBackward)
             if (node.rfind(prefix, 0) == 0) part = layer;
+          // Our own autograd nodes (layers/norm_kernels.cpp): CppNode<runner::...::BatchNormNhwc>.
+          if (node.find("BatchNormNhwc>") != std::string::npos) part = "layer: BatchNorm2d";
+          if (node.find("GroupNormNhwc>") != std::string::npos) part = "layer: GroupNorm";
           parts[part].part = part;
           parts[part].backward_ms += ms;
         } else if (open.empty()) {

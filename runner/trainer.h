@@ -66,6 +66,9 @@ torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tens
 /// Picks the device for train.device (auto: CUDA when available).
 torch::Device select_device(const std::string& device);
 
+/// Whether train.layout puts images, activations and convolution weights in channels-last on `device`.
+bool uses_channels_last(const std::string& layout, const torch::Device& device);
+
 /// The number of epochs completed in a checkpoint file.
 int64_t checkpoint_epoch(const std::string& path);
 
@@ -112,6 +115,8 @@ class Trainer {
   void load_checkpoint(const std::string& path, int64_t& epoch, int64_t& step, double& loss_sum, int64_t& correct,
                        int64_t& seen);
   TestReport make_report(const torch::Tensor& predictions) const;
+  void apply_layout();  ///< convolution weights to channels-last when the layout says so
+  torch::Tensor in_layout(const torch::Tensor& images) const;
   /// train.ema: after each step, average = d * average + (1 - d) * weights,
   /// d = min(ema, (1 + n) / (10 + n)) so early steps are not dominated by the init.
   void update_ema();
@@ -123,6 +128,7 @@ class Trainer {
   const Dataset& data_;
   torch::Device device_;
   BatchTransform transform_;
+  bool channels_last_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Tensor train_images_, train_labels_, val_images_, val_labels_, test_images_, test_labels_;  // on device_
   std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled when train.ema > 0

@@ -6,6 +6,7 @@
 #include <regex>
 #include <sstream>
 
+#include "layers/norm_kernels.h"
 #include "layers/standardized_conv.h"
 #include "runner/builder.h"
 #include "runner/config.h"
@@ -260,4 +261,97 @@ TEST_CASE("conv standardize: true trains: gradients reach the stored weight and 
   for (const auto& p : built.net->parameters()) CHECK(p.grad().defined());
   sgd.step();
   CHECK(loss_of().item<double>() < before.item<double>());
+}
+
+namespace {
+
+struct NormResult {
+  torch::Tensor y, dx, dweight, dbias;
+};
+
+/// Output and gradients of a norm for a fixed upstream gradient, in double.
+NormResult norm_with_grads(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
+                                                             const torch::Tensor&)>& norm,
+                           const torch::Tensor& x, const torch::Tensor& upstream, torch::ScalarType type,
+                           at::MemoryFormat format) {
+  const int64_t C = x.size(1);
+  torch::Tensor in = x.to(type).contiguous(format).detach().requires_grad_();
+  torch::Tensor w = torch::linspace(0.5, 1.5, C, torch::TensorOptions().dtype(type)).requires_grad_();
+  torch::Tensor b = torch::linspace(-0.2, 0.3, C, torch::TensorOptions().dtype(type)).requires_grad_();
+  torch::Tensor y = norm(in, w, b);
+  const auto grads = torch::autograd::grad({y}, {in, w, b}, {upstream.to(type).contiguous(format)});
+  return {y.to(torch::kDouble), grads[0].to(torch::kDouble), grads[1].to(torch::kDouble), grads[2].to(torch::kDouble)};
+}
+
+double relative_error(const torch::Tensor& a, const torch::Tensor& reference) {
+  return ((a - reference).norm() / reference.norm()).item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("channels-last norm kernels match a float64 reference, output and every gradient, on post-ReLU inputs") {
+  torch::manual_seed(3);
+  const auto CL = at::MemoryFormat::ChannelsLast, NCHW = at::MemoryFormat::Contiguous;
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{32, 16, 12, 12}, std::vector<int64_t>{8, 32, 5, 5}, std::vector<int64_t>{64, 32, 5, 5}}) {
+    // Like a ReLU's output (exact zeros; a large mean next to the spread is where
+    // float sums lose digits), and for the last shape a global pool's gradient.
+    const torch::Tensor x = torch::randn(shape, torch::kDouble).relu() * 3 + (shape[0] == 64 ? 0.0 : 0.5);
+    const torch::Tensor upstream = shape[0] == 64
+                                       ? torch::randn({shape[0], shape[1], 1, 1}, torch::kDouble).expand(shape).contiguous()
+                                       : torch::randn(shape, torch::kDouble);
+    const int64_t C = shape[1];
+    for (int64_t groups : {int64_t{0}, int64_t{1}, int64_t{4}}) {  // 0: batch norm
+      CAPTURE(groups);
+      CAPTURE(shape[2]);
+      torch::Tensor running_mean = torch::zeros({C}), running_var = torch::ones({C});
+      torch::Tensor ref_mean = torch::zeros({C}, torch::kDouble), ref_var = torch::ones({C}, torch::kDouble);
+      torch::Tensor tracked = torch::zeros({}, torch::kLong);
+      auto ours = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+        REQUIRE(nhwc_norm_applies(in));
+        return groups == 0 ? batch_norm_nhwc(in, w, b, running_mean, running_var, tracked, 0.1, 1e-5)
+                           : group_norm_nhwc(in, groups, w, b, 1e-5);
+      };
+      auto reference = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+        return groups == 0 ? torch::batch_norm(in, w, b, ref_mean, ref_var, true, 0.1, 1e-5, false)
+                           : torch::group_norm(in, groups, w, b, 1e-5, false);
+      };
+      const NormResult got = norm_with_grads(ours, x, upstream, torch::kFloat, CL);
+      const NormResult want = norm_with_grads(reference, x, upstream, torch::kDouble, NCHW);
+      CHECK(relative_error(got.y, want.y) < 1e-6);
+      CHECK(relative_error(got.dx, want.dx) < 1e-5);
+      CHECK(relative_error(got.dweight, want.dweight) < 1e-5);
+      CHECK(relative_error(got.dbias, want.dbias) < 1e-6);
+      CHECK(got.y.is_contiguous(CL));
+      if (groups == 0) {  // running statistics as torch::batch_norm keeps them (unbiased variance)
+        CHECK(tracked.item<int64_t>() == 1);
+        CHECK(relative_error(running_mean.to(torch::kDouble), ref_mean) < 1e-6);
+        CHECK(relative_error(running_var.to(torch::kDouble), ref_var) < 1e-6);
+      }
+    }
+  }
+}
+
+TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, values, and NCHW results") {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({4, 8, 6, 6});
+  BatchNorm2d ours(8);
+  torch::nn::BatchNorm2d stock(8);
+  const auto names = [](const torch::nn::Module& m) {
+    std::vector<std::string> all;
+    for (const auto& p : m.named_parameters()) all.push_back("param " + p.key() + " " + std::to_string(p.value().sum().item<double>()));
+    for (const auto& b : m.named_buffers()) all.push_back("buffer " + b.key() + " " + std::to_string(b.value().sum().item<double>()));
+    return all;
+  };
+  CHECK(names(*ours) == names(*stock));
+  CHECK(torch::equal(ours(x), stock(x)));  // NCHW takes LibTorch's kernel
+  CHECK(names(*ours) == names(*stock));    // running statistics updated alike
+  ours->eval(), stock->eval();
+  CHECK(torch::equal(ours(x), stock(x)));
+  CHECK(torch::allclose(ours(x.contiguous(at::MemoryFormat::ChannelsLast)), stock(x), 1e-6, 1e-6));
+
+  GroupNorm ours_group(2, 8);
+  torch::nn::GroupNorm stock_group(torch::nn::GroupNormOptions(2, 8));
+  CHECK(names(*ours_group) == names(*stock_group));
+  CHECK(torch::equal(ours_group(x), stock_group(x)));
+  CHECK(torch::allclose(ours_group(x.contiguous(at::MemoryFormat::ChannelsLast)), stock_group(x), 1e-5, 1e-6));
 }
