@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstring>
 
 namespace runner {
 namespace {
@@ -15,51 +16,123 @@ namespace {
 #define RUNNER_SIMD_CLONES
 #endif
 
-/// s1[c] += Σ_r a[r,c], s2[c] += Σ_r a[r,c]·b[r,c] over one image's rows, in double.
-RUNNER_SIMD_CLONES void channel_sums(const float* __restrict a, const float* __restrict b, int64_t rows, int64_t C,
+// Each loop exists once per (ReLU or not) as a template, instantiated inside
+// the cloned entry points below: a flag tested inside the loop kept GCC from
+// vectorizing it (the fused ReLU ran 6-10x slower than the plain kernel).
+#define RUNNER_INLINE inline __attribute__((always_inline))
+
+// Branch-free on the bits: GCC would not vectorize `v > 0 ? v : 0` on floats, and
+// the scalar branches mispredict on a ReLU's half-zero data (the fused ReLU ran
+// 6-40x slower than the plain kernel).
+
+/// max(v, 0): clears v when its sign bit is set.
+RUNNER_INLINE float relu_of(float v) {
+  int32_t bits = 0;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= ~(bits >> 31);
+  std::memcpy(&v, &bits, sizeof bits);
+  return v;
+}
+
+/// value where x > 0, else 0 (a ReLU's backward).
+RUNNER_INLINE float where_positive(float x, float value) {
+  int32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  bits &= -static_cast<int32_t>(x > 0.0f);
+  std::memcpy(&value, &bits, sizeof bits);
+  return value;
+}
+
+/// s1[c] += Σ_r a[r,c], s2[c] += Σ_r a[r,c]·b[r,c] over one image's rows, in
+/// double; with kReluA/kReluB max(·, 0) of a/b is read instead (a ReLU fused in
+/// front of the norm).
+template <bool kReluA, bool kReluB>
+RUNNER_INLINE void channel_sums_loop(const float* __restrict a, const float* __restrict b, int64_t rows, int64_t C,
                                      double* __restrict s1, double* __restrict s2) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* ar = a + r * C;
     const float* br = b + r * C;
     for (int64_t c = 0; c < C; ++c) {
-      const double av = ar[c];
+      const float a0 = ar[c], b0 = br[c];
+      const double av = kReluA ? relu_of(a0) : a0;
+      const double bv = kReluB ? relu_of(b0) : b0;
       s1[c] += av;
-      s2[c] += av * static_cast<double>(br[c]);
+      s2[c] += av * bv;
     }
   }
 }
 
-/// out[r,c] = (x[r,c] - m[c])·k2[c] + k3[c] (+ dy[r,c]·k1[c] when dy is given), in double.
-RUNNER_SIMD_CLONES void channel_affine(const float* __restrict dy, const float* __restrict x, float* __restrict out,
-                                       int64_t rows, int64_t C, const double* __restrict k1,
-                                       const double* __restrict m, const double* __restrict k2,
-                                       const double* __restrict k3) {
-  if (dy == nullptr) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < C; ++c)
-        out[r * C + c] = static_cast<float>((static_cast<double>(x[r * C + c]) - m[c]) * k2[c] + k3[c]);
-    return;
-  }
+RUNNER_SIMD_CLONES void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,
+                                     bool relu_a, bool relu_b) {
+  if (relu_a && relu_b)
+    channel_sums_loop<true, true>(a, b, rows, C, s1, s2);
+  else if (relu_b)
+    channel_sums_loop<false, true>(a, b, rows, C, s1, s2);
+  else
+    channel_sums_loop<false, false>(a, b, rows, C, s1, s2);
+}
+
+/// out[r,c] = (v - m[c])·k2[c] + k3[c], v = x[r,c] (or max(x[r,c], 0) with kRelu), in double.
+template <bool kRelu>
+RUNNER_INLINE void normalize_loop(const float* __restrict x, float* __restrict out, int64_t rows, int64_t C,
+                                  const double* __restrict m, const double* __restrict k2,
+                                  const double* __restrict k3) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c)
-      out[r * C + c] = static_cast<float>(static_cast<double>(dy[r * C + c]) * k1[c] +
-                                          (static_cast<double>(x[r * C + c]) - m[c]) * k2[c] + k3[c]);
+    for (int64_t c = 0; c < C; ++c) {
+      const float xv = x[r * C + c];
+      const double v = kRelu ? relu_of(xv) : xv;
+      out[r * C + c] = static_cast<float>((v - m[c]) * k2[c] + k3[c]);
+    }
+}
+
+/// out[r,c] = dy[r,c]·k1[c] + (v - m[c])·k2[c] + k3[c] in double; with kRelu v =
+/// max(x, 0) and out is also the ReLU's backward (0 where x <= 0).
+template <bool kRelu>
+RUNNER_INLINE void normalize_backward_loop(const float* __restrict dy, const float* __restrict x,
+                                           float* __restrict out, int64_t rows, int64_t C,
+                                           const double* __restrict k1, const double* __restrict m,
+                                           const double* __restrict k2, const double* __restrict k3) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const float xv = x[r * C + c];
+      const double v = kRelu ? relu_of(xv) : xv;
+      const auto d = static_cast<float>(static_cast<double>(dy[r * C + c]) * k1[c] + (v - m[c]) * k2[c] + k3[c]);
+      out[r * C + c] = kRelu ? where_positive(xv, d) : d;
+    }
+}
+
+/// The combination is in double: a norm's backward subtracts nearly equal terms,
+/// and rounding the coefficients to float first made LN's gradients 7x less
+/// accurate than NCHW's.
+RUNNER_SIMD_CLONES void channel_affine(const float* dy, const float* x, float* out, int64_t rows, int64_t C,
+                                       const double* k1, const double* m, const double* k2, const double* k3,
+                                       bool relu) {
+  if (dy == nullptr && relu)
+    normalize_loop<true>(x, out, rows, C, m, k2, k3);
+  else if (dy == nullptr)
+    normalize_loop<false>(x, out, rows, C, m, k2, k3);
+  else if (relu)
+    normalize_backward_loop<true>(dy, x, out, rows, C, k1, m, k2, k3);
+  else
+    normalize_backward_loop<false>(dy, x, out, rows, C, k1, m, k2, k3);
 }
 
 struct Geometry {
   int64_t N, C, rows;  ///< rows = H·W
   int64_t groups;      ///< 0: batch norm
+  bool relu;           ///< the input passes through a ReLU first
   int64_t stats() const { return groups == 0 ? C : N * groups; }
   int64_t stat_of(int64_t n, int64_t c) const { return groups == 0 ? c : n * groups + c / (C / groups); }
   double count() const { return static_cast<double>(groups == 0 ? N * rows : rows * (C / groups)); }
 };
 
-Geometry geometry_of(const torch::Tensor& x, int64_t groups) {
-  return {x.size(0), x.size(1), x.size(2) * x.size(3), groups};
+Geometry geometry_of(const torch::Tensor& x, int64_t groups, bool relu) {
+  return {x.size(0), x.size(1), x.size(2) * x.size(3), groups, relu};
 }
 
 /// Per (image, channel) sums of a and a·b: two [N, C] double tensors.
-std::pair<torch::Tensor, torch::Tensor> image_channel_sums(const Geometry& g, const float* a, const float* b) {
+std::pair<torch::Tensor, torch::Tensor> image_channel_sums(const Geometry& g, const float* a, const float* b,
+                                                          bool relu_a, bool relu_b) {
   auto options = torch::TensorOptions().dtype(torch::kDouble);
   torch::Tensor s1 = torch::zeros({g.N, g.C}, options), s2 = torch::zeros({g.N, g.C}, options);
   double* p1 = s1.data_ptr<double>();
@@ -67,14 +140,12 @@ std::pair<torch::Tensor, torch::Tensor> image_channel_sums(const Geometry& g, co
   const int64_t image = g.rows * g.C;
   at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
-      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1 + n * g.C, p2 + n * g.C);
+      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1 + n * g.C, p2 + n * g.C, relu_a, relu_b);
   });
   return {s1, s2};
 }
 
-/// out = dy·k1 + (x - m)·k2 + k3 with [N, C] double coefficients (dy optional),
-/// combined in double: a norm's backward subtracts nearly equal terms, and
-/// rounding them to float first made LN's gradients 7x less accurate than NCHW's.
+/// out = dy·k1 + (x - m)·k2 + k3 with [N, C] double coefficients (dy optional).
 void apply_per_image_channel(const Geometry& g, const float* dy, const float* x, float* out, const torch::Tensor& k1,
                              const torch::Tensor& m, const torch::Tensor& k2, const torch::Tensor& k3) {
   const int64_t image = g.rows * g.C;
@@ -85,7 +156,7 @@ void apply_per_image_channel(const Geometry& g, const float* dy, const float* x,
   at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       channel_affine(dy == nullptr ? nullptr : dy + n * image, x + n * image, out + n * image, g.rows, g.C,
-                     pk1 == nullptr ? nullptr : pk1 + n * g.C, pm + n * g.C, pk2 + n * g.C, pk3 + n * g.C);
+                     pk1 == nullptr ? nullptr : pk1 + n * g.C, pm + n * g.C, pk2 + n * g.C, pk3 + n * g.C, g.relu);
   });
 }
 
@@ -106,12 +177,13 @@ torch::Tensor as_coefficients(const torch::Tensor& t) { return t.to(torch::kDoub
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/// y = (x - mean)·invstd·weight + bias, mean and invstd given per stat group
-/// (double, computed by the caller without autograd).
+/// y = (v - mean)·invstd·weight + bias with v = x, or relu(x); mean and invstd
+/// given per stat group (double, computed by the caller without autograd).
+/// With relu only x is kept for backward: the ReLU's output is never stored.
 torch::Tensor norm_forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
-                         int64_t groups) {
-  const Geometry g = geometry_of(x, groups);
+                           const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
+                           int64_t groups, bool relu) {
+  const Geometry g = geometry_of(x, groups, relu);
   const torch::Tensor w = weight.to(torch::kDouble).view({1, g.C});
   const torch::Tensor scale = spread(g, invstd) * w;
   torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
@@ -119,18 +191,20 @@ torch::Tensor norm_forward(AutogradContext* ctx, const torch::Tensor& x, const t
                           as_coefficients(scale), as_coefficients(bias.view({1, g.C}).expand({g.N, g.C})));
   ctx->save_for_backward({x, weight, mean, invstd});
   ctx->saved_data["groups"] = groups;
+  ctx->saved_data["relu"] = relu;
   return y;
 }
 
+/// {dx, dweight, dbias}.
 variable_list norm_backward(AutogradContext* ctx, const variable_list& grads) {
   const auto saved = ctx->get_saved_variables();
   const torch::Tensor& x = saved[0];
   const torch::Tensor& weight = saved[1];
   const torch::Tensor& mean = saved[2];
   const torch::Tensor& invstd = saved[3];
-  const Geometry g = geometry_of(x, ctx->saved_data["groups"].toInt());
+  const Geometry g = geometry_of(x, ctx->saved_data["groups"].toInt(), ctx->saved_data["relu"].toBool());
   const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-  auto [sum_dy, sum_dy_x] = image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>());
+  auto [sum_dy, sum_dy_x] = image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
   const torch::Tensor mean_nc = spread(g, mean), invstd_nc = spread(g, invstd);
   const torch::Tensor w = weight.to(torch::kDouble).view({1, g.C});
   const torch::Tensor sum_dy_xhat = (sum_dy_x - mean_nc * sum_dy) * invstd_nc;  // [N, C]
@@ -145,36 +219,43 @@ variable_list norm_backward(AutogradContext* ctx, const variable_list& grads) {
   apply_per_image_channel(g, dy.data_ptr<float>(), x.data_ptr<float>(), dx.data_ptr<float>(),
                           as_coefficients(invstd_nc * w), as_coefficients(mean_nc), as_coefficients(spread(g, k2)),
                           as_coefficients(spread(g, k3)));
-  return {dx, grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  return {dx, grad_weight, grad_bias};
+}
+
+/// Pads {dx, dweight, dbias} with no gradient for the other `inputs - 3` inputs.
+variable_list padded(variable_list grads, size_t inputs) {
+  grads.resize(inputs);
+  return grads;
 }
 
 // Two autograd nodes for one computation, so `runner bench --profile` can tell
 // a BatchNorm's backward from a GroupNorm's.
 struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd) {
-    return norm_forward(ctx, x, weight, bias, mean, invstd, 0);
+                               const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
+                               bool relu) {
+    return norm_forward(ctx, x, weight, bias, mean, invstd, 0, relu);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    variable_list all = norm_backward(ctx, grads);
-    all.pop_back();
-    return all;
+    return padded(norm_backward(ctx, grads), 6);
   }
 };
 
 struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
-                               int64_t groups) {
-    return norm_forward(ctx, x, weight, bias, mean, invstd, groups);
+                               int64_t groups, bool relu) {
+    return norm_forward(ctx, x, weight, bias, mean, invstd, groups, relu);
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) { return norm_backward(ctx, grads); }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return padded(norm_backward(ctx, grads), 7);
+  }
 };
 
 /// Mean, biased variance per stat group, in double.
 std::pair<torch::Tensor, torch::Tensor> moments(const Geometry& g, const torch::Tensor& x) {
   const float* px = x.data_ptr<float>();
-  auto [s1, s2] = image_channel_sums(g, px, px);
+  auto [s1, s2] = image_channel_sums(g, px, px, g.relu, g.relu);
   const double K = g.count();
   const torch::Tensor mean = sum_per_stat(g, s1) / K;
   const torch::Tensor var = (sum_per_stat(g, s2) / K - mean * mean).clamp_min(0.0);
@@ -194,8 +275,9 @@ bool nhwc_norm_applies(const torch::Tensor& x) {
 
 torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               const torch::Tensor& running_mean, const torch::Tensor& running_var,
-                              const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps) {
-  const Geometry g = geometry_of(x, 0);
+                              const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps,
+                              bool relu_input) {
+  const Geometry g = geometry_of(x, 0, relu_input);
   torch::Tensor mean, var;
   {
     torch::NoGradGuard no_grad;
@@ -210,20 +292,20 @@ torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weigh
     }
   }
   return BatchNormNhwc::apply(x, ones_if_undefined(weight, g.C, x, 1.0), ones_if_undefined(bias, g.C, x, 0.0), mean,
-                              (var + eps).rsqrt());
+                              (var + eps).rsqrt(), relu_input);
 }
 
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                              const torch::Tensor& bias, double eps) {
+                              const torch::Tensor& bias, double eps, bool relu_input) {
   TORCH_CHECK(groups > 0 && x.size(1) % groups == 0, "group_norm_nhwc: groups must divide the channels");
-  const Geometry g = geometry_of(x, groups);
+  const Geometry g = geometry_of(x, groups, relu_input);
   torch::Tensor mean, var;
   {
     torch::NoGradGuard no_grad;
     std::tie(mean, var) = moments(g, x.detach());
   }
   return GroupNormNhwc::apply(x, ones_if_undefined(weight, g.C, x, 1.0), ones_if_undefined(bias, g.C, x, 0.0), mean,
-                              (var + eps).rsqrt(), groups);
+                              (var + eps).rsqrt(), groups, relu_input);
 }
 
 BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, double eps, double momentum)
@@ -241,6 +323,13 @@ void BatchNorm2dImpl::reset() {
 
 void BatchNorm2dImpl::pretty_print(std::ostream& stream) const {
   stream << "BatchNorm2d(" << channels_ << ", eps=" << eps_ << ", momentum=" << momentum_ << ")";
+}
+
+bool BatchNorm2dImpl::fuses_relu(const torch::Tensor& x) const { return is_training() && nhwc_norm_applies(x); }
+
+torch::Tensor BatchNorm2dImpl::forward_after_relu(const torch::Tensor& x) {
+  if (!fuses_relu(x)) return forward(torch::relu(x));
+  return batch_norm_nhwc(x, weight, bias, running_mean, running_var, num_batches_tracked, momentum_, eps_, true);
 }
 
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
@@ -266,6 +355,13 @@ void GroupNormImpl::reset() {
 
 void GroupNormImpl::pretty_print(std::ostream& stream) const {
   stream << "GroupNorm(" << groups_ << ", " << channels_ << ", eps=" << eps_ << ")";
+}
+
+bool GroupNormImpl::fuses_relu(const torch::Tensor& x) const { return nhwc_norm_applies(x); }
+
+torch::Tensor GroupNormImpl::forward_after_relu(const torch::Tensor& x) {
+  if (!fuses_relu(x)) return forward(torch::relu(x));
+  return group_norm_nhwc(x, groups_, weight, bias, eps_, true);
 }
 
 torch::Tensor GroupNormImpl::forward(const torch::Tensor& x) {

@@ -18,6 +18,8 @@
 
 #include <optional>
 
+#include "layers/registry.h"
+
 namespace runner {
 
 /// True when `x` can take these kernels: a 4-D float CPU tensor in channels-last.
@@ -25,24 +27,28 @@ bool nhwc_norm_applies(const torch::Tensor& x);
 
 /// Batch norm over (N, H, W) per channel with batch statistics; updates the
 /// running statistics like torch::batch_norm (unbiased variance, `momentum`,
-/// or a cumulative average when momentum is empty).
+/// or a cumulative average when momentum is empty). relu_input normalizes
+/// relu(x) without storing it: ReLU and norm in the same two passes.
 torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                               const torch::Tensor& running_mean, const torch::Tensor& running_var,
-                              const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps);
+                              const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps,
+                              bool relu_input = false);
 
-/// GroupNorm(groups, C) with a per-channel affine.
+/// GroupNorm(groups, C) with a per-channel affine; relu_input as above.
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
-                              const torch::Tensor& bias, double eps);
+                              const torch::Tensor& bias, double eps, bool relu_input = false);
 
 /// BatchNorm2d with torch::nn::BatchNorm2d's parameters, buffers, names and
 /// initialization (so checkpoints and optimizer order are the same); training
 /// takes the kernels above when they apply, everything else torch::batch_norm.
-class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
+class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl>, public FusesPrecedingRelu {
  public:
   explicit BatchNorm2dImpl(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  bool fuses_relu(const torch::Tensor& x) const override;
+  torch::Tensor forward_after_relu(const torch::Tensor& x) override;
 
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
@@ -54,12 +60,14 @@ TORCH_MODULE(BatchNorm2d);
 
 /// GroupNorm(groups, C) with torch::nn::GroupNorm's parameters and
 /// initialization; takes the kernels above when they apply.
-class GroupNormImpl : public torch::nn::Cloneable<GroupNormImpl> {
+class GroupNormImpl : public torch::nn::Cloneable<GroupNormImpl>, public FusesPrecedingRelu {
  public:
   GroupNormImpl(int64_t groups, int64_t channels, double eps = 1e-5);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  bool fuses_relu(const torch::Tensor& x) const override;
+  torch::Tensor forward_after_relu(const torch::Tensor& x) override;
 
   torch::Tensor weight, bias;
 

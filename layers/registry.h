@@ -39,13 +39,33 @@ inline std::string layer_scope_name(const torch::nn::Module& module) {
   return "layer: " + name;
 }
 
+/// A layer that can apply the ReLU in front of it itself, in the same passes
+/// over memory: where fuses_relu(x), forward_after_relu(x) == forward(relu(x)).
+class FusesPrecedingRelu {
+ public:
+  virtual ~FusesPrecedingRelu() = default;
+  virtual bool fuses_relu(const torch::Tensor& x) const = 0;
+  virtual torch::Tensor forward_after_relu(const torch::Tensor& x) = 0;
+};
+
 /// Runs a stack built by build_stack layer by layer, each in a profiler scope
 /// named "layer: Conv2d" etc. (runner bench --profile); the name is only made
-/// while a profiler listens.
+/// while a profiler listens. A ReLU followed by a FusesPrecedingRelu layer (the
+/// conv → relu → norm block) runs as one step, in the norm's scope.
 inline torch::Tensor forward_layers(torch::nn::Sequential& stack, torch::Tensor x) {
-  for (auto& layer : *stack) {
-    RECORD_USER_SCOPE(layer_scope_name(*layer.ptr()));
-    x = layer.forward(x);
+  for (auto layer = stack->begin(); layer != stack->end(); ++layer) {
+    const auto next = std::next(layer);
+    if (next != stack->end() && dynamic_cast<torch::nn::ReLUImpl*>(layer->ptr().get()) != nullptr) {
+      auto* fused = dynamic_cast<FusesPrecedingRelu*>(next->ptr().get());
+      if (fused != nullptr && fused->fuses_relu(x)) {
+        RECORD_USER_SCOPE(layer_scope_name(*next->ptr()));
+        x = fused->forward_after_relu(x);
+        layer = next;
+        continue;
+      }
+    }
+    RECORD_USER_SCOPE(layer_scope_name(*layer->ptr()));
+    x = layer->forward(x);
   }
   return x;
 }

@@ -289,46 +289,71 @@ double relative_error(const torch::Tensor& a, const torch::Tensor& reference) {
 
 }  // namespace
 
-TEST_CASE("channels-last norm kernels match a float64 reference, output and every gradient, on post-ReLU inputs") {
+TEST_CASE("channels-last norm kernels match a float64 reference, output and every gradient, with and without a fused ReLU") {
   torch::manual_seed(3);
   const auto CL = at::MemoryFormat::ChannelsLast, NCHW = at::MemoryFormat::Contiguous;
-  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{32, 16, 12, 12}, std::vector<int64_t>{8, 32, 5, 5}, std::vector<int64_t>{64, 32, 5, 5}}) {
-    // Like a ReLU's output (exact zeros; a large mean next to the spread is where
-    // float sums lose digits), and for the last shape a global pool's gradient.
-    const torch::Tensor x = torch::randn(shape, torch::kDouble).relu() * 3 + (shape[0] == 64 ? 0.0 : 0.5);
+  using Shape4 = std::vector<int64_t>;
+  for (const Shape4& shape : {Shape4{32, 16, 12, 12}, Shape4{8, 32, 5, 5}, Shape4{64, 32, 5, 5}}) {
+    // A conv's output: through a ReLU it has exact zeros and a mean as large as
+    // its spread (where float sums lose digits). The last shape gets a global
+    // pool's gradient, constant over H and W.
+    const torch::Tensor z = torch::randn(shape, torch::kDouble) * 3 + 0.5;
     const torch::Tensor upstream = shape[0] == 64
                                        ? torch::randn({shape[0], shape[1], 1, 1}, torch::kDouble).expand(shape).contiguous()
                                        : torch::randn(shape, torch::kDouble);
     const int64_t C = shape[1];
-    for (int64_t groups : {int64_t{0}, int64_t{1}, int64_t{4}}) {  // 0: batch norm
-      CAPTURE(groups);
-      CAPTURE(shape[2]);
-      torch::Tensor running_mean = torch::zeros({C}), running_var = torch::ones({C});
-      torch::Tensor ref_mean = torch::zeros({C}, torch::kDouble), ref_var = torch::ones({C}, torch::kDouble);
-      torch::Tensor tracked = torch::zeros({}, torch::kLong);
-      auto ours = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
-        REQUIRE(nhwc_norm_applies(in));
-        return groups == 0 ? batch_norm_nhwc(in, w, b, running_mean, running_var, tracked, 0.1, 1e-5)
-                           : group_norm_nhwc(in, groups, w, b, 1e-5);
-      };
-      auto reference = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
-        return groups == 0 ? torch::batch_norm(in, w, b, ref_mean, ref_var, true, 0.1, 1e-5, false)
-                           : torch::group_norm(in, groups, w, b, 1e-5, false);
-      };
-      const NormResult got = norm_with_grads(ours, x, upstream, torch::kFloat, CL);
-      const NormResult want = norm_with_grads(reference, x, upstream, torch::kDouble, NCHW);
-      CHECK(relative_error(got.y, want.y) < 1e-6);
-      CHECK(relative_error(got.dx, want.dx) < 1e-5);
-      CHECK(relative_error(got.dweight, want.dweight) < 1e-5);
-      CHECK(relative_error(got.dbias, want.dbias) < 1e-6);
-      CHECK(got.y.is_contiguous(CL));
-      if (groups == 0) {  // running statistics as torch::batch_norm keeps them (unbiased variance)
-        CHECK(tracked.item<int64_t>() == 1);
-        CHECK(relative_error(running_mean.to(torch::kDouble), ref_mean) < 1e-6);
-        CHECK(relative_error(running_var.to(torch::kDouble), ref_var) < 1e-6);
+    for (bool relu : {false, true}) {
+      const torch::Tensor x = relu ? z : z.relu();  // with relu the kernel applies it itself
+      for (int64_t groups : {int64_t{0}, int64_t{1}, int64_t{4}}) {  // 0: batch norm
+        CAPTURE(groups);
+        CAPTURE(relu);
+        CAPTURE(shape[2]);
+        torch::Tensor running_mean = torch::zeros({C}), running_var = torch::ones({C});
+        torch::Tensor ref_mean = torch::zeros({C}, torch::kDouble), ref_var = torch::ones({C}, torch::kDouble);
+        torch::Tensor tracked = torch::zeros({}, torch::kLong);
+        auto ours = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+          REQUIRE(nhwc_norm_applies(in));
+          return groups == 0 ? batch_norm_nhwc(in, w, b, running_mean, running_var, tracked, 0.1, 1e-5, relu)
+                             : group_norm_nhwc(in, groups, w, b, 1e-5, relu);
+        };
+        auto reference = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+          const torch::Tensor v = relu ? torch::relu(in) : in;
+          return groups == 0 ? torch::batch_norm(v, w, b, ref_mean, ref_var, true, 0.1, 1e-5, false)
+                             : torch::group_norm(v, groups, w, b, 1e-5, false);
+        };
+        const NormResult got = norm_with_grads(ours, x, upstream, torch::kFloat, CL);
+        const NormResult want = norm_with_grads(reference, x, upstream, torch::kDouble, NCHW);
+        CHECK(relative_error(got.y, want.y) < 1e-6);
+        CHECK(relative_error(got.dx, want.dx) < 1e-5);
+        CHECK(relative_error(got.dweight, want.dweight) < 1e-5);
+        CHECK(relative_error(got.dbias, want.dbias) < 1e-6);
+        CHECK(got.y.is_contiguous(CL));
+        if (relu) CHECK(torch::equal(got.dx.eq(0), x.le(0).logical_or(want.dx.eq(0))));  // the ReLU's mask
+        if (groups == 0) {  // running statistics as torch::batch_norm keeps them (unbiased variance)
+          CHECK(tracked.item<int64_t>() == 1);
+          CHECK(relative_error(running_mean.to(torch::kDouble), ref_mean) < 1e-6);
+          CHECK(relative_error(running_var.to(torch::kDouble), ref_var) < 1e-6);
+        }
       }
     }
   }
+}
+
+TEST_CASE("a ReLU before a norm runs fused in channels-last, with the same result as unfused") {
+  torch::manual_seed(5);
+  const ExperimentSpec spec = load_experiment(test_util::source_path("experiments/session8/gn.yaml"));
+  BuiltModel built = build_model(spec.model);
+  built.net->train();
+  const torch::Tensor x = torch::randn({8, 3, 32, 32}).contiguous(at::MemoryFormat::ChannelsLast);
+  // The same layers one by one (as the plan check runs them) never fuse.
+  torch::Tensor unfused = x;
+  for (auto& layer : *built.net->layers()) unfused = layer.forward(unfused);
+  const torch::Tensor fused = built.net->forward(x);
+  CHECK(torch::allclose(fused, unfused.flatten(1), 1e-4, 1e-5));
+  auto* norm = dynamic_cast<FusesPrecedingRelu*>(built.net->layers()->ptr(2).get());
+  REQUIRE(norm != nullptr);
+  CHECK(norm->fuses_relu(torch::randn({2, 16, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast)));
+  CHECK_FALSE(norm->fuses_relu(torch::randn({2, 16, 4, 4})));  // NCHW: LibTorch's kernels
 }
 
 TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, values, and NCHW results") {

@@ -499,14 +499,24 @@ TEST_CASE("runner bench --profile says where a step's time goes, per layer type,
   std::map<std::string, std::pair<double, double>> parts;
   for (const auto& row : json["profile_ms_per_step"])
     parts[row["part"].get<std::string>()] = {row["forward"].get<double>(), row["backward"].get<double>()};
-  // Every layer type of the GN network, with its share of forward and backward.
-  for (const char* layer : {"layer: Conv2d", "layer: GroupNorm", "layer: ReLU", "layer: MaxPool2d"}) {
+  // Every layer type of the GN network, with its share of forward and backward;
+  // in channels-last (the CPU default) each ReLU runs fused into the GroupNorm after it.
+  for (const char* layer : {"layer: Conv2d", "layer: GroupNorm", "layer: MaxPool2d"}) {
     INFO(layer);
     REQUIRE(parts.count(layer) == 1);
     CHECK(parts[layer].first > 0);
     CHECK(parts[layer].second > 0);
   }
+  CHECK(parts.count("layer: ReLU") == 0);
   CHECK(parts.count("layer: Residual") == 1);  // its own add; the body's layers count as their types
+  const auto nchw = bench_gn("--set data.limit.train=500 --set train.layout=nchw --steps 2 --batch 32 --json --profile");
+  REQUIRE(nchw.exit_code == 0);
+  bool relu_row = false;
+  const auto nchw_json = nlohmann::json::parse(nchw.output.substr(nchw.output.find('{')));
+  for (const auto& row : nchw_json["profile_ms_per_step"])
+    relu_row = relu_row || (row["part"] == "layer: ReLU" && row["forward"].get<double>() > 0 &&
+                            row["backward"].get<double>() > 0);
+  CHECK(relu_row);
   CHECK(parts.count("batch + augmentation") == 1);
   CHECK(parts.count("optimizer (step, ema)") == 1);
   const auto table = bench_gn("--set data.limit.train=500 --steps 2 --batch 32 --profile");
