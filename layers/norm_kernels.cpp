@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace runner {
 namespace {
@@ -130,66 +131,97 @@ Geometry geometry_of(const torch::Tensor& x, int64_t groups, bool relu) {
   return {x.size(0), x.size(1), x.size(2) * x.size(3), groups, relu};
 }
 
-/// Per (image, channel) sums of a and a·b: two [N, C] double tensors.
-std::pair<torch::Tensor, torch::Tensor> image_channel_sums(const Geometry& g, const float* a, const float* b,
-                                                          bool relu_a, bool relu_b) {
-  auto options = torch::TensorOptions().dtype(torch::kDouble);
-  torch::Tensor s1 = torch::zeros({g.N, g.C}, options), s2 = torch::zeros({g.N, g.C}, options);
-  double* p1 = s1.data_ptr<double>();
-  double* p2 = s2.data_ptr<double>();
+// The statistics are [N·C] or [stat groups] arrays of doubles in plain loops:
+// done with ATen ops they were ~30 tiny ops per layer and step, ~1-2 ms a step.
+using Doubles = std::vector<double>;
+
+/// Per (image, channel) sums of a and a·b, [N·C] each.
+std::pair<Doubles, Doubles> image_channel_sums(const Geometry& g, const float* a, const float* b, bool relu_a,
+                                               bool relu_b) {
+  Doubles s1(static_cast<size_t>(g.N * g.C), 0.0), s2(s1.size(), 0.0);
   const int64_t image = g.rows * g.C;
   at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
-      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1 + n * g.C, p2 + n * g.C, relu_a, relu_b);
+      channel_sums(a + n * image, b + n * image, g.rows, g.C, s1.data() + n * g.C, s2.data() + n * g.C, relu_a,
+                   relu_b);
   });
-  return {s1, s2};
+  return {std::move(s1), std::move(s2)};
 }
 
-/// out = dy·k1 + (x - m)·k2 + k3 with [N, C] double coefficients (dy optional).
-void apply_per_image_channel(const Geometry& g, const float* dy, const float* x, float* out, const torch::Tensor& k1,
-                             const torch::Tensor& m, const torch::Tensor& k2, const torch::Tensor& k3) {
+/// out = dy·k1 + (x - m)·k2 + k3 with [N·C] coefficients (dy and k1 optional).
+void apply_per_image_channel(const Geometry& g, const float* dy, const float* x, float* out, const Doubles& k1,
+                             const Doubles& m, const Doubles& k2, const Doubles& k3) {
   const int64_t image = g.rows * g.C;
-  const double* pk1 = k1.defined() ? k1.data_ptr<double>() : nullptr;
-  const double* pm = m.data_ptr<double>();
-  const double* pk2 = k2.data_ptr<double>();
-  const double* pk3 = k3.data_ptr<double>();
   at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       channel_affine(dy == nullptr ? nullptr : dy + n * image, x + n * image, out + n * image, g.rows, g.C,
-                     pk1 == nullptr ? nullptr : pk1 + n * g.C, pm + n * g.C, pk2 + n * g.C, pk3 + n * g.C, g.relu);
+                     k1.empty() ? nullptr : k1.data() + n * g.C, m.data() + n * g.C, k2.data() + n * g.C,
+                     k3.data() + n * g.C, g.relu);
   });
 }
 
-/// [S] per stat group from [N, C] sums.
-torch::Tensor sum_per_stat(const Geometry& g, const torch::Tensor& per_image_channel) {
-  if (g.groups == 0) return per_image_channel.sum(0);
-  return per_image_channel.view({g.N, g.groups, g.C / g.groups}).sum(2).view({-1});
+/// Calls f(n, c, index into [N·C], stat group).
+template <class F>
+void for_each_image_channel(const Geometry& g, F&& f) {
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t c = 0; c < g.C; ++c) f(n, c, static_cast<size_t>(n * g.C + c), static_cast<size_t>(g.stat_of(n, c)));
 }
 
-/// [S] → [N, C]: each (image, channel) gets its stat group's value.
-torch::Tensor spread(const Geometry& g, const torch::Tensor& per_stat) {
-  if (g.groups == 0) return per_stat.view({1, g.C}).expand({g.N, g.C});
-  return per_stat.view({g.N, g.groups, 1}).expand({g.N, g.groups, g.C / g.groups}).reshape({g.N, g.C});
+/// A float [C] tensor's values (weights, biases) as doubles.
+Doubles doubles_of(const torch::Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == torch::kFloat, "norm kernels: float parameters expected");
+  const torch::Tensor c = t.contiguous();
+  return Doubles(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-torch::Tensor as_coefficients(const torch::Tensor& t) { return t.to(torch::kDouble).contiguous(); }
+torch::Tensor float_tensor_of(const Doubles& values) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(values.size())}, torch::kFloat);
+  std::copy(values.begin(), values.end(), t.data_ptr<float>());
+  return t;
+}
+
+struct Moments {
+  Doubles mean, var;  ///< per stat group; var biased
+};
+
+Moments moments(const Geometry& g, const float* x) {
+  auto [s1, s2] = image_channel_sums(g, x, x, g.relu, g.relu);
+  Moments m{Doubles(static_cast<size_t>(g.stats()), 0.0), Doubles(static_cast<size_t>(g.stats()), 0.0)};
+  for_each_image_channel(g, [&](int64_t, int64_t, size_t i, size_t s) {
+    m.mean[s] += s1[i];
+    m.var[s] += s2[i];
+  });
+  const double K = g.count();
+  for (size_t s = 0; s < m.mean.size(); ++s) {
+    m.mean[s] /= K;
+    m.var[s] = std::max(m.var[s] / K - m.mean[s] * m.mean[s], 0.0);
+  }
+  return m;
+}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 /// y = (v - mean)·invstd·weight + bias with v = x, or relu(x); mean and invstd
-/// given per stat group (double, computed by the caller without autograd).
-/// With relu only x is kept for backward: the ReLU's output is never stored.
+/// per stat group, computed by the caller. With relu only x is kept for
+/// backward: the ReLU's output is never stored.
 torch::Tensor norm_forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                           const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
-                           int64_t groups, bool relu) {
+                           const torch::Tensor& bias, const Doubles& mean, const Doubles& invstd, int64_t groups,
+                           bool relu) {
   const Geometry g = geometry_of(x, groups, relu);
-  const torch::Tensor w = weight.to(torch::kDouble).view({1, g.C});
-  const torch::Tensor scale = spread(g, invstd) * w;
+  const Doubles w = doubles_of(weight), b = doubles_of(bias);
+  const size_t nc = static_cast<size_t>(g.N * g.C);
+  Doubles m(nc), k2(nc), k3(nc);
+  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
+    m[i] = mean[s];
+    k2[i] = invstd[s] * w[static_cast<size_t>(c)];
+    k3[i] = b[static_cast<size_t>(c)];
+  });
   torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-  apply_per_image_channel(g, nullptr, x.data_ptr<float>(), y.data_ptr<float>(), {}, as_coefficients(spread(g, mean)),
-                          as_coefficients(scale), as_coefficients(bias.view({1, g.C}).expand({g.N, g.C})));
-  ctx->save_for_backward({x, weight, mean, invstd});
+  apply_per_image_channel(g, nullptr, x.data_ptr<float>(), y.data_ptr<float>(), {}, m, k2, k3);
+  ctx->save_for_backward({x, weight});
+  ctx->saved_data["mean"] = mean;
+  ctx->saved_data["invstd"] = invstd;
   ctx->saved_data["groups"] = groups;
   ctx->saved_data["relu"] = relu;
   return y;
@@ -199,27 +231,36 @@ torch::Tensor norm_forward(AutogradContext* ctx, const torch::Tensor& x, const t
 variable_list norm_backward(AutogradContext* ctx, const variable_list& grads) {
   const auto saved = ctx->get_saved_variables();
   const torch::Tensor& x = saved[0];
-  const torch::Tensor& weight = saved[1];
-  const torch::Tensor& mean = saved[2];
-  const torch::Tensor& invstd = saved[3];
+  const Doubles w = doubles_of(saved[1]);
+  const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
+  const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
   const Geometry g = geometry_of(x, ctx->saved_data["groups"].toInt(), ctx->saved_data["relu"].toBool());
   const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-  auto [sum_dy, sum_dy_x] = image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
-  const torch::Tensor mean_nc = spread(g, mean), invstd_nc = spread(g, invstd);
-  const torch::Tensor w = weight.to(torch::kDouble).view({1, g.C});
-  const torch::Tensor sum_dy_xhat = (sum_dy_x - mean_nc * sum_dy) * invstd_nc;  // [N, C]
-  const torch::Tensor grad_weight = sum_dy_xhat.sum(0).to(weight.scalar_type());
-  const torch::Tensor grad_bias = sum_dy.sum(0).to(weight.scalar_type());
-  // dx = invstd·(w·dy - B/K - (x - mean)·invstd²·A/K) per stat group.
-  const torch::Tensor A = sum_per_stat(g, sum_dy_xhat * w) / invstd;  // Σ w·dy·(x - mean)
-  const torch::Tensor B = sum_per_stat(g, sum_dy * w);
+  const auto [sum_dy, sum_dy_x] = image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
+  // dx = invstd·(w·dy - B/K - (v - mean)·invstd²·A/K) per stat group, with
+  // A = Σ w·dy·(v - mean) and B = Σ w·dy over the group.
+  Doubles grad_w(static_cast<size_t>(g.C), 0.0), grad_b(grad_w.size(), 0.0);
+  Doubles A(mean.size(), 0.0), B(mean.size(), 0.0);
+  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
+    const double dy_xmu = sum_dy_x[i] - mean[s] * sum_dy[i];
+    const auto ch = static_cast<size_t>(c);
+    grad_w[ch] += dy_xmu * invstd[s];
+    grad_b[ch] += sum_dy[i];
+    A[s] += w[ch] * dy_xmu;
+    B[s] += w[ch] * sum_dy[i];
+  });
   const double K = g.count();
-  const torch::Tensor k2 = -invstd.pow(3) * A / K, k3 = -invstd * B / K;
+  const size_t nc = static_cast<size_t>(g.N * g.C);
+  Doubles k1(nc), m(nc), k2(nc), k3(nc);
+  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
+    k1[i] = w[static_cast<size_t>(c)] * invstd[s];
+    m[i] = mean[s];
+    k2[i] = -invstd[s] * invstd[s] * invstd[s] * A[s] / K;
+    k3[i] = -invstd[s] * B[s] / K;
+  });
   torch::Tensor dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-  apply_per_image_channel(g, dy.data_ptr<float>(), x.data_ptr<float>(), dx.data_ptr<float>(),
-                          as_coefficients(invstd_nc * w), as_coefficients(mean_nc), as_coefficients(spread(g, k2)),
-                          as_coefficients(spread(g, k3)));
-  return {dx, grad_weight, grad_bias};
+  apply_per_image_channel(g, dy.data_ptr<float>(), x.data_ptr<float>(), dx.data_ptr<float>(), k1, m, k2, k3);
+  return {dx, float_tensor_of(grad_w), float_tensor_of(grad_b)};
 }
 
 /// Pads {dx, dweight, dbias} with no gradient for the other `inputs - 3` inputs.
@@ -232,8 +273,7 @@ variable_list padded(variable_list grads, size_t inputs) {
 // a BatchNorm's backward from a GroupNorm's.
 struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
-                               bool relu) {
+                               const torch::Tensor& bias, const Doubles& mean, const Doubles& invstd, bool relu) {
     return norm_forward(ctx, x, weight, bias, mean, invstd, 0, relu);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -243,8 +283,8 @@ struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
 
 struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
-                               int64_t groups, bool relu) {
+                               const torch::Tensor& bias, const Doubles& mean, const Doubles& invstd, int64_t groups,
+                               bool relu) {
     return norm_forward(ctx, x, weight, bias, mean, invstd, groups, relu);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -252,18 +292,14 @@ struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
   }
 };
 
-/// Mean, biased variance per stat group, in double.
-std::pair<torch::Tensor, torch::Tensor> moments(const Geometry& g, const torch::Tensor& x) {
-  const float* px = x.data_ptr<float>();
-  auto [s1, s2] = image_channel_sums(g, px, px, g.relu, g.relu);
-  const double K = g.count();
-  const torch::Tensor mean = sum_per_stat(g, s1) / K;
-  const torch::Tensor var = (sum_per_stat(g, s2) / K - mean * mean).clamp_min(0.0);
-  return {mean, var};
+Doubles inverse_std(const Doubles& var, double eps) {
+  Doubles out(var.size());
+  for (size_t s = 0; s < var.size(); ++s) out[s] = 1.0 / std::sqrt(var[s] + eps);
+  return out;
 }
 
-torch::Tensor ones_if_undefined(const torch::Tensor& t, int64_t C, const torch::Tensor& x, double value) {
-  return t.defined() ? t : torch::full({C}, value, x.options().memory_format(at::MemoryFormat::Contiguous));
+torch::Tensor ones_if_undefined(const torch::Tensor& t, int64_t C, double value) {
+  return t.defined() ? t : torch::full({C}, value, torch::kFloat);
 }
 
 }  // namespace
@@ -277,35 +313,36 @@ torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weigh
                               const torch::Tensor& running_mean, const torch::Tensor& running_var,
                               const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps,
                               bool relu_input) {
+  TORCH_CHECK(nhwc_norm_applies(x), "batch_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
   const Geometry g = geometry_of(x, 0, relu_input);
-  torch::Tensor mean, var;
-  {
+  const Moments m = moments(g, x.data_ptr<float>());
+  if (running_mean.defined()) {
     torch::NoGradGuard no_grad;
-    std::tie(mean, var) = moments(g, x.detach());
-    if (running_mean.defined()) {
-      num_batches_tracked.add_(1);
-      const double factor = momentum ? *momentum : 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
-      const double count = g.count();
-      running_mean.mul_(1 - factor).add_(mean.to(running_mean.scalar_type()), factor);
-      running_var.mul_(1 - factor).add_((var * (count / std::max(count - 1, 1.0))).to(running_var.scalar_type()),
-                                        factor);
+    num_batches_tracked.add_(1);
+    const double factor = momentum ? *momentum : 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
+    const double unbiased = g.count() / std::max(g.count() - 1, 1.0);
+    TORCH_CHECK(running_mean.scalar_type() == torch::kFloat && running_mean.is_contiguous() &&
+                    running_var.scalar_type() == torch::kFloat && running_var.is_contiguous(),
+                "norm kernels: float running statistics expected");
+    float* rm = running_mean.data_ptr<float>();
+    float* rv = running_var.data_ptr<float>();
+    for (size_t c = 0; c < m.mean.size(); ++c) {
+      rm[c] = static_cast<float>((1 - factor) * rm[c] + factor * m.mean[c]);
+      rv[c] = static_cast<float>((1 - factor) * rv[c] + factor * m.var[c] * unbiased);
     }
   }
-  return BatchNormNhwc::apply(x, ones_if_undefined(weight, g.C, x, 1.0), ones_if_undefined(bias, g.C, x, 0.0), mean,
-                              (var + eps).rsqrt(), relu_input);
+  return BatchNormNhwc::apply(x, ones_if_undefined(weight, g.C, 1.0), ones_if_undefined(bias, g.C, 0.0), m.mean,
+                              inverse_std(m.var, eps), relu_input);
 }
 
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
                               const torch::Tensor& bias, double eps, bool relu_input) {
+  TORCH_CHECK(nhwc_norm_applies(x), "group_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
   TORCH_CHECK(groups > 0 && x.size(1) % groups == 0, "group_norm_nhwc: groups must divide the channels");
   const Geometry g = geometry_of(x, groups, relu_input);
-  torch::Tensor mean, var;
-  {
-    torch::NoGradGuard no_grad;
-    std::tie(mean, var) = moments(g, x.detach());
-  }
-  return GroupNormNhwc::apply(x, ones_if_undefined(weight, g.C, x, 1.0), ones_if_undefined(bias, g.C, x, 0.0), mean,
-                              (var + eps).rsqrt(), groups, relu_input);
+  const Moments m = moments(g, x.data_ptr<float>());
+  return GroupNormNhwc::apply(x, ones_if_undefined(weight, g.C, 1.0), ones_if_undefined(bias, g.C, 0.0), m.mean,
+                              inverse_std(m.var, eps), groups, relu_input);
 }
 
 BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, double eps, double momentum)
