@@ -205,6 +205,7 @@ int cmd_run(const RunArgs& args) {
   rec.sweep = args.sweep;
   const int64_t run_id = store.begin_run(rec, checkpoint_dir(args.db));
   std::cerr << p.spec.name << ": run " << run_id << " on " << rec.device << " with " << p.threads << " threads, "
+            << (uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW") << ", "
             << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
             << args.db << "\n";
   return train_and_record(p, store, run_id, false, {});
@@ -225,6 +226,7 @@ int cmd_bench(const BenchArgs& args) {
     nlohmann::json json{{"experiment", p.spec.name},
                         {"norm", p.spec.model.norm},
                         {"device", p.device.str()},
+                        {"layout", uses_channels_last(p.spec.train.layout, p.device) ? "channels_last" : "nchw"},
                         {"threads", p.threads},
                         {"batch_size", p.spec.train.batch_size},
                         {"steps", args.steps},
@@ -237,8 +239,9 @@ int cmd_bench(const BenchArgs& args) {
     }
     std::cout << json.dump() << "\n";
   } else {
-    std::printf("%s on %s, %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed steps)\n",
-                p.spec.name.c_str(), p.device.str().c_str(), static_cast<long long>(p.threads),
+    std::printf("%s on %s (%s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed steps)\n",
+                p.spec.name.c_str(), p.device.str().c_str(),
+                uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW", static_cast<long long>(p.threads),
                 static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
                 static_cast<long long>(args.steps));
     if (args.profile) {
