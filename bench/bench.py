@@ -192,15 +192,18 @@ def main():
                     runs["nchw"].append(res["nchw"])
                     runs["channels_last"].append(res["channels_last"])
         fmt = max(("nchw", "channels_last"), key=lambda f: statistics.median(runs[f]))
-        rows.append((os.path.basename(exp), runs["runner"], runs[fmt], fmt, runs["notebook"]))
+        other = "nchw" if fmt == "channels_last" else "channels_last"
+        rows.append((os.path.basename(exp), runs["runner"], runs[fmt], fmt, runs["notebook"], other, runs[other]))
     print(f"batch {a.batch}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up, median of {a.repeat} "
           f"interleaved rounds (min-max); training images/s")
     print("| experiment | runner | peer (b) tuned | peer (a) notebook | runner / (b) | runner / (a) |")
     print("|---|---:|---:|---:|---:|---:|")
     med = statistics.median
     span = lambda v: f"{med(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})"
-    for name, r, b, fmt, n in rows:
+    for name, r, b, fmt, n, other, o in rows:
         print(f"| {name} | {span(r)} | {span(b)} {fmt} | {span(n)} | {med(r) / med(b):.2f}x | {med(r) / med(n):.2f}x |")
+    print("\npeer (b) in its slower format, for reference: " +
+          ", ".join(f"{name} {other} {med(o):,.0f} (runner {med(r) / med(o):.2f}x)" for name, r, b, fmt, n, other, o in rows))
 
 
 if __name__ == "__main__":
