@@ -185,7 +185,10 @@ struct Moments {
 };
 
 Moments moments(const Geometry& g, const float* x) {
-  auto [s1, s2] = image_channel_sums(g, x, x, g.relu, g.relu);
+  // Plain references, not a structured binding: C++17 lambdas cannot capture those (clang refuses).
+  const std::pair<Doubles, Doubles> sums = image_channel_sums(g, x, x, g.relu, g.relu);
+  const Doubles& s1 = sums.first;
+  const Doubles& s2 = sums.second;
   Moments m{Doubles(static_cast<size_t>(g.stats()), 0.0), Doubles(static_cast<size_t>(g.stats()), 0.0)};
   for_each_image_channel(g, [&](int64_t, int64_t, size_t i, size_t s) {
     m.mean[s] += s1[i];
@@ -237,7 +240,10 @@ variable_list norm_backward(AutogradContext* ctx, const variable_list& grads) {
   const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
   const Geometry g = geometry_of(x, ctx->saved_data["groups"].toInt(), ctx->saved_data["relu"].toBool());
   const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-  const auto [sum_dy, sum_dy_x] = image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
+  const std::pair<Doubles, Doubles> sums =
+      image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
+  const Doubles& sum_dy = sums.first;
+  const Doubles& sum_dy_x = sums.second;
   // dx = invstd·(w·dy - B/K - (v - mean)·invstd²·A/K) per stat group, with
   // A = Σ w·dy·(v - mean) and B = Σ w·dy over the group.
   Doubles grad_w(static_cast<size_t>(g.C), 0.0), grad_b(grad_w.size(), 0.0);

@@ -222,11 +222,12 @@ int cmd_bench(const BenchArgs& args) {
   const Trainer::Throughput t = trainer.benchmark(args.warmup, args.steps, p.spec.train.batch_size);
   std::vector<Trainer::ProfileRow> profile;
   if (args.profile) profile = trainer.profile(args.steps, p.spec.train.batch_size);
+  const bool channels_last = uses_channels_last(p.spec.train.layout, p.device);
   if (args.json) {
     nlohmann::json json{{"experiment", p.spec.name},
                         {"norm", p.spec.model.norm},
                         {"device", p.device.str()},
-                        {"layout", uses_channels_last(p.spec.train.layout, p.device) ? "channels_last" : "nchw"},
+                        {"layout", channels_last ? "channels_last" : "nchw"},
                         {"threads", p.threads},
                         {"batch_size", p.spec.train.batch_size},
                         {"steps", args.steps},
@@ -239,9 +240,10 @@ int cmd_bench(const BenchArgs& args) {
     }
     std::cout << json.dump() << "\n";
   } else {
-    std::printf("%s on %s (%s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed steps)\n",
-                p.spec.name.c_str(), p.device.str().c_str(),
-                uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW", static_cast<long long>(p.threads),
+    std::printf("%s on %s (%s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed "
+                "steps)\n",
+                p.spec.name.c_str(), p.device.str().c_str(), channels_last ? "channels-last" : "NCHW",
+                static_cast<long long>(p.threads),
                 static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
                 static_cast<long long>(args.steps));
     if (args.profile) {
