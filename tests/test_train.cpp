@@ -259,7 +259,7 @@ TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the
 TEST_CASE("train.layout: channels-last gradients are as close to a float64 reference as NCHW's, every parameter") {
   // One training step's gradients on 128 real images: the precise check that the
   // channels-last path computes what NCHW does. (LibTorch 1.13's own channels-last
-  // BatchNorm was 4-5 % off in the first layers here; NCHW is within 0.05 %.)
+  // BatchNorm was 4-5 % off in the first layers here; NCHW is within 0.07 %.)
   for (const char* norm : {"batch", "layer", "group"}) {
     CAPTURE(norm);
     const ExperimentSpec spec = small_bn({"model.norm=" + std::string(norm), "data.limit.train=128"});
@@ -290,7 +290,7 @@ TEST_CASE("train.layout: channels-last gradients are as close to a float64 refer
       worst_nchw = std::max(worst_nchw, (nchw[i] - reference[i]).norm().item<double>() / scale);
       worst_fast = std::max(worst_fast, (fast[i] - reference[i]).norm().item<double>() / scale);
     }
-    MESSAGE(norm << ": worst relative gradient error against float64, NCHW " << worst_nchw << ", channels-last "
+    MESSAGE(std::string(norm) << ": worst relative gradient error against float64, NCHW " << worst_nchw << ", channels-last "
                  << worst_fast);
     // NCHW float32 is itself ~7e-4 from float64 here (BN and LN backward amplify
     // rounding); channels-last must stay within twice that, far from the 5e-2 of
