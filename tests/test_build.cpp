@@ -222,13 +222,13 @@ TEST_CASE("conv standardize: true convolves with each output channel's weights a
                "standardize: true, block: false}\n    - gap\n    - linear: 10\n",
                "  input: [3, 9, 9]\n");
   CHECK(plan_model(spec.model).rows.at(0).params == 6 * 1 * 9 + 6);  // same parameters as a plain Conv2d
+  torch::manual_seed(3);  // LibTorch seeds its generator differently in every process
   BuiltModel built = build_model(spec.model);
   std::shared_ptr<StandardizedConv2dImpl> conv;
   for (const auto& m : built.net->modules(/*include_self=*/false))
     if (auto c = std::dynamic_pointer_cast<StandardizedConv2dImpl>(m)) conv = c;
   REQUIRE(conv);
 
-  torch::manual_seed(3);
   const torch::Tensor x = torch::randn({4, 3, 9, 9});
   const torch::Tensor w = conv->weight.detach();
   const torch::Tensor flat = w.reshape({6, -1});
@@ -236,7 +236,9 @@ TEST_CASE("conv standardize: true convolves with each output channel's weights a
   const torch::Tensor ws = conv->standardized_weight().detach();
   CHECK(torch::allclose(ws, expected_w, 1e-5, 1e-6));
   CHECK(ws.reshape({6, -1}).mean(1).abs().max().item<double>() < 1e-6);
-  CHECK(ws.reshape({6, -1}).var(1, false).sub(1).abs().max().item<double>() < 1e-3);
+  // Variance 1 up to eps: var / (var + 1e-5) exactly (9 weights per channel can have a small variance).
+  const torch::Tensor raw_var = flat.var(1, false);
+  CHECK(torch::allclose(ws.reshape({6, -1}).var(1, false), raw_var / (raw_var + 1e-5), 1e-5, 1e-6));
 
   const torch::Tensor y = conv->forward(x);
   CHECK(torch::allclose(y, torch::conv2d(x, expected_w, conv->bias, 2, 2, 2, 3), 1e-4, 1e-5));
