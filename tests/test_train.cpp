@@ -506,6 +506,22 @@ TEST_CASE("a crafted JPEG that overflowed stb_image's Huffman table is a DataErr
   CHECK(message.find(".jpg: cannot decode JPEG") != std::string::npos);
 }
 
+TEST_CASE("a PNG chunk claiming more bytes than the file has is a DataError before libpng allocates it") {
+  // fuzz/corpus/image_folder/regress_png_chunk_length_bomb: 327 bytes whose tEXt chunk claims 1.7 GB;
+  // libpng's simplified API allocated it (1.8 GB RSS) before reporting the short file.
+  const std::string input =
+      test_util::read_file(test_util::source_path("fuzz/corpus/image_folder/regress_png_chunk_length_bomb"));
+  const auto parts = fuzz::split(input, "\n%%\n");
+  REQUIRE(!parts.empty());
+  test_util::TempDir tmp;
+  fs::create_directories(tmp.path / "train/a");
+  fs::create_directories(tmp.path / "test/a");
+  std::ofstream(tmp.path / "train/a/bomb.png", std::ios::binary) << std::string(parts.front().substr(1));
+  const std::string message = data_error([&] { load_image_folder(tmp.path.string()); });
+  CHECK(message.find("bomb.png: corrupt PNG: a chunk at byte 49 claims 1700885541 bytes, but the file has 277 left") !=
+        std::string::npos);
+}
+
 TEST_CASE("label smoothing puts 1 - eps + eps/K on the label and eps/K on every other class") {
   torch::manual_seed(11);
   const torch::Tensor logits = torch::randn({6, 10});
