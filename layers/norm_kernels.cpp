@@ -118,52 +118,14 @@ RUNNER_SIMD_CLONES void channel_affine(const float* dy, const float* x, float* o
 
 struct Geometry {
   int64_t N, C, rows;  ///< rows = H·W
-  int64_t groups;      ///< 0: batch norm
   bool relu;           ///< the input passes through a ReLU first
-  int64_t stats() const { return groups == 0 ? C : N * groups; }
-  int64_t stat_of(int64_t n, int64_t c) const { return groups == 0 ? c : n * groups + c / (C / groups); }
-  double count() const { return static_cast<double>(groups == 0 ? N * rows : rows * (C / groups)); }
 };
 
-Geometry geometry_of(const torch::Tensor& x, int64_t groups, bool relu) {
-  return {x.size(0), x.size(1), x.size(2) * x.size(3), groups, relu};
-}
+Geometry geometry_of(const torch::Tensor& x, bool relu) { return {x.size(0), x.size(1), x.size(2) * x.size(3), relu}; }
 
-// The statistics are [N·C] or [stat groups] arrays of doubles in plain loops,
-// not ~30 tiny ATen ops per layer and step.
+// Statistics and coefficients are small arrays of doubles in plain loops, not
+// ~30 tiny ATen ops per layer and step.
 using Doubles = std::vector<double>;
-
-/// Per (image, channel) sums of a and a·b, [N·C] each.
-std::pair<Doubles, Doubles> image_channel_sums(const Geometry& g, const float* a, const float* b, bool relu_a,
-                                               bool relu_b) {
-  Doubles s1(static_cast<size_t>(g.N * g.C), 0.0), s2(s1.size(), 0.0);
-  const int64_t image = g.rows * g.C;
-  at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n)
-      channel_sums(a + n * image, b + n * image, g.rows, g.C, s1.data() + n * g.C, s2.data() + n * g.C, relu_a,
-                   relu_b);
-  });
-  return {std::move(s1), std::move(s2)};
-}
-
-/// out = dy·k1 + (x - m)·k2 + k3 with [N·C] coefficients (dy and k1 optional).
-void apply_per_image_channel(const Geometry& g, const float* dy, const float* x, float* out, const Doubles& k1,
-                             const Doubles& m, const Doubles& k2, const Doubles& k3) {
-  const int64_t image = g.rows * g.C;
-  at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n)
-      channel_affine(dy == nullptr ? nullptr : dy + n * image, x + n * image, out + n * image, g.rows, g.C,
-                     k1.empty() ? nullptr : k1.data() + n * g.C, m.data() + n * g.C, k2.data() + n * g.C,
-                     k3.data() + n * g.C, g.relu);
-  });
-}
-
-/// Calls f(n, c, index into [N·C], stat group).
-template <class F>
-void for_each_image_channel(const Geometry& g, F&& f) {
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t c = 0; c < g.C; ++c) f(n, c, static_cast<size_t>(n * g.C + c), static_cast<size_t>(g.stat_of(n, c)));
-}
 
 /// A float [C] tensor's values (weights, biases) as doubles.
 Doubles doubles_of(const torch::Tensor& t) {
@@ -178,95 +140,8 @@ torch::Tensor float_tensor_of(const Doubles& values) {
   return t;
 }
 
-struct Moments {
-  Doubles mean, var;  ///< per stat group; var biased
-};
-
-Moments moments(const Geometry& g, const float* x) {
-  // Plain references, not a structured binding: C++17 lambdas cannot capture those (clang refuses).
-  const std::pair<Doubles, Doubles> sums = image_channel_sums(g, x, x, g.relu, g.relu);
-  const Doubles& s1 = sums.first;
-  const Doubles& s2 = sums.second;
-  Moments m{Doubles(static_cast<size_t>(g.stats()), 0.0), Doubles(static_cast<size_t>(g.stats()), 0.0)};
-  for_each_image_channel(g, [&](int64_t, int64_t, size_t i, size_t s) {
-    m.mean[s] += s1[i];
-    m.var[s] += s2[i];
-  });
-  const double K = g.count();
-  for (size_t s = 0; s < m.mean.size(); ++s) {
-    m.mean[s] /= K;
-    m.var[s] = std::max(m.var[s] / K - m.mean[s] * m.mean[s], 0.0);
-  }
-  return m;
-}
-
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-/// y = (v - mean)·invstd·weight + bias with v = x, or relu(x); mean and invstd
-/// per stat group, computed by the caller. With relu only x is kept for
-/// backward: the ReLU's output is never stored. BatchNorm's path: its
-/// statistics span the batch, so each pass sweeps all images.
-torch::Tensor norm_forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                           const torch::Tensor& bias, const Doubles& mean, const Doubles& invstd, int64_t groups,
-                           bool relu) {
-  const Geometry g = geometry_of(x, groups, relu);
-  const Doubles w = doubles_of(weight), b = doubles_of(bias);
-  const size_t nc = static_cast<size_t>(g.N * g.C);
-  Doubles m(nc), k2(nc), k3(nc);
-  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
-    m[i] = mean[s];
-    k2[i] = invstd[s] * w[static_cast<size_t>(c)];
-    k3[i] = b[static_cast<size_t>(c)];
-  });
-  torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-  apply_per_image_channel(g, nullptr, x.data_ptr<float>(), y.data_ptr<float>(), {}, m, k2, k3);
-  ctx->save_for_backward({x, weight});
-  ctx->saved_data["mean"] = mean;
-  ctx->saved_data["invstd"] = invstd;
-  ctx->saved_data["groups"] = groups;
-  ctx->saved_data["relu"] = relu;
-  return y;
-}
-
-/// {dx, dweight, dbias}.
-variable_list norm_backward(AutogradContext* ctx, const variable_list& grads) {
-  const auto saved = ctx->get_saved_variables();
-  const torch::Tensor& x = saved[0];
-  const Doubles w = doubles_of(saved[1]);
-  const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
-  const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
-  const Geometry g = geometry_of(x, ctx->saved_data["groups"].toInt(), ctx->saved_data["relu"].toBool());
-  const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-  const std::pair<Doubles, Doubles> sums =
-      image_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
-  const Doubles& sum_dy = sums.first;
-  const Doubles& sum_dy_x = sums.second;
-  // dx = invstd·(w·dy - B/K - (v - mean)·invstd²·A/K) per stat group, with
-  // A = Σ w·dy·(v - mean) and B = Σ w·dy over the group.
-  Doubles grad_w(static_cast<size_t>(g.C), 0.0), grad_b(grad_w.size(), 0.0);
-  Doubles A(mean.size(), 0.0), B(mean.size(), 0.0);
-  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
-    const double dy_xmu = sum_dy_x[i] - mean[s] * sum_dy[i];
-    const auto ch = static_cast<size_t>(c);
-    grad_w[ch] += dy_xmu * invstd[s];
-    grad_b[ch] += sum_dy[i];
-    A[s] += w[ch] * dy_xmu;
-    B[s] += w[ch] * sum_dy[i];
-  });
-  const double K = g.count();
-  const size_t nc = static_cast<size_t>(g.N * g.C);
-  Doubles k1(nc), m(nc), k2(nc), k3(nc);
-  for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t s) {
-    k1[i] = w[static_cast<size_t>(c)] * invstd[s];
-    m[i] = mean[s];
-    k2[i] = -invstd[s] * invstd[s] * invstd[s] * A[s] / K;
-    k3[i] = -invstd[s] * B[s] / K;
-  });
-  torch::Tensor dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-  apply_per_image_channel(g, dy.data_ptr<float>(), x.data_ptr<float>(), dx.data_ptr<float>(), k1, m, k2, k3);
-  return {dx, float_tensor_of(grad_w), float_tensor_of(grad_b)};
-}
 
 /// Pads {dx, dweight, dbias} with no gradient for the other `inputs - 3` inputs.
 variable_list padded(variable_list grads, size_t inputs) {
@@ -274,15 +149,93 @@ variable_list padded(variable_list grads, size_t inputs) {
   return grads;
 }
 
-// Two autograd nodes for one computation, so `runner bench --profile` can tell
-// a BatchNorm's backward from a GroupNorm's.
+// ---- BatchNorm: statistics per channel over the whole batch, so each pass sweeps all images ----
+
+/// Per channel Σ a and Σ a·b over the batch, in double (per-image partial sums, then added).
+std::pair<Doubles, Doubles> batch_channel_sums(const Geometry& g, const float* a, const float* b, bool relu_a,
+                                               bool relu_b) {
+  const auto C = static_cast<size_t>(g.C);
+  Doubles p1(static_cast<size_t>(g.N) * C, 0.0), p2(p1.size(), 0.0);
+  const int64_t image = g.rows * g.C;
+  at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1.data() + n * g.C, p2.data() + n * g.C, relu_a,
+                   relu_b);
+  });
+  Doubles s1(C, 0.0), s2(C, 0.0);
+  for (size_t i = 0; i < p1.size(); ++i) s1[i % C] += p1[i], s2[i % C] += p2[i];
+  return {std::move(s1), std::move(s2)};
+}
+
+/// out = dy·k1 + (x - m)·k2 + k3 with the same [C] coefficients for every image (dy and k1 optional).
+void apply_per_channel(const Geometry& g, const float* dy, const float* x, float* out, const Doubles& k1,
+                       const Doubles& m, const Doubles& k2, const Doubles& k3) {
+  const int64_t image = g.rows * g.C;
+  at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      channel_affine(dy == nullptr ? nullptr : dy + n * image, x + n * image, out + n * image, g.rows, g.C,
+                     k1.empty() ? nullptr : k1.data(), m.data(), k2.data(), k3.data(), g.relu);
+  });
+}
+
+struct Moments {
+  Doubles mean, var;  ///< per channel; var biased
+};
+
+Moments batch_moments(const Geometry& g, const float* x) {
+  Moments m;
+  std::tie(m.mean, m.var) = batch_channel_sums(g, x, x, g.relu, g.relu);
+  const auto K = static_cast<double>(g.N * g.rows);
+  for (size_t c = 0; c < m.mean.size(); ++c) {
+    m.mean[c] /= K;
+    m.var[c] = std::max(m.var[c] / K - m.mean[c] * m.mean[c], 0.0);
+  }
+  return m;
+}
+
+/// y = (v - mean)·invstd·weight + bias with v = x, or relu(x); batch statistics
+/// computed by the caller (it also updates the running ones). With relu only x
+/// is kept for backward: the ReLU's output is never stored. Its own autograd
+/// node so that `runner bench --profile` can tell it from a GroupNorm.
 struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, const Doubles& mean, const Doubles& invstd, bool relu) {
-    return norm_forward(ctx, x, weight, bias, mean, invstd, 0, relu);
+    const Geometry g = geometry_of(x, relu);
+    const Doubles w = doubles_of(weight);
+    Doubles scale(w.size());
+    for (size_t c = 0; c < w.size(); ++c) scale[c] = invstd[c] * w[c];
+    torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
+    apply_per_channel(g, nullptr, x.data_ptr<float>(), y.data_ptr<float>(), {}, mean, scale, doubles_of(bias));
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["mean"] = mean;
+    ctx->saved_data["invstd"] = invstd;
+    ctx->saved_data["relu"] = relu;
+    return y;
   }
+
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return padded(norm_backward(ctx, grads), 6);
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const Doubles w = doubles_of(saved[1]);
+    const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
+    const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
+    const Geometry g = geometry_of(x, ctx->saved_data["relu"].toBool());
+    const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
+    const auto [sum_dy, sum_dy_x] = batch_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
+    // dx = invstd·(w·dy - Σdy/K - (v - mean)·invstd²·Σdy·(v - mean)/K) per channel.
+    const auto C = static_cast<size_t>(g.C);
+    const auto K = static_cast<double>(g.N * g.rows);
+    Doubles grad_w(C), k1(C), k2(C), k3(C);
+    for (size_t c = 0; c < C; ++c) {
+      const double dy_xmu = sum_dy_x[c] - mean[c] * sum_dy[c];
+      grad_w[c] = dy_xmu * invstd[c];
+      k1[c] = w[c] * invstd[c];
+      k2[c] = -w[c] * invstd[c] * invstd[c] * invstd[c] * dy_xmu / K;
+      k3[c] = -w[c] * invstd[c] * sum_dy[c] / K;
+    }
+    torch::Tensor dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
+    apply_per_channel(g, dy.data_ptr<float>(), x.data_ptr<float>(), dx.data_ptr<float>(), k1, mean, k2, k3);
+    return padded({dx, float_tensor_of(grad_w), float_tensor_of(sum_dy)}, 6);
   }
 };
 
@@ -293,10 +246,10 @@ struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
 struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, int64_t groups, double eps, bool relu) {
-    const Geometry g = geometry_of(x, groups, relu);
+    const Geometry g = geometry_of(x, relu);
     const Doubles w = doubles_of(weight), b = doubles_of(bias);
     const int64_t per_group = g.C / groups, image = g.rows * g.C;
-    const double K = g.count();
+    const auto K = static_cast<double>(g.rows * per_group);
     Doubles mean(static_cast<size_t>(g.N * groups)), invstd(mean.size());
     torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
     const float* px = x.data_ptr<float>();
@@ -335,10 +288,10 @@ struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
     const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
     const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
     const int64_t groups = ctx->saved_data["groups"].toInt();
-    const Geometry g = geometry_of(x, groups, ctx->saved_data["relu"].toBool());
+    const Geometry g = geometry_of(x, ctx->saved_data["relu"].toBool());
     const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
     const int64_t per_group = g.C / groups, image = g.rows * g.C;
-    const double K = g.count();
+    const auto K = static_cast<double>(g.rows * per_group);
     // Per (image, channel) contributions to the parameter gradients, summed over images at the end.
     Doubles dweight(static_cast<size_t>(g.N * g.C)), dbias(dweight.size());
     torch::Tensor dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
@@ -370,11 +323,9 @@ struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
                        k3.data(), g.relu);
       }
     });
-    Doubles grad_w(static_cast<size_t>(g.C), 0.0), grad_b(grad_w.size(), 0.0);
-    for_each_image_channel(g, [&](int64_t, int64_t c, size_t i, size_t) {
-      grad_w[static_cast<size_t>(c)] += dweight[i];
-      grad_b[static_cast<size_t>(c)] += dbias[i];
-    });
+    const auto C = static_cast<size_t>(g.C);
+    Doubles grad_w(C, 0.0), grad_b(C, 0.0);
+    for (size_t i = 0; i < dweight.size(); ++i) grad_w[i % C] += dweight[i], grad_b[i % C] += dbias[i];
     return padded({dx, float_tensor_of(grad_w), float_tensor_of(grad_b)}, 7);
   }
 };
@@ -401,13 +352,14 @@ torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weigh
                               const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps,
                               bool relu_input) {
   TORCH_CHECK(nhwc_norm_applies(x), "batch_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
-  const Geometry g = geometry_of(x, 0, relu_input);
-  const Moments m = moments(g, x.data_ptr<float>());
+  const Geometry g = geometry_of(x, relu_input);
+  const Moments m = batch_moments(g, x.data_ptr<float>());
   if (running_mean.defined()) {
     torch::NoGradGuard no_grad;
     num_batches_tracked.add_(1);
     const double factor = momentum ? *momentum : 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
-    const double unbiased = g.count() / std::max(g.count() - 1, 1.0);
+    const auto count = static_cast<double>(g.N * g.rows);
+    const double unbiased = count / std::max(count - 1, 1.0);
     TORCH_CHECK(running_mean.scalar_type() == torch::kFloat && running_mean.is_contiguous() &&
                     running_var.scalar_type() == torch::kFloat && running_var.is_contiguous(),
                 "norm kernels: float running statistics expected");

@@ -217,11 +217,14 @@ bool uses_channels_last(const std::string& layout, const torch::Device& device) 
   return layout == "channels_last" || (layout == "auto" && device.is_cpu());
 }
 
-void Trainer::apply_layout() {
-  if (!channels_last_) return;
+void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
-  for (auto& p : net_->parameters())
+  for (auto& p : module.parameters())
     if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+void Trainer::apply_layout() {
+  if (channels_last_) to_channels_last(*net_);
 }
 
 torch::Tensor Trainer::in_layout(const torch::Tensor& images) const {

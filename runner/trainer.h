@@ -69,6 +69,9 @@ torch::Device select_device(const std::string& device);
 /// Whether train.layout puts images, activations and convolution weights in channels-last on `device`.
 bool uses_channels_last(const std::string& layout, const torch::Device& device);
 
+/// Puts the module's 4-D parameters (convolution weights) in channels-last, in place.
+void to_channels_last(torch::nn::Module& module);
+
 /// The number of epochs completed in a checkpoint file.
 int64_t checkpoint_epoch(const std::string& path);
 

@@ -271,8 +271,7 @@ TEST_CASE("train.layout: channels-last gradients are as close to a float64 refer
       built.net->to(type);
       torch::Tensor x = images.to(type);
       if (channels_last) {
-        for (auto& p : built.net->parameters())
-          if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+        to_channels_last(*built.net);
         x = x.contiguous(at::MemoryFormat::ChannelsLast);
       }
       built.net->train();
