@@ -143,6 +143,31 @@ torch::Tensor float_tensor_of(const Doubles& values) {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+/// What a norm's backward needs from its forward: both kernels keep the same.
+void save_for_norm_backward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                            const Doubles& mean, const Doubles& invstd, bool relu) {
+  ctx->save_for_backward({x, weight});
+  ctx->saved_data["mean"] = mean;
+  ctx->saved_data["invstd"] = invstd;
+  ctx->saved_data["relu"] = relu;
+}
+
+struct NormBackwardInputs {
+  torch::Tensor x, dy;  ///< dy in channels-last
+  Doubles w, mean, invstd;
+  Geometry g;
+};
+
+NormBackwardInputs norm_backward_inputs(AutogradContext* ctx, const variable_list& grads) {
+  const auto saved = ctx->get_saved_variables();
+  return {saved[0],
+          grads[0].contiguous(at::MemoryFormat::ChannelsLast),
+          doubles_of(saved[1]),
+          ctx->saved_data["mean"].toDoubleVector(),
+          ctx->saved_data["invstd"].toDoubleVector(),
+          geometry_of(saved[0], ctx->saved_data["relu"].toBool())};
+}
+
 /// Pads {dx, dweight, dbias} with no gradient for the other `inputs - 3` inputs.
 variable_list padded(variable_list grads, size_t inputs) {
   grads.resize(inputs);
@@ -206,21 +231,12 @@ struct BatchNormNhwc : torch::autograd::Function<BatchNormNhwc> {
     for (size_t c = 0; c < w.size(); ++c) scale[c] = invstd[c] * w[c];
     torch::Tensor y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
     apply_per_channel(g, nullptr, x.data_ptr<float>(), y.data_ptr<float>(), {}, mean, scale, doubles_of(bias));
-    ctx->save_for_backward({x, weight});
-    ctx->saved_data["mean"] = mean;
-    ctx->saved_data["invstd"] = invstd;
-    ctx->saved_data["relu"] = relu;
+    save_for_norm_backward(ctx, x, weight, mean, invstd, relu);
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const torch::Tensor& x = saved[0];
-    const Doubles w = doubles_of(saved[1]);
-    const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
-    const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
-    const Geometry g = geometry_of(x, ctx->saved_data["relu"].toBool());
-    const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
+    const auto [x, dy, w, mean, invstd, g] = norm_backward_inputs(ctx, grads);
     const auto [sum_dy, sum_dy_x] = batch_channel_sums(g, dy.data_ptr<float>(), x.data_ptr<float>(), false, g.relu);
     // dx = invstd·(w·dy - Σdy/K - (v - mean)·invstd²·Σdy·(v - mean)/K) per channel.
     const auto C = static_cast<size_t>(g.C);
@@ -273,23 +289,18 @@ struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
                        relu);
       }
     });
-    ctx->save_for_backward({x, weight});
-    ctx->saved_data["mean"] = mean;
-    ctx->saved_data["invstd"] = invstd;
+    save_for_norm_backward(ctx, x, weight, mean, invstd, relu);
     ctx->saved_data["groups"] = groups;
-    ctx->saved_data["relu"] = relu;
     return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const torch::Tensor& x = saved[0];
-    const Doubles w = doubles_of(saved[1]);
-    const Doubles mean = ctx->saved_data["mean"].toDoubleVector();
-    const Doubles invstd = ctx->saved_data["invstd"].toDoubleVector();
+    // Not a structured binding: the parallel loop below captures these, and C++17 lambdas cannot capture bindings.
+    const NormBackwardInputs in = norm_backward_inputs(ctx, grads);
+    const torch::Tensor &x = in.x, &dy = in.dy;
+    const Doubles &w = in.w, &mean = in.mean, &invstd = in.invstd;
+    const Geometry& g = in.g;
     const int64_t groups = ctx->saved_data["groups"].toInt();
-    const Geometry g = geometry_of(x, ctx->saved_data["relu"].toBool());
-    const torch::Tensor dy = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
     const int64_t per_group = g.C / groups, image = g.rows * g.C;
     const auto K = static_cast<double>(g.rows * per_group);
     // Per (image, channel) contributions to the parameter gradients, summed over images at the end.
