@@ -446,7 +446,8 @@ std::vector<Trainer::ProfileRow> Trainer::profile(int64_t steps, int64_t batch) 
       {"Relu", "layer: ReLU"},              {"MaxPool2D", "layer: MaxPool2d"},
       {"AvgPool2D", "layer: AvgPool2d"},     {"Mean", "layer: AdaptiveAvgPool2d"},
       {"Add", "layer: Residual"},           {"Addmm", "layer: Linear"},
-      {"NllLoss", "loss"},                  {"LogSoftmax", "loss"}};
+      {"NllLoss", "loss"},                  {"LogSoftmax", "loss"},
+      {"BatchNormNhwc", "layer: BatchNorm2d"}, {"GroupNormNhwc", "layer: GroupNorm"}};  // layers/norm_kernels.cpp
   const std::string engine = "autograd::engine::evaluate_function: ";
   std::map<std::string, ProfileRow> parts;
   // Layer scopes nest (a residual's body): each layer gets its own time, less its
@@ -477,11 +478,14 @@ std::vector<Trainer::ProfileRow> Trainer::profile(int64_t steps, int64_t batch) 
         } else if (open.empty() && name.rfind(engine, 0) == 0) {
           const std::string node = name.substr(engine.size());
           std::string part = "other backward: " + node;
+          // Custom functions' nodes are named torch::autograd::CppNode<runner::(anonymous namespace)::Name>.
+          std::string bare = node;
+          if (bare.rfind("torch::autograd::CppNode<", 0) == 0 && bare.back() == '>') {
+            bare = bare.substr(bare.rfind(':') + 1);
+            bare.pop_back();
+          }
           for (const auto& [prefix, layer] : kBackward)
-            if (node.rfind(prefix, 0) == 0) part = layer;
-          // Our own autograd nodes (layers/norm_kernels.cpp): CppNode<runner::...::BatchNormNhwc>.
-          if (node.find("BatchNormNhwc>") != std::string::npos) part = "layer: BatchNorm2d";
-          if (node.find("GroupNormNhwc>") != std::string::npos) part = "layer: GroupNorm";
+            if (bare.rfind(prefix, 0) == 0) part = layer;
           parts[part].part = part;
           parts[part].backward_ms += ms;
         } else if (open.empty()) {
