@@ -5,6 +5,7 @@
 #   make study        the main job: train the seed network with BN, LN and GN, then compare
 #   make run EXP=...  train one experiment
 #   make bench        runner vs. two PyTorch peers, training images/s (docs/performance.md)
+#   make bench-convs  the network's convolutions alone: the floor of a training step
 #   make test-asan    the whole suite built with AddressSanitizer + UBSan (build-asan/)
 #   make fuzz FUZZ_SECONDS=N     each libFuzzer target for N seconds (build-fuzz/)
 #   make reliability  kill tests (runs, sweeps) and the soak test (docs/reliability.md)
@@ -20,7 +21,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check run study data bench clean test-asan fuzz reliability
+.PHONY: all deps build test check run study data bench bench-convs clean test-asan fuzz reliability
 
 all: build
 
@@ -52,6 +53,10 @@ BENCH_EXPS ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experime
 bench: build data
 	@scripts/install_deps.sh bench
 	/usr/bin/python3 bench/bench.py $(BENCH_EXPS) --runner $(BUILD)/runner
+
+bench-convs:
+	@scripts/install_deps.sh bench
+	/usr/bin/python3 bench/conv_roofline.py $(EXP)
 
 # Our code and the tests instrumented; LibTorch and the other libraries are
 # Debian's uninstrumented builds (tests/sanitizers/ explains the suppressions).
