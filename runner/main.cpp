@@ -28,7 +28,11 @@ const char* const kExitCodesHelp =
     "  130  interrupted (Ctrl-C or SIGTERM; the run was checkpointed and recorded)\n";
 
 std::string version_line() {
-  return std::string("runner ") + RUNNER_VERSION + " (LibTorch " + TORCH_VERSION + ")";
+  std::string left_out;
+  if (!RUNNER_HAS_FETCH) left_out += " data fetch,";
+  if (!RUNNER_HAS_PNG) left_out += " PNG plots,";
+  if (!left_out.empty()) left_out = "; built without" + left_out.substr(0, left_out.size() - 1);
+  return std::string("runner ") + RUNNER_VERSION + " (LibTorch " + TORCH_VERSION + left_out + ")";
 }
 
 /// Training frees and reallocates the same activation sizes every step. With
