@@ -27,7 +27,8 @@ struct PlotArgs {
 int cmd_report(const ReportArgs& args);
 int cmd_plot(const PlotArgs& args);
 
-/// Renders an SVG document to PNG bytes (librsvg). Throws DataError on failure.
+/// Renders an SVG document to PNG bytes (librsvg). Throws DataError on failure,
+/// ConfigError in a runner built without PNG rendering (-DRUNNER_PNG=OFF).
 std::vector<unsigned char> svg_to_png(const std::string& svg);
 
 }  // namespace runner
