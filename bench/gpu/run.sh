@@ -20,6 +20,7 @@ DEVICE=${DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 
 step machine
+[ -d /usr/local/cuda/bin ] && export PATH="/usr/local/cuda/bin:$PATH"  # nvcc, for LibTorch's CMake files
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 $PYTHON -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())'
 nproc; cmake --version | head -1; ninja --version; c++ --version | head -1
@@ -58,3 +59,5 @@ timeout 180 build-gpu/runner run $EXP --set train.device=$DEVICE --set train.epo
 step PyTorch eager on the same GPU, 3 epochs
 timeout 180 $PYTHON bench/gpu/peer_eager.py $EXP --root "$CIFAR10_ROOT" --epochs 3 --device $DEVICE | tee "$OUT/peer_eager.json"
 step done
+exec >&- 2>&-
+wait  # for tee to finish run.log
