@@ -100,7 +100,7 @@ struct Decoded {
 };
 
 /// libpng's simplified API allocates a chunk's declared length before it finds
-/// the file too short: a 600-byte PNG declaring a 1.7 GB text chunk took 1.8 GB
+/// the file too short: a 327-byte PNG declaring a 1.7 GB text chunk took 1.8 GB
 /// (found by fuzz/fuzz_image_folder). Every chunk must fit in the file first.
 void check_png_chunks_fit(const std::vector<uint8_t>& bytes, const fs::path& file) {
   size_t at = 8;  // after the signature; a short or wrong signature is libpng's to report

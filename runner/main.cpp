@@ -29,8 +29,8 @@ const char* const kExitCodesHelp =
 
 std::string version_line() {
   std::string left_out;
-  if (!RUNNER_HAS_FETCH) left_out += " data fetch,";
-  if (!RUNNER_HAS_PNG) left_out += " PNG plots,";
+  if (!RUNNER_FETCH) left_out += " data fetch,";
+  if (!RUNNER_PNG) left_out += " PNG plots,";
   if (!left_out.empty()) left_out = "; built without" + left_out.substr(0, left_out.size() - 1);
   return std::string("runner ") + RUNNER_VERSION + " (LibTorch " + TORCH_VERSION + left_out + ")";
 }

@@ -10,7 +10,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "runner/store.h"
-#include "runner_version.h"  // RUNNER_HAS_PNG
+#include "runner_version.h"  // RUNNER_PNG
 #include "image_io.h"
 #include "test_util.h"
 
@@ -104,7 +104,7 @@ TEST_CASE("a report of 50 runs stays under 10 MB (and says how long it took)") {
   CHECK(fs::file_size(tmp / "report.html") < 10u * 1024 * 1024);
 }
 
-TEST_CASE("runner plot writes PNG pictures" * doctest::skip(!RUNNER_HAS_PNG)) {
+TEST_CASE("runner plot writes PNG pictures" * doctest::skip(!RUNNER_PNG)) {
   test_util::TempDir tmp;
   fill_db(tmp / "r.db", 3);
   for (const char* what : {"curves", "misclassified", "confusion"}) {

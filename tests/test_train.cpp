@@ -11,7 +11,7 @@
 #include "runner/errors.h"
 #include "runner/fetch.h"
 #include "runner/trainer.h"
-#include "runner_version.h"  // RUNNER_HAS_FETCH
+#include "runner_version.h"  // RUNNER_FETCH
 #include "test_util.h"
 
 #include "image_io.h"
@@ -387,7 +387,7 @@ TEST_CASE("optimizer.nesterov: two SGD steps follow the Nesterov update, which d
   CHECK(!torch::allclose(by_hand(true), by_hand(false), 1e-3, 1e-3));
 }
 
-TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz" * doctest::skip(!RUNNER_HAS_FETCH)) {
+TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz" * doctest::skip(!RUNNER_FETCH)) {
   test_util::TempDir tmp;
   write_fake_cifar(tmp.path / "src" / "cifar-10-batches-bin", 10);
   const std::string archive = tmp / "cifar-10-binary.tar.gz";
