@@ -295,7 +295,6 @@ struct GroupNormNhwc : torch::autograd::Function<GroupNormNhwc> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    // Not a structured binding: the parallel loop below captures these, and C++17 lambdas cannot capture bindings.
     const NormBackwardInputs in = norm_backward_inputs(ctx, grads);
     const torch::Tensor &x = in.x, &dy = in.dy;
     const Doubles &w = in.w, &mean = in.mean, &invstd = in.invstd;

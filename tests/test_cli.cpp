@@ -441,8 +441,9 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   CHECK(run_runner("sweep " + grid + " --slurm --db " + db).output.find("nothing to submit") != std::string::npos);
 
   // A longer sweep; cancel one array task while it trains, then resubmit only what is missing.
+  // Eight short epochs (~0.6 s each here) leave seconds between the first epoch's line and the end.
   std::ofstream(tmp / "long.yaml") << "base: base.yaml\ngrid:\n  model.norm: [batch, layer, group]\n"
-                                   << "  data.limit: [\"{train: 3000, test: 200}\"]\n  train.epochs: [3]\n"
+                                   << "  data.limit: [\"{train: 3000, test: 200}\"]\n  train.epochs: [8]\n"
                                    << "name: \"long-{model.norm}\"\n";
   const std::string db2 = tmp / "results/long.db";
   run = run_runner("sweep " + tmp / "long.yaml" + " --slurm --array-limit 1 --db " + db2);
@@ -452,13 +453,21 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   const std::string array_id = m[1];
   bool cancelled = false;
   // Task 1 starts after task 0 (--array-limit 1): allow for slow builds (ASan) and busy machines.
-  for (int i = 0; i < 720 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
-    const std::string log = test_util::read_file(tmp / "results/slurm/long/task-1.log");
-    if (log.find("epoch 1/3") != std::string::npos || log.find("point 1 long-layer: started") != std::string::npos) {
-      std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Cancel as soon as its first epoch is logged: a fixed delay after the start raced the
+  // run's own end on a fast machine (three epochs then took under two seconds).
+  auto point_log = [&] {  // the run's own log, beside whichever database the task writes
+    std::string text;
+    for (const auto& f : fs::recursive_directory_iterator(tmp / "results"))
+      if (f.path().filename().string().rfind("long-layer-", 0) == 0) text += test_util::read_file(f.path());
+    return text;
+  };
+  for (int i = 0; i < 1440 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
+    const std::string log = point_log();
+    REQUIRE(log.find("epoch 8/8") == std::string::npos);  // it finished before we saw it train
+    if (log.find("epoch 1/8") != std::string::npos)
       cancelled = std::system(("scancel " + array_id + "_1").c_str()) == 0;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   REQUIRE(cancelled);
   REQUIRE(Cluster::wait_idle(300));
