@@ -9,6 +9,7 @@
 #   make test-asan    the whole suite built with AddressSanitizer + UBSan (build-asan/)
 #   make fuzz FUZZ_SECONDS=N     each libFuzzer target for N seconds (build-fuzz/)
 #   make reliability  kill tests (runs, sweeps) and the soak test (docs/reliability.md)
+#   make build-cxx20  everything compiled as C++20, as newer LibTorch needs (build-cxx20/)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 EXP ?= experiments/session8/bn.yaml
@@ -21,7 +22,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check run study data bench bench-convs clean test-asan fuzz reliability
+.PHONY: all deps build test check run study data bench bench-convs clean test-asan fuzz reliability build-cxx20
 
 all: build
 
@@ -72,6 +73,12 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# LibTorch 2.12 and later need C++20 (CMakeLists.txt picks it for them): keep our code
+# compiling as C++20 here too, against Debian's 1.13, with warnings as errors.
+build-cxx20: deps
+	@cmake -S . -B build-cxx20 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=20 $(CMAKE_ARGS) >/dev/null
+	@cmake --build build-cxx20 -j $(JOBS)
+
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
@@ -86,4 +93,4 @@ reliability: build data
 	tests/reliability/soak.sh $(SOAK_SWEEPS) $(SOAK_POINTS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-cxx20

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include <ATen/CPUGeneratorImpl.h>  // used by name below: not left to whatever torch.h pulls in
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
