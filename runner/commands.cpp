@@ -251,6 +251,10 @@ int cmd_bench(const BenchArgs& args) {
       for (const auto& r : profile) total += r.forward_ms + r.backward_ms;
       std::printf("\nwhere a training step's time goes (ms per step over %lld profiled steps; profiling adds overhead):\n",
                   static_cast<long long>(args.steps));
+      // The profiler times the host: on a GPU that is launching kernels, plus waiting where the step syncs.
+      if (p.device.is_cuda())
+        std::printf("  (on %s these are host times: kernel launches, and waits where the step reads a value back)\n",
+                    p.device.str().c_str());
       std::printf("  %-44s %9s %9s %7s\n", "part", "forward", "backward", "share");
       for (const auto& r : profile)
         std::printf("  %-44s %9.2f %9.2f %6.1f%%\n", r.part.c_str(), r.forward_ms, r.backward_ms,
