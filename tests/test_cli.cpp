@@ -457,8 +457,9 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   // run's own end on a fast machine (three epochs then took under two seconds).
   auto point_log = [&] {  // the run's own log, beside whichever database the task writes
     std::string text;
-    for (const auto& f : fs::recursive_directory_iterator(tmp / "results"))
-      if (f.path().filename().string().rfind("long-layer-", 0) == 0) text += test_util::read_file(f.path());
+    std::error_code ec;  // SQLite's journals come and go while we look
+    for (fs::recursive_directory_iterator it(tmp / "results", ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename().string().rfind("long-layer-", 0) == 0) text += test_util::read_file(it->path());
     return text;
   };
   for (int i = 0; i < 1440 && !cancelled; ++i) {  // wait for task 1 to be training, then cancel it
