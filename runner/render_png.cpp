@@ -10,14 +10,18 @@
 
 namespace runner {
 
+namespace {
+[[noreturn]] void render_failed(GError* error) {
+  const std::string why = error ? error->message : "unknown";
+  if (error) g_error_free(error);
+  throw DataError("cannot render the picture: " + why);
+}
+}  // namespace
+
 std::vector<unsigned char> svg_to_png(const std::string& svg) {
   GError* error = nullptr;
   RsvgHandle* handle = rsvg_handle_new_from_data(reinterpret_cast<const guint8*>(svg.data()), svg.size(), &error);
-  if (handle == nullptr) {
-    const std::string why = error ? error->message : "unknown";
-    if (error) g_error_free(error);
-    throw DataError("cannot render the picture: " + why);
-  }
+  if (handle == nullptr) render_failed(error);
   gdouble width = 0, height = 0;
   if (!rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height)) width = 800, height = 600;
   cairo_surface_t* surface =
@@ -44,11 +48,7 @@ std::vector<unsigned char> svg_to_png(const std::string& svg) {
   pango_cairo_font_map_set_default(nullptr);
   cairo_debug_reset_static_data();
   FcFini();
-  if (!ok) {
-    const std::string why = error ? error->message : "unknown";
-    if (error) g_error_free(error);
-    throw DataError("cannot render the picture: " + why);
-  }
+  if (!ok) render_failed(error);
   return png;
 }
 

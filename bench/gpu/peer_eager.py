@@ -6,13 +6,12 @@ ended by a synchronize. Usage: peer_eager.py EXP --root CIFAR_DIR [--epochs 3] [
 """
 import argparse, json, os, sys, time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench import build  # noqa: E402
+from bench import MEAN, STD, build, load_cifar  # noqa: E402
 import yaml  # noqa: E402
 
 
@@ -25,12 +24,8 @@ def main():
     ap.add_argument("--device", default="cuda")
     a = ap.parse_args()
     dev = torch.device(a.device)
-    raw = np.concatenate([np.fromfile(os.path.join(a.root, f"data_batch_{i}.bin"), np.uint8) for i in range(1, 6)])
-    raw = raw.reshape(-1, 3073)
-    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy()).to(dev)
-    labels = torch.from_numpy(raw[:, 0].astype(np.int64)).to(dev)
-    mean = torch.tensor([0.4914, 0.4822, 0.4465], device=dev).view(1, 3, 1, 1)
-    std = torch.tensor([0.2470, 0.2435, 0.2616], device=dev).view(1, 3, 1, 1)
+    images, labels = (t.to(dev) for t in load_cifar(a.root, None))
+    mean, std = MEAN.to(dev), STD.to(dev)
     model = yaml.safe_load(open(a.experiment))["model"]
     torch.manual_seed(1)
     net = nn.Sequential(build(model["layers"], model, 3, 32)[0], nn.Flatten()).to(dev)
