@@ -1,6 +1,9 @@
 # Thin wrapper around CMake. Every target installs missing Debian packages first.
 #   make              build build/runner and the tests
 #   make test         run the whole test suite (ctest)
+#   make test-isa     the training, layout and norm-kernel tests again on the CPU code
+#                     paths of a machine without AVX-512 (oneDNN/ATen capped at AVX2,
+#                     our norm kernels' AVX2 and baseline copies)
 #   make check EXP=experiments/session8/bn.yaml   print the summary, enforce the budget
 #   make study        the main job: train the seed network with BN, LN and GN, then compare
 #   make run EXP=...  train one experiment
@@ -22,7 +25,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
-.PHONY: all deps build test check run study data bench bench-convs clean test-asan fuzz reliability build-cxx20
+.PHONY: all deps build test test-isa check run study data bench bench-convs clean test-asan fuzz reliability build-cxx20
 
 all: build
 
@@ -35,6 +38,18 @@ build: deps
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Float results (and so the accuracies tests check) differ by CPU code path; CI
+# machines have AVX-512, many users' do not. The caps reach the runner processes
+# the CLI tests start, too.
+ISA_CAPS ?= ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+test-isa: build
+	@for isa in avx2 default; do \
+	  for filter in "-sf=*test_train.cpp" "-tc=*norm*,*layout*,runner run trains on real data*"; do \
+	    echo "test-isa: $(ISA_CAPS) RUNNER_NORM_ISA=$$isa runner_tests $$filter"; \
+	    (cd $(BUILD) && env $(ISA_CAPS) RUNNER_NORM_ISA=$$isa tests/runner_tests "$$filter") || exit $$?; \
+	  done; \
+	done
 
 check: build
 	$(BUILD)/runner check $(EXP)

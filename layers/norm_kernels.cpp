@@ -2,19 +2,29 @@
 
 #include <ATen/Parallel.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
+
+#include "runner/errors.h"
 
 namespace runner {
 namespace {
 
-// The hot loops get AVX-512 and AVX2 clones picked at load time, so one binary
-// is fast on new CPUs and still runs on any x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RUNNER_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// The hot loops exist once per instruction set (AVX-512, AVX2, baseline
+// x86-64), so one binary is fast on new CPUs and still runs on any x86-64. The
+// copy is chosen at run time, not by the loader (target_clones), so that a test
+// or CI can run the AVX2 and baseline copies on an AVX-512 machine too
+// (RUNNER_NORM_ISA, set_norm_kernel_isa).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RUNNER_NORM_X86 1
+#define RUNNER_TARGET(isa) __attribute__((target(isa)))
 #else
-#define RUNNER_SIMD_CLONES
+#define RUNNER_NORM_X86 0
+#define RUNNER_TARGET(isa)
 #endif
 
 // Each loop exists once per (ReLU or not) as a template, instantiated inside
@@ -61,7 +71,7 @@ RUNNER_INLINE void channel_sums_loop(const float* __restrict a, const float* __r
   }
 }
 
-RUNNER_SIMD_CLONES void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,
+RUNNER_INLINE void channel_sums_body(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,
                                      bool relu_a, bool relu_b) {
   if (relu_a && relu_b)
     channel_sums_loop<true, true>(a, b, rows, C, s1, s2);
@@ -103,9 +113,9 @@ RUNNER_INLINE void normalize_backward_loop(const float* __restrict dy, const flo
 /// The combination is in double: a norm's backward subtracts nearly equal terms,
 /// and rounding the coefficients to float first made LN's gradients 7x less
 /// accurate than NCHW's.
-RUNNER_SIMD_CLONES void channel_affine(const float* dy, const float* x, float* out, int64_t rows, int64_t C,
-                                       const double* k1, const double* m, const double* k2, const double* k3,
-                                       bool relu) {
+RUNNER_INLINE void channel_affine_body(const float* dy, const float* x, float* out, int64_t rows, int64_t C,
+                                      const double* k1, const double* m, const double* k2, const double* k3,
+                                      bool relu) {
   if (dy == nullptr && relu)
     normalize_loop<true>(x, out, rows, C, m, k2, k3);
   else if (dy == nullptr)
@@ -114,6 +124,100 @@ RUNNER_SIMD_CLONES void channel_affine(const float* dy, const float* x, float* o
     normalize_backward_loop<true>(dy, x, out, rows, C, k1, m, k2, k3);
   else
     normalize_backward_loop<false>(dy, x, out, rows, C, k1, m, k2, k3);
+}
+
+using ChannelSums = void (*)(const float*, const float*, int64_t, int64_t, double*, double*, bool, bool);
+using ChannelAffine = void (*)(const float*, const float*, float*, int64_t, int64_t, const double*, const double*,
+                               const double*, const double*, bool);
+
+/// One compiled copy of both hot loops.
+struct KernelIsa {
+  const char* name;
+  bool (*supported)();
+  ChannelSums sums;
+  ChannelAffine affine;
+};
+
+#define RUNNER_KERNEL_COPY(suffix, target)                                                                        \
+  RUNNER_TARGET(target)                                                                                           \
+  void channel_sums_##suffix(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,    \
+                             bool relu_a, bool relu_b) {                                                          \
+    channel_sums_body(a, b, rows, C, s1, s2, relu_a, relu_b);                                                     \
+  }                                                                                                               \
+  RUNNER_TARGET(target)                                                                                           \
+  void channel_affine_##suffix(const float* dy, const float* x, float* out, int64_t rows, int64_t C,              \
+                               const double* k1, const double* m, const double* k2, const double* k3, bool relu) { \
+    channel_affine_body(dy, x, out, rows, C, k1, m, k2, k3, relu);                                                \
+  }
+
+void channel_sums_default(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2, bool relu_a,
+                          bool relu_b) {
+  channel_sums_body(a, b, rows, C, s1, s2, relu_a, relu_b);
+}
+void channel_affine_default(const float* dy, const float* x, float* out, int64_t rows, int64_t C, const double* k1,
+                            const double* m, const double* k2, const double* k3, bool relu) {
+  channel_affine_body(dy, x, out, rows, C, k1, m, k2, k3, relu);
+}
+
+#if RUNNER_NORM_X86
+RUNNER_KERNEL_COPY(avx2, "avx2")
+RUNNER_KERNEL_COPY(avx512, "avx512f")
+#endif
+
+/// Every copy this binary has, best first.
+const std::vector<KernelIsa>& kernel_isas() {
+  static const std::vector<KernelIsa> isas = {
+#if RUNNER_NORM_X86
+      {"avx512", [] { return __builtin_cpu_supports("avx512f") != 0; }, channel_sums_avx512, channel_affine_avx512},
+      {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }, channel_sums_avx2, channel_affine_avx2},
+#endif
+      {"default", [] { return true; }, channel_sums_default, channel_affine_default},
+  };
+  return isas;
+}
+
+const KernelIsa* find_isa(const std::string& name) {
+  for (const auto& isa : kernel_isas())
+    if (name == isa.name) return &isa;
+  return nullptr;
+}
+
+std::string supported_names() {
+  std::string names;
+  for (const auto& isa : kernel_isas())
+    if (isa.supported()) names += (names.empty() ? "" : ", ") + std::string(isa.name);
+  return names;
+}
+
+/// The copy called `name`; ConfigError when this binary has none or this CPU cannot run it.
+const KernelIsa* choose_isa(const std::string& name, const std::string& context) {
+  const KernelIsa* isa = find_isa(name);
+  if (isa == nullptr || !isa->supported())
+    throw ConfigError(context + name + ": " + (isa == nullptr ? "no such copy of the norm kernels" : "this CPU cannot run it") +
+                      "; this CPU runs: " + supported_names());
+  return isa;
+}
+
+/// The copy in use: RUNNER_NORM_ISA when set, else the best this CPU runs.
+std::atomic<const KernelIsa*>& active_isa() {
+  static std::atomic<const KernelIsa*> active{[] {
+    const char* env = std::getenv("RUNNER_NORM_ISA");
+    if (env != nullptr && *env != '\0') return choose_isa(env, "RUNNER_NORM_ISA=");
+    for (const auto& isa : kernel_isas())
+      if (isa.supported()) return &isa;
+    return &kernel_isas().back();
+  }()};
+  return active;
+}
+
+void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2, bool relu_a,
+                  bool relu_b) {
+  active_isa().load(std::memory_order_relaxed)->sums(a, b, rows, C, s1, s2, relu_a, relu_b);
+}
+
+void channel_affine(const float* dy, const float* x, float* out, int64_t rows, int64_t C, const double* k1,
+                    const double* m, const double* k2, const double* k3, bool relu) {
+  active_isa().load(std::memory_order_relaxed)->affine(dy, x, out, rows, C, k1, m, k2, k3, relu);
 }
 
 struct Geometry {
@@ -352,6 +456,17 @@ torch::Tensor ones_if_undefined(const torch::Tensor& t, int64_t C, double value)
 
 }  // namespace
 
+std::vector<std::string> norm_kernel_isas() {
+  std::vector<std::string> names;
+  for (const auto& isa : kernel_isas())
+    if (isa.supported()) names.emplace_back(isa.name);
+  return names;
+}
+
+std::string norm_kernel_isa() { return active_isa().load()->name; }
+
+void set_norm_kernel_isa(const std::string& name) { active_isa().store(choose_isa(name, "norm kernel ISA ")); }
+
 bool nhwc_norm_applies(const torch::Tensor& x) {
   return x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.size(0) > 0 &&
          x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
@@ -362,6 +477,7 @@ torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weigh
                               const torch::Tensor& num_batches_tracked, std::optional<double> momentum, double eps,
                               bool relu_input) {
   TORCH_CHECK(nhwc_norm_applies(x), "batch_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
+  active_isa();  // a bad RUNNER_NORM_ISA throws here, not inside a parallel loop
   const Geometry g = geometry_of(x, relu_input);
   const Moments m = batch_moments(g, x.data_ptr<float>());
   if (running_mean.defined()) {
@@ -388,6 +504,7 @@ torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torc
                               const torch::Tensor& bias, double eps, bool relu_input) {
   TORCH_CHECK(nhwc_norm_applies(x), "group_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
   TORCH_CHECK(groups > 0 && x.size(1) % groups == 0, "group_norm_nhwc: groups must divide the channels");
+  active_isa();
   return GroupNormNhwc::apply(x, ones_if_undefined(weight, x.size(1), 1.0), ones_if_undefined(bias, x.size(1), 0.0),
                               groups, eps, relu_input);
 }

@@ -17,10 +17,24 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "layers/registry.h"
 
 namespace runner {
+
+/// The copies of the kernels' hot loops this CPU can run, best first: "avx512",
+/// "avx2" (x86-64 only) and "default" (baseline x86-64: SSE2; or the only one elsewhere).
+std::vector<std::string> norm_kernel_isas();
+
+/// The copy in use: $RUNNER_NORM_ISA when set (ConfigError when this CPU cannot
+/// run it or there is no such copy), else the best of norm_kernel_isas().
+std::string norm_kernel_isa();
+
+/// Switches every later call to the copy `name` (tests compare them); ConfigError
+/// as above.
+void set_norm_kernel_isa(const std::string& name);
 
 /// True when `x` can take these kernels: a 4-D float CPU tensor in channels-last.
 bool nhwc_norm_applies(const torch::Tensor& x);

@@ -5,10 +5,12 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "layers/norm_kernels.h"
 #include "runner/builder.h"
 #include "runner/config.h"
 #include "runner/env_info.h"
@@ -206,9 +208,18 @@ int cmd_run(const RunArgs& args) {
   const int64_t run_id = store.begin_run(rec, checkpoint_dir(args.db));
   std::cerr << p.spec.name << ": run " << run_id << " on " << rec.device << " with " << p.threads << " threads, "
             << (uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW") << ", "
-            << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
+            << cpu_code_paths() << ", " << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
             << args.db << "\n";
   return train_and_record(p, store, run_id, false, {});
+}
+
+std::string cpu_code_paths() {
+  std::string text = "norm kernels " + norm_kernel_isa();
+  for (const auto& [var, what] : {std::pair{"ONEDNN_MAX_CPU_ISA", "oneDNN max "}, std::pair{"ATEN_CPU_CAPABILITY", "ATen "}}) {
+    const char* value = std::getenv(var);
+    if (value != nullptr && *value != '\0') text += std::string(", ") + what + value;
+  }
+  return text;
 }
 
 int cmd_bench(const BenchArgs& args) {
@@ -228,6 +239,7 @@ int cmd_bench(const BenchArgs& args) {
                         {"norm", p.spec.model.norm},
                         {"device", p.device.str()},
                         {"layout", channels_last ? "channels_last" : "nchw"},
+                        {"cpu_code_paths", cpu_code_paths()},
                         {"threads", p.threads},
                         {"batch_size", p.spec.train.batch_size},
                         {"steps", args.steps},
@@ -240,9 +252,10 @@ int cmd_bench(const BenchArgs& args) {
     }
     std::cout << json.dump() << "\n";
   } else {
-    std::printf("%s on %s (%s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed "
+    std::printf("%s on %s (%s; %s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed "
                 "steps)\n",
                 p.spec.name.c_str(), p.device.str().c_str(), channels_last ? "channels-last" : "NCHW",
+                cpu_code_paths().c_str(),
                 static_cast<long long>(p.threads),
                 static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
                 static_cast<long long>(args.steps));

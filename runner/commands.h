@@ -22,6 +22,12 @@ struct RunArgs {
   std::string sweep;  ///< tag recorded with the run
 };
 
+/// Which CPU code paths this process takes, e.g. "norm kernels avx2, oneDNN max AVX2,
+/// ATen avx2": the copy of our norm kernels in use and the ISA caps set for oneDNN
+/// (ONEDNN_MAX_CPU_ISA) and ATen (ATEN_CPU_CAPABILITY). Float results are
+/// identical only along the same paths. ConfigError for a bad RUNNER_NORM_ISA.
+std::string cpu_code_paths();
+
 int cmd_check(const CheckArgs& args);
 int cmd_layers();
 /// Trains and records one experiment. Returns 0 finished, 6 diverged, 130 interrupted.

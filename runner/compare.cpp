@@ -1,11 +1,14 @@
 #include "runner/compare.h"
 
-#include <cmath>
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
+#include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
+#include "runner/config.h"
 #include "runner/errors.h"
 #include "runner/spec_json.h"
 #include "runner/yaml_reader.h"
@@ -23,38 +26,6 @@ std::pair<double, double> mean_std(const std::vector<double>& values) {
   return {mean, std::sqrt(sq / static_cast<double>(values.size() - 1))};
 }
 
-namespace {
-
-/// Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz).
-double incomplete_beta(double x, double a, double b) {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  if (x > (a + 1) / (a + b + 2)) return 1 - incomplete_beta(1 - x, b, a);  // where the fraction converges fast
-  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
-                                b * std::log1p(-x)) / a;
-  const double tiny = 1e-300;
-  double f = 1, c = 1, d = 0;
-  for (int i = 0; i <= 400; ++i) {
-    const int m = i / 2;
-    double numerator;
-    if (i == 0)
-      numerator = 1;
-    else if (i % 2 == 0)
-      numerator = (m * (b - m) * x) / ((a + 2.0 * m - 1) * (a + 2.0 * m));
-    else
-      numerator = -((a + m) * (a + b + m) * x) / ((a + 2.0 * m) * (a + 2.0 * m + 1));
-    d = 1 + numerator * d;
-    d = 1 / (std::fabs(d) < tiny ? tiny : d);
-    c = 1 + numerator / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    f *= c * d;
-    if (std::fabs(1 - c * d) < 1e-12) break;
-  }
-  return front * (f - 1);
-}
-
-}  // namespace
-
 double welch_p_value(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.size() < 2 || b.size() < 2) return std::nan("");
   const auto [ma, sa] = mean_std(a);
@@ -64,7 +35,8 @@ double welch_p_value(const std::vector<double>& a, const std::vector<double>& b)
   const double t = (ma - mb) / std::sqrt(va + vb);
   const double df = (va + vb) * (va + vb) /
                     (va * va / static_cast<double>(a.size() - 1) + vb * vb / static_cast<double>(b.size() - 1));
-  return incomplete_beta(df / (df + t * t), df / 2, 0.5);
+  // Two-sided: twice the upper tail of Student's t at |t| with Welch's degrees of freedom.
+  return 2 * boost::math::cdf(boost::math::complement(boost::math::students_t(df), std::fabs(t)));
 }
 
 namespace {
@@ -101,6 +73,143 @@ std::string stat_text(const std::vector<double>& values, bool with_std) {
   return with_std && values.size() > 1 ? fixed(mean) + " ± " + fixed(sd) : fixed(mean);
 }
 
+/// Every leaf of a config as dotted key → value text (list items by index), except
+/// the keys a comparison may differ in without being another experiment.
+void flatten(const nlohmann::json& v, const std::string& path, const std::vector<std::string>& skip,
+             std::map<std::string, std::string>& out) {
+  if (std::find(skip.begin(), skip.end(), path) != skip.end()) return;
+  if (v.is_object() && !v.empty()) {
+    for (const auto& [k, child] : v.items()) flatten(child, path.empty() ? k : path + "." + k, skip, out);
+  } else if (v.is_array() && !v.empty()) {
+    for (size_t i = 0; i < v.size(); ++i) flatten(v[i], path + "." + std::to_string(i), skip, out);
+  } else {
+    out[path] = value_text(v);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> same_experiment_exceptions(const std::vector<std::string>& by) {
+  std::vector<std::string> keys = by;
+  for (const char* k : {"name", "description", "train.seed", "data.root", "train.threads", "train.device",
+                        "train.layout"})
+    keys.emplace_back(k);
+  return keys;
+}
+
+namespace {
+
+using Leaves = std::map<std::string, std::string>;
+
+/// The keys whose values are not all the same over `configs` ("(unset)" where one lacks a key).
+std::set<std::string> differing_keys(const std::vector<Leaves>& configs) {
+  std::set<std::string> all, differ;
+  for (const auto& flat : configs)
+    for (const auto& [k, value] : flat) all.insert(k);
+  for (const auto& k : all) {
+    std::set<std::string> values;
+    for (const auto& flat : configs) {
+      const auto it = flat.find(k);
+      values.insert(it == flat.end() ? "(unset)" : it->second);
+    }
+    if (values.size() > 1) differ.insert(k);
+  }
+  return differ;
+}
+
+}  // namespace
+
+Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std::string>& by) {
+  const std::vector<std::string> skip = same_experiment_exceptions(by);
+  Variation v;
+  std::vector<Leaves> recorded, as_written, by_fixed;
+  // The --by keys' values of the first run, to resolve every run's YAML with (see below).
+  std::vector<std::string> fix;
+  if (!runs.empty()) {
+    const nlohmann::json first = nlohmann::json::parse(runs.front().record.config_json, nullptr, false);
+    for (const auto& key : by)
+      if (!json_at(first, key).is_null()) fix.push_back(key + "=" + value_text(json_at(first, key)));
+  }
+  for (const auto& run : runs) {
+    Leaves flat;
+    flatten(nlohmann::json::parse(run.record.config_json, nullptr, false), "", skip, flat);
+    recorded.push_back(flat);
+    // The recorded config is resolved: a layer's norm type follows model.norm.
+    // Resolving the run's YAML again, as written and with the --by keys set alike,
+    // shows which differences the --by keys cause; a YAML that no longer parses
+    // keeps its recorded leaves (it may split a row, never merge two).
+    Leaves written = flat, fixed = flat;
+    try {
+      written.clear(), fixed.clear();
+      flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file)), "", skip, written);
+      flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file, fix)), "", skip,
+              fixed);
+    } catch (const std::exception&) {
+      written = flat, fixed = flat;
+    }
+    as_written.push_back(std::move(written));
+    by_fixed.push_back(std::move(fixed));
+  }
+  // Runs are one experiment when their configs resolved with the --by keys set
+  // alike are equal; differences only the recorded configs show (an ${VAR} that
+  // expanded otherwise then) count too, with the recorded values.
+  const std::set<std::string> fixed_differ = differing_keys(by_fixed), written_differ = differing_keys(as_written);
+  std::vector<Leaves> leaves(runs.size());
+  for (const auto& k : differing_keys(recorded))
+    if (fixed_differ.count(k) == 0 && written_differ.count(k) == 0) v.keys.push_back(k);
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (const auto& k : v.keys)
+      if (recorded[r].count(k)) leaves[r][k] = recorded[r].at(k);
+  for (const auto& k : fixed_differ) {
+    v.keys.push_back(k);
+    for (size_t r = 0; r < runs.size(); ++r)
+      if (by_fixed[r].count(k)) leaves[r][k] = by_fixed[r].at(k);
+  }
+  std::sort(v.keys.begin(), v.keys.end());
+  std::map<std::string, size_t> index;  // experiment fingerprint → position in v.experiments
+  // Each distinct combination of the differing keys' values is one experiment.
+  for (size_t r = 0; r < runs.size(); ++r) {
+    std::vector<std::string> values;
+    for (const auto& k : v.keys) {
+      const auto it = leaves[r].find(k);
+      values.push_back(it == leaves[r].end() ? "(unset)" : it->second);
+    }
+    const std::string fingerprint = join(values, "\x1f");
+    auto [it, fresh] = index.emplace(fingerprint, v.experiments.size());
+    if (fresh) v.experiments.push_back({values, {}, ""});
+    v.experiments[it->second].run_ids.push_back(runs[r].id);
+    v.run_experiment.push_back(it->second);
+  }
+  // Labels for the table: the experiment's sweep where that names it alone, else its first run.
+  std::map<std::string, int> sweep_uses;
+  std::vector<std::string> sweep_of(v.experiments.size());
+  for (size_t e = 0; e < v.experiments.size(); ++e) {
+    std::set<std::string> sweeps;
+    for (size_t r = 0; r < runs.size(); ++r)
+      if (v.run_experiment[r] == e) sweeps.insert(runs[r].record.sweep);
+    if (sweeps.size() == 1 && !sweeps.begin()->empty()) sweep_uses[sweep_of[e] = *sweeps.begin()]++;
+  }
+  for (size_t e = 0; e < v.experiments.size(); ++e) {
+    const auto& ids = v.experiments[e].run_ids;
+    const int64_t first_id = *std::min_element(ids.begin(), ids.end());
+    v.experiments[e].label = !sweep_of[e].empty() && sweep_uses[sweep_of[e]] == 1 ? sweep_of[e]
+                                                                                    : "run " + std::to_string(first_id);
+  }
+  return v;
+}
+
+namespace {
+
+/// Below a table whose "experiment" column stands for many differing keys: which.
+std::string experiment_note(const std::vector<std::string>& differing, const std::vector<std::string>& by) {
+  std::string listed;
+  for (size_t i = 0; i < differing.size() && i < 6; ++i) listed += (i ? ", " : "") + differing[i];
+  if (differing.size() > 6) listed += ", …";
+  return "experiment: these runs differ in " + std::to_string(differing.size()) + " config keys besides " + join(by) +
+         " and the seed (" + listed + "), so each row holds the runs of one config, named by its sweep or its first "
+         "run; `runner show ID` prints a config, --where KEY=VALUE or --sweep NAME compares fewer.\n";
+}
+
 }  // namespace
 
 std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vector<std::string>& where,
@@ -128,15 +237,29 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
   const std::vector<std::string> keys = split_commas(options.by);
   if (keys.empty() || std::find(keys.begin(), keys.end(), "") != keys.end())
     throw ConfigError("--by " + options.by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
+  std::vector<RunRow> finished;
+  for (const auto& run : select_runs(all_runs, options.where, options.sweep))
+    if (run.status == "finished" && run.final_test_acc) finished.push_back(run);
+  // A row holds runs of one experiment: configs equal but for the --by keys, the
+  // seed, the name and the description. Where the runs differ in more, a few
+  // keys become columns; many (another network) become one "experiment" column.
+  const Variation variation = find_variation(finished, keys);
+  const bool labelled = variation.keys.size() > kMaxKeyColumns;
+  const std::vector<std::string> extra_header = labelled ? std::vector<std::string>{"experiment"} : variation.keys;
   std::map<std::string, Group> groups;
-  std::map<std::string, std::vector<std::string>> key_values;  // group → one value per key
-  for (const auto& run : select_runs(all_runs, options.where, options.sweep)) {
-    if (run.status != "finished" || !run.final_test_acc) continue;
+  std::map<std::string, std::vector<std::string>> key_values, extra_values;  // group → one value per key / column
+  std::map<std::string, std::string> group_name;                               // group → its first cell
+  for (size_t r = 0; r < finished.size(); ++r) {
+    const RunRow& run = finished[r];
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);
     std::vector<std::string> values;
     for (const auto& key : keys) values.push_back(value_text(json_at(config, key)));
-    const std::string name = join(values);
+    const auto& experiment = variation.experiments[variation.run_experiment[r]];
+    const std::vector<std::string> extras = labelled ? std::vector<std::string>{experiment.label} : experiment.values;
+    const std::string name = join(values) + "\x1f" + join(extras, "\x1f");
     key_values[name] = values;
+    extra_values[name] = extras;
+    group_name[name] = join(values);
     Group& g = groups[name];
     g.runs++;
     g.final_acc.push_back(*run.final_test_acc);
@@ -177,7 +300,9 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
   const bool with_test = !options.rank.empty() && any_repeats;
 
   const std::string by_header = join(keys);
-  std::vector<std::string> header{by_header, "runs", "params", "epochs"};
+  std::vector<std::string> header{by_header};
+  header.insert(header.end(), extra_header.begin(), extra_header.end());
+  for (const char* h : {"runs", "params", "epochs"}) header.push_back(h);
   if (any_val) header.push_back("final val %");
   for (const char* h : {"final test %", "best test %", "final train %", "train-test gap", "s/epoch", "target met"})
     header.push_back(h);
@@ -186,7 +311,10 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
   nlohmann::json json = nlohmann::json::array();
   for (const auto& [key, group] : order) {
     const Group& g = *group;
-    std::vector<std::string> row{key, std::to_string(g.runs), std::to_string(g.params), std::to_string(g.epochs)};
+    std::vector<std::string> row{group_name[key]};
+    row.insert(row.end(), extra_values[key].begin(), extra_values[key].end());
+    for (const auto& cell : {std::to_string(g.runs), std::to_string(g.params), std::to_string(g.epochs)})
+      row.push_back(cell);
     if (any_val) row.push_back(g.val_acc.empty() ? "-" : stat_text(g.val_acc, true));
     for (const auto& cell : {stat_text(g.final_acc, true), stat_text(g.best_acc, true), stat_text(g.train_acc, true),
                              stat_text(g.gap, true), fixed(mean_std(g.seconds).first, 1),
@@ -200,7 +328,7 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
     if (with_test)
       row.push_back(&g == best ? "best" : fixed(delta) + (std::isnan(p) ? "" : " (p " + fixed(p, 3) + ")"));
     rows.push_back(row);
-    nlohmann::json entry = {{by_header, key},
+    nlohmann::json entry = {{by_header, group_name[key]},
                             {"runs", g.runs},
                             {"params", g.params},
                             {"epochs", g.epochs},
@@ -214,6 +342,9 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
                             {"target_met", g.met}};
     if (keys.size() > 1)
       for (size_t k = 0; k < keys.size(); ++k) entry[keys[k]] = key_values[key][k];
+    // The keys the rows differ in beyond --by ("experiment" where many), as the table's columns.
+    entry["differs"] = nlohmann::json::object();
+    for (size_t k = 0; k < extra_header.size(); ++k) entry["differs"][extra_header[k]] = extra_values[key][k];
     if (with_test && &g != best) {
       entry["delta_to_best"] = delta;
       if (!std::isnan(p)) entry["welch_p"] = p;
@@ -259,6 +390,7 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
     out += rule + "\n";
   }
   for (const auto& r : rows) out += line(r);
+  if (labelled) out += "\n" + experiment_note(variation.keys, keys);
   return out;
 }
 

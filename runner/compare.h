@@ -21,7 +21,32 @@ struct CompareOptions {
 std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vector<std::string>& where,
                                 const std::string& sweep);
 
-/// Throws ConfigError for a malformed --where; returns the rendered comparison.
+/// How the runs of a comparison differ beyond the --by keys, the seed, and what
+/// config_hash leaves out (name, description, data.root, train.threads, .device,
+/// .layout), not counting what the --by keys imply in the resolved config (a
+/// layer's norm type follows model.norm): each distinct combination of the differing keys' values
+/// is one experiment, and a row of the comparison never mixes two.
+struct Variation {
+  struct Experiment {
+    std::vector<std::string> values;  ///< one per key of `keys`; "(unset)" where a config lacks it
+    std::vector<int64_t> run_ids;
+    std::string label;  ///< its sweep, where no other experiment has that sweep; else "run ID" of its first run
+  };
+  std::vector<std::string> keys;  ///< dotted config leaves (list items by index) whose values differ
+  std::vector<Experiment> experiments;
+  std::vector<size_t> run_experiment;  ///< per run: its index in `experiments`
+};
+
+/// Up to this many differing keys become columns; more, one "experiment" column.
+constexpr size_t kMaxKeyColumns = 3;
+
+/// The config keys that may differ within one experiment: `by`, train.seed and config_hash's exceptions.
+std::vector<std::string> same_experiment_exceptions(const std::vector<std::string>& by);
+
+Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std::string>& by);
+
+/// Throws ConfigError for a malformed --where; returns the rendered comparison:
+/// one row per (--by values, experiment), with the differing keys as columns.
 std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options);
 
 /// Mean and sample standard deviation (0 for a single value).

@@ -32,7 +32,12 @@ std::string version_line() {
   if (!RUNNER_FETCH) left_out += " data fetch,";
   if (!RUNNER_PNG) left_out += " PNG plots,";
   if (!left_out.empty()) left_out = "; built without" + left_out.substr(0, left_out.size() - 1);
-  return std::string("runner ") + RUNNER_VERSION + " (LibTorch " + TORCH_VERSION + left_out + ")";
+  std::string paths;
+  try {
+    paths = ", " + runner::cpu_code_paths();
+  } catch (const std::exception&) {  // a bad RUNNER_NORM_ISA: every command reports it
+  }
+  return std::string("runner ") + RUNNER_VERSION + " (LibTorch " + TORCH_VERSION + paths + left_out + ")";
 }
 
 /// Training frees and reallocates the same activation sizes every step. With
@@ -181,6 +186,7 @@ int main(int argc, char** argv) {
 
   try {
     install_stop_handlers();
+    cpu_code_paths();  // a bad RUNNER_NORM_ISA is a usage error before any work
     if (*check_cmd) return cmd_check(check);
     if (*run_cmd) return cmd_run(run);
     if (*resume_cmd) return cmd_resume(resume_id, db);

@@ -377,22 +377,34 @@ std::string comparison_html(const std::vector<RunRow>& rows) {
   CompareOptions options;
   options.format = "json";
   const nlohmann::json groups = nlohmann::json::parse(compare_runs(rows, options));
+  // Rows never mix experiments: the keys they differ in besides the norm are columns.
+  std::vector<std::string> differs;
+  if (!groups.empty())
+    for (const auto& [k, v] : groups[0]["differs"].items()) differs.push_back(k);
   std::ostringstream s;
-  s << "<div class=\"scroll\"><table id=\"comparison\"><tr><th>model.norm</th><th>runs</th><th>params</th><th>epochs</th>"
-       "<th>final test %</th><th>best test %</th><th>final train %</th><th>train–test gap</th><th>s/epoch</th><th>target met</th></tr>";
+  s << "<div class=\"scroll\"><table id=\"comparison\"><tr><th>model.norm</th>";
+  for (const auto& k : differs) s << "<th>" << escape(k) << "</th>";
+  s << "<th>runs</th><th>params</th><th>epochs</th><th>final test %</th><th>best test %</th><th>final train %</th>"
+       "<th>train–test gap</th><th>s/epoch</th><th>target met</th></tr>";
   for (const auto& g : groups) {
     const auto pm = [&](const char* mean, const char* sd) {
       return fmt(g[mean].get<double>()) + (g["runs"].get<int>() > 1 ? " ± " + fmt(g[sd].get<double>()) : "");
     };
     s << "<tr data-group=\"" << escape(g["model.norm"].get<std::string>()) << "\"><td>" << escape(g["model.norm"].get<std::string>())
-      << "</td><td>" << g["runs"] << "</td><td>" << g["params"] << "</td><td>" << g["epochs"] << "</td><td>"
+      << "</td>";
+    for (const auto& k : differs) s << "<td>" << escape(g["differs"][k].get<std::string>()) << "</td>";
+    s << "<td>" << g["runs"] << "</td><td>" << g["params"] << "</td><td>" << g["epochs"] << "</td><td>"
       << pm("final_test_acc_mean", "final_test_acc_std") << "</td><td>" << pm("best_test_acc_mean", "best_test_acc_std")
       << "</td><td>" << fmt(g["final_train_acc_mean"].get<double>()) << "</td><td>" << fmt(g["train_test_gap_mean"].get<double>())
       << "</td><td>" << fmt(g["seconds_per_epoch"].get<double>(), 1) << "</td><td>" << g["target_met"] << "/" << g["runs"]
       << "</td></tr>";
   }
   if (groups.empty()) s << "<tr><td colspan=\"10\">no finished runs yet</td></tr>";
-  return s.str() + "</table></div>";
+  s << "</table></div>";
+  if (std::find(differs.begin(), differs.end(), "experiment") != differs.end())
+    s << "<p class=\"note\">experiment: these runs differ in many config keys besides the norm and the seed; each row "
+         "holds the runs of one config, named by its sweep or its first run.</p>";
+  return s.str();
 }
 
 std::string run_html(const RunView& run, std::map<std::string, ImageSet>& cache) {

@@ -143,7 +143,33 @@ SELECT norm, count(*) AS runs, max(params) AS params, max(epochs) AS epochs,
 FROM run_summary WHERE status = 'finished' GROUP BY norm ORDER BY norm;
 )SQL";
 
-const char* const kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+// Version 4: norm_comparison averages the runs of one experiment only: configs
+// equal but for the norm, the seed and what config_hash leaves out (name,
+// description, data.root, train.threads/device/layout), as `runner compare`
+// groups. Before, it averaged every network with the same norm together.
+const char* const kSchemaV4 = R"SQL(
+DROP VIEW norm_comparison;
+CREATE VIEW norm_comparison AS
+SELECT s.norm, min(s.id) AS first_run, group_concat(DISTINCT s.sweep) AS sweeps,
+       count(*) AS runs, max(s.params) AS params, max(s.epochs) AS epochs,
+       round(avg(s.final_test_acc), 2) AS final_test_acc,
+       round(avg(s.best_test_acc), 2) AS best_test_acc,
+       round(avg(s.final_train_acc), 2) AS final_train_acc,
+       round(avg(s.train_test_gap), 2) AS train_test_gap,
+       round(avg(s.seconds_per_epoch), 1) AS seconds_per_epoch,
+       sum(s.target_met) AS target_met,
+       round(avg(s.final_val_acc), 2) AS final_val_acc
+FROM run_summary s JOIN runs r ON r.id = s.id
+WHERE s.status = 'finished'
+GROUP BY s.norm,
+         CASE WHEN json_valid(r.config_json)
+              THEN json_remove(r.config_json, '$.model.norm', '$.train.seed', '$.name', '$.description', '$.data.root',
+                               '$.train.threads', '$.train.device', '$.train.layout')
+              ELSE r.config_json END
+ORDER BY s.norm, first_run;
+)SQL";
+
+const char* const kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(sizeof kSteps / sizeof kSteps[0] == kSchemaVersion, "one step per schema version");
 
 template <class F>

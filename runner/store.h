@@ -15,7 +15,7 @@ class Database;
 
 namespace runner {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 /// The SQL that takes a database from schema version `to - 1` to `to` (1-based);
 /// the migration tests build old databases with it.

@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ make pkg-config
   libtorch-dev          # LibTorch 1.13 (CPU); point CMAKE_PREFIX_PATH elsewhere for CUDA builds
   libyaml-cpp-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev sqlite3
-  libcli11-dev doctest-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcurl4-openssl-dev libarchive-dev libssl-dev
+  libcli11-dev doctest-dev libboost-math-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcurl4-openssl-dev libarchive-dev libssl-dev
   librsvg2-dev libpango1.0-dev libfontconfig-dev  # render the report's SVG pictures to PNG (Pango/fontconfig: font caches released)
 )
 

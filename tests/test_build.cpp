@@ -10,7 +10,9 @@
 #include "layers/standardized_conv.h"
 #include "runner/builder.h"
 #include "runner/config.h"
+#include "runner/errors.h"
 #include "runner/summary.h"
+#include "runner/yaml_reader.h"
 #include "test_util.h"
 
 using namespace runner;
@@ -339,6 +341,50 @@ TEST_CASE("channels-last norm kernels match a float64 reference, output and ever
       }
     }
   }
+}
+
+TEST_CASE("the norm kernels' AVX-512, AVX2 and baseline copies agree within float tolerance") {
+  // Each copy is the same C++ compiled for another instruction set; the machine
+  // a test runs on picks one, so all that this CPU runs are compared here.
+  const std::vector<std::string> isas = norm_kernel_isas();
+  REQUIRE(!isas.empty());
+  CHECK(isas.back() == "default");  // baseline x86-64 (or the only copy elsewhere) runs anywhere
+  MESSAGE("norm kernel copies this CPU runs: " << join(isas) << "; in use: " << norm_kernel_isa());
+  struct Restore {
+    std::string isa = norm_kernel_isa();
+    ~Restore() { set_norm_kernel_isa(isa); }
+  } restore;
+  // Channel counts that fill no vector register exactly, odd spatial sizes.
+  torch::manual_seed(11);
+  const torch::Tensor x = (torch::randn({6, 20, 7, 9}, torch::kDouble) * 2 + 0.3);
+  const torch::Tensor upstream = torch::randn({6, 20, 7, 9}, torch::kDouble);
+  for (bool relu : {false, true})
+    for (int64_t groups : {int64_t{0}, int64_t{1}, int64_t{5}}) {  // 0: batch norm
+      CAPTURE(relu);
+      CAPTURE(groups);
+      std::vector<NormResult> results;
+      for (const auto& isa : isas) {
+        set_norm_kernel_isa(isa);
+        REQUIRE(norm_kernel_isa() == isa);
+        torch::Tensor running_mean = torch::zeros({20}), running_var = torch::ones({20});
+        torch::Tensor tracked = torch::zeros({}, torch::kLong);
+        auto ours = [&](const torch::Tensor& in, const torch::Tensor& w, const torch::Tensor& b) {
+          return groups == 0 ? batch_norm_nhwc(in, w, b, running_mean, running_var, tracked, 0.1, 1e-5, relu)
+                             : group_norm_nhwc(in, groups, w, b, 1e-5, relu);
+        };
+        results.push_back(norm_with_grads(ours, x, upstream, torch::kFloat, at::MemoryFormat::ChannelsLast));
+      }
+      for (size_t i = 1; i < results.size(); ++i) {
+        CAPTURE(isas[i]);
+        CHECK(relative_error(results[i].y, results[0].y) < 1e-6);
+        CHECK(relative_error(results[i].dx, results[0].dx) < 1e-6);
+        CHECK(relative_error(results[i].dweight, results[0].dweight) < 1e-6);
+        CHECK(relative_error(results[i].dbias, results[0].dbias) < 1e-6);
+      }
+    }
+  const std::string unknown = test_util::error_of<ConfigError>([] { set_norm_kernel_isa("avx3"); });
+  CHECK(unknown.find("avx3: no such copy of the norm kernels; this CPU runs: " + join(isas)) !=
+        std::string::npos);
 }
 
 TEST_CASE("a ReLU before a norm runs fused in channels-last, with the same result as unfused") {

@@ -12,6 +12,17 @@ TEST_CASE("--version prints the version and the LibTorch version") {
   CHECK(run.output.find("LibTorch 1.") != std::string::npos);
 }
 
+TEST_CASE("the CPU code paths are named; RUNNER_NORM_ISA picks the norm kernels' copy, and a bad one is a usage error") {
+  CHECK(run_runner("--version").output.find(", norm kernels ") != std::string::npos);
+  const auto forced = test_util::run_shell("RUNNER_NORM_ISA=default ONEDNN_MAX_CPU_ISA=AVX2 " + std::string(RUNNER_BINARY) +
+                                           " --version");
+  CHECK(forced.output.find("norm kernels default, oneDNN max AVX2") != std::string::npos);
+  const auto bad = test_util::run_shell("RUNNER_NORM_ISA=avx3 " + std::string(RUNNER_BINARY) + " layers");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("RUNNER_NORM_ISA=avx3: no such copy of the norm kernels; this CPU runs: ") != std::string::npos);
+  CHECK(bad.output.find("default") != std::string::npos);
+}
+
 TEST_CASE("--help documents the exit codes, on the app and on subcommands") {
   for (const char* args : {"--help", "check --help"}) {
     const auto run = run_runner(args);
@@ -104,17 +115,19 @@ std::string status_of(const std::string& db, int64_t run) {
 
 TEST_CASE("runner run trains on real data and the database holds what it printed") {
   test_util::TempDir tmp;
-  const auto run = run_runner("run " + small() + " --db " + tmp / "r.db");
+  // 2,000 images: on 1,000 two epochs ended at 10–28 % over seeds and CPU code paths, too close to chance.
+  const auto run = run_runner("run " + small("--set data.limit.train=2000 --set data.limit.test=500") + " --db " + tmp / "r.db");
   REQUIRE(run.exit_code == 0);
   std::smatch m;
   REQUIRE(std::regex_search(run.output, m, std::regex(R"(final test acc ([0-9.]+)%, best ([0-9.]+)%)")));
   SQLite::Database db(tmp / "r.db");
   CHECK(db.execAndGet("SELECT printf('%.2f', final_test_acc) FROM runs WHERE id = 1").getString() == m[1].str());
   CHECK(db.execAndGet("SELECT printf('%.2f', best_test_acc) FROM runs WHERE id = 1").getString() == m[2].str());
-  CHECK(std::stod(m[1]) > 20.0);
+  // 26.0–35.4 % over 8 seeds on each CPU code path (scripts/isa_spread.sh); chance is 10 % (± 1.3).
+  CHECK(std::stod(m[1]) > 18.0);
   CHECK(db.execAndGet("SELECT status FROM runs").getString() == "finished");
   CHECK(db.execAndGet("SELECT count(*) FROM epochs").getInt() == 2);
-  CHECK(db.execAndGet("SELECT sum(total) FROM class_results").getInt() == 200);
+  CHECK(db.execAndGet("SELECT sum(total) FROM class_results").getInt() == 500);
   CHECK(db.execAndGet("SELECT json_extract(config_json, '$.train.optimizer.momentum') FROM runs").getDouble() ==
         doctest::Approx(0.9));
   for (const char* line : {"epoch 1/2  train loss", "epoch 2/2  train loss", "Total params: 39,056"})

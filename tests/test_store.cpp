@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/compare.h"
+#include "runner/config.h"
+#include "runner/spec_json.h"
 #include "runner/errors.h"
 #include "runner/store.h"
 #include "test_util.h"
@@ -175,6 +177,88 @@ TEST_CASE("compare groups finished runs by a config key with mean ± std over se
   CHECK_THROWS_AS(compare_runs(runs, options), ConfigError);
 }
 
+namespace {
+
+/// A finished run of a real experiment file with --set values, as `runner run` records it.
+RunRow finished_run(int64_t id, const std::string& file, std::vector<std::string> sets, double acc,
+                    const std::string& sweep = "") {
+  const ExperimentSpec spec = load_experiment(test_util::source_path(file), sets);
+  RunRow r;
+  r.id = id;
+  r.record.name = spec.name;
+  r.record.experiment_file = test_util::source_path(file);
+  r.record.config_yaml = spec.yaml;
+  r.record.config_json = experiment_json(spec).dump();
+  r.record.params = 1000 + static_cast<int64_t>(spec.model.layers.size());  // tells networks apart in the table
+  r.record.seed = spec.train.seed;
+  r.record.sweep = sweep;
+  r.status = "finished";
+  r.final_test_acc = acc, r.best_test_acc = acc, r.final_train_acc = acc;
+  r.epochs_done = 20;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("compare never averages different experiments: each row is one config, the keys that differ are columns") {
+  std::vector<RunRow> runs;
+  // The seed network with each norm, two seeds each, on another data copy and thread count.
+  int64_t id = 0;
+  for (const char* norm : {"bn", "ln", "gn"})
+    for (int seed : {1, 2})
+      runs.push_back(finished_run(++id, std::string("experiments/session8/") + norm + ".yaml",
+                                  {"train.seed=" + std::to_string(seed), "train.threads=" + std::to_string(seed),
+                                   "data.root=/copy" + std::to_string(seed), "name=s8-" + std::to_string(seed)},
+                                  70 + seed, "norms"));
+  CompareOptions options;
+  options.format = "json";
+  SUBCASE("only the norm, the seed and where it ran differ: one row per norm, no extra column") {
+    const nlohmann::json json = nlohmann::json::parse(compare_runs(runs, options));
+    REQUIRE(json.size() == 3);
+    for (const auto& row : json) {
+      CHECK(row["runs"] == 2);
+      CHECK(row["differs"].empty());  // the layers' norm types follow model.norm: not another experiment
+    }
+  }
+  SUBCASE("one key differs too: it becomes a column and splits the rows") {
+    runs.push_back(finished_run(++id, "experiments/session8/bn.yaml", {"train.optimizer.lr=0.01"}, 50));
+    const nlohmann::json json = nlohmann::json::parse(compare_runs(runs, options));
+    REQUIRE(json.size() == 4);
+    CHECK(json[0]["model.norm"] == "batch");
+    CHECK(json[0]["differs"]["train.optimizer.lr"] == "0.01");
+    CHECK(json[0]["runs"] == 1);
+    CHECK(json[1]["differs"]["train.optimizer.lr"] == "0.05");
+    CHECK(json[1]["runs"] == 2);
+    CHECK(json[1]["final_test_acc_mean"].get<double>() == doctest::Approx(71.5));
+    options.format = "table";
+    const std::string table = compare_runs(runs, options);
+    CAPTURE(table);
+    CHECK(table.rfind("model.norm  train.optimizer.lr  runs", 0) == 0);
+  }
+  SUBCASE("another network: an experiment column named by sweep, and a note saying which keys differ") {
+    for (int seed : {1, 2, 3})
+      runs.push_back(finished_run(++id, "experiments/best/bn.yaml", {"train.seed=" + std::to_string(seed)}, 82,
+                                  "best-seeds"));
+    options.format = "table";
+    const std::string table = compare_runs(runs, options);
+    CAPTURE(table);
+    CHECK(table.rfind("model.norm  experiment  runs", 0) == 0);
+    CHECK(table.find("\nbatch       best-seeds     3") != std::string::npos);
+    CHECK(table.find("\nbatch            norms     2") != std::string::npos);
+    CHECK(table.find("experiment: these runs differ in ") != std::string::npos);
+    CHECK(table.find("config keys besides model.norm and the seed") != std::string::npos);
+    options.format = "json";
+    const nlohmann::json json = nlohmann::json::parse(compare_runs(runs, options));
+    CHECK(json.size() == 4);
+    CHECK(json[0]["differs"]["experiment"] == "best-seeds");
+    // Two experiments of one sweep are told apart by their first run.
+    for (auto& r : runs) r.record.sweep = "all";
+    const nlohmann::json same_sweep = nlohmann::json::parse(compare_runs(runs, options));
+    CHECK(same_sweep[0]["differs"]["experiment"] == "run 1");  // the seed network's BN runs
+    CHECK(same_sweep[1]["differs"]["experiment"] == "run 7");
+  }
+}
+
 TEST_CASE("Welch's t-test p-values match reference values") {
   CHECK(welch_p_value({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}) == doctest::Approx(0.0010528).epsilon(1e-4));  // t 5, df 8
   CHECK(welch_p_value({70, 72, 74}, {60, 61, 65}) == doctest::Approx(0.0078004).epsilon(1e-4));  // t 5.22, df 3.72
@@ -285,6 +369,44 @@ TEST_CASE("merge copies runs with their epochs and results once, however often i
   CHECK(db.execAndGet("SELECT count(DISTINCT run_id) FROM class_results").getInt() == 4);
   CHECK(db.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'finished' AND run_id IS NOT NULL").getInt() == 4);
   CHECK(store_error([&] { merged.merge_from(tmp / "missing.db"); }).find("no such database") != std::string::npos);
+}
+
+TEST_CASE("norm_comparison groups one experiment per row, in databases migrated from versions 1, 2 and 3") {
+  for (int version : {1, 2, 3, kSchemaVersion}) {
+    CAPTURE(version);
+    test_util::TempDir tmp;
+    const std::string path = tmp / "old.db";
+    {
+      SQLite::Database old(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      for (int step = 1; step <= version; ++step) old.exec(schema_step(step));
+      old.exec("PRAGMA user_version = " + std::to_string(version));
+      // Two networks with BatchNorm (lr 0.1 and 0.2), two seeds each, and one GroupNorm run;
+      // the seeds also differ in name, data copy and threads, which do not make another experiment.
+      auto insert = [&](const std::string& norm, double lr, int seed, int64_t params, double acc) {
+        const std::string json = R"({"data": {"root": "/d)" + std::to_string(seed) + R"("}, "model": {"norm": ")" + norm +
+                                 R"("}, "name": "n)" + std::to_string(seed) + R"(", "train": {"optimizer": {"lr": )" +
+                                 std::to_string(lr) + R"(}, "seed": )" + std::to_string(seed) + R"(, "threads": )" +
+                                 std::to_string(seed) + "}}";
+        SQLite::Statement q(old, "INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, "
+                                 "final_test_acc, params, seed, epochs_done) VALUES ('r', 'x', ?, 'h', 'now', "
+                                 "'finished', ?, ?, ?, 20)");
+        q.bind(1, json), q.bind(2, acc), q.bind(3, params), q.bind(4, seed);
+        q.exec();
+      };
+      insert("batch", 0.1, 1, 39056, 70), insert("batch", 0.1, 2, 39056, 72);
+      insert("batch", 0.2, 1, 45568, 80), insert("batch", 0.2, 2, 45568, 84);
+      insert("group", 0.1, 1, 39056, 60);
+    }
+    { Store store(path); }
+    SQLite::Database db(path);
+    CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
+    SQLite::Statement q(db, "SELECT norm, first_run, runs, params, final_test_acc FROM norm_comparison");
+    std::vector<std::string> rows;
+    while (q.executeStep())
+      rows.push_back(q.getColumn(0).getString() + " " + q.getColumn(1).getString() + " " + q.getColumn(2).getString() +
+                     " " + q.getColumn(3).getString() + " " + q.getColumn(4).getString());
+    CHECK(rows == std::vector<std::string>{"batch 1 2 39056 71.0", "batch 3 2 45568 82.0", "group 5 1 39056 60.0"});
+  }
 }
 
 TEST_CASE("a version 1 database is migrated to the current version in place, keeping its runs") {

@@ -199,7 +199,10 @@ TEST_CASE("two epochs on 2,000 real images learn well above chance, with a full 
   const TrainResult result = train(spec, data, tmp / "ckpt.pt");
   REQUIRE(result.status == RunStatus::Finished);
   REQUIRE(result.epochs.size() == 2);
-  CHECK(result.epochs.back().test_acc > 25.0);  // chance is 10 %
+  // Chance is 10 % (± 1.3 on 500 images). Over 8 seeds on each CPU code path
+  // (scripts/isa_spread.sh: AVX-512, AVX2, SSE4.1) this reached 26.4–35.0 %, and
+  // 24.8 % on an AVX2-only EPYC: 18 % is 6 sigma above chance and 6 points below all.
+  CHECK(result.epochs.back().test_acc > 18.0);
   CHECK(result.epochs.back().train_loss < result.epochs.front().train_loss);
   int64_t total = 0, correct = 0, confusion = 0;
   for (size_t k = 0; k < 10; ++k) {
@@ -441,9 +444,14 @@ TEST_CASE("validation is evaluated every epoch; EMA changes what is evaluated, n
   REQUIRE(base.epochs.size() == 3);
   for (const auto& m : base.epochs) {
     REQUIRE(m.val_acc.has_value());
-    CHECK(*m.val_acc > 10.0);
+    CHECK(*m.val_acc >= 0.0);
+    CHECK(*m.val_acc <= 100.0);
     CHECK(*m.val_loss > 0.0);
   }
+  // It learns on what it validates: the last epoch's validation accuracy was
+  // 26.7–36.0 % over 8 seeds on each CPU code path (scripts/isa_spread.sh); chance
+  // is 10 % (± 1.7 on 300 images). The first epochs sit near chance on some paths.
+  CHECK(*base.epochs.back().val_acc > 18.0);
 
   const ExperimentSpec ema = small_bn({"data.validation=300", "train.epochs=3", "train.ema=0.99"});
   const TrainResult averaged = train(ema, data, tmp / "b.pt");
