@@ -172,8 +172,13 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3, help="rounds per experiment; the table shows medians")
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
+                    help="avx2: every contender with oneDNN and ATen capped at AVX2 (and the runner's norm kernels' "
+                         "AVX2 copy), the code paths of a CPU without AVX-512")
     ap.add_argument("--peer", choices=["notebook", "tuned"], help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.isa == "avx2":  # inherited by the runner and the peers, each a fresh process
+        os.environ.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2", RUNNER_NORM_ISA="avx2")
     if a.peer:  # one peer in a fresh process, so peers do not share warm state
         print(json.dumps(peer(a.experiments[0], a.peer, a.batch, a.threads, a.steps, a.warmup)))
         return
@@ -194,8 +199,9 @@ def main():
         fmt = max(("nchw", "channels_last"), key=lambda f: statistics.median(runs[f]))
         other = "nchw" if fmt == "channels_last" else "channels_last"
         rows.append((os.path.basename(exp), runs["runner"], runs[fmt], fmt, runs["notebook"], other, runs[other]))
+    caps = "oneDNN and ATen capped at AVX2, runner's norm kernels AVX2" if a.isa == "avx2" else "no ISA caps"
     print(f"batch {a.batch}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up, median of {a.repeat} "
-          f"interleaved rounds (min-max); training images/s")
+          f"interleaved rounds (min-max); training images/s; {caps}")
     print("| experiment | runner | peer (b) tuned | peer (a) notebook | runner / (b) | runner / (a) |")
     print("|---|---:|---:|---:|---:|---:|")
     med = statistics.median
