@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/spec.h"
+#include "runner/config/spec.h"
 
 namespace runner {
 
@@ -84,6 +84,11 @@ struct NormDef {
   /// Empty when the combination is valid, else why not.
   std::function<std::string(int64_t channels, int64_t groups)> check;
 };
+
+/// Called by register_layer / register_norm (layers/registry.h), which also keep
+/// the module maker; throw std::logic_error for a name registered twice.
+void register_layer_def(LayerDef def);
+void register_norm_def(NormDef def);
 
 const LayerDef* find_layer_def(const std::string& name);
 const NormDef* find_norm_def(const std::string& name);

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/errors.h"
+#include "runner/base/errors.h"
 
 namespace runner {
 namespace {

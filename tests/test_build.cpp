@@ -8,11 +8,12 @@
 
 #include "layers/norm_kernels.h"
 #include "layers/standardized_conv.h"
-#include "runner/builder.h"
-#include "runner/config.h"
-#include "runner/errors.h"
-#include "runner/summary.h"
-#include "runner/yaml_reader.h"
+#include "runner/build/builder.h"
+#include "runner/config/config.h"
+#include "runner/base/errors.h"
+#include "runner/base/text.h"
+#include "runner/build/summary.h"
+#include "runner/config/yaml_reader.h"
 #include "test_util.h"
 
 using namespace runner;

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/config.h"
-#include "runner/spec_json.h"
+#include "runner/config/config.h"
+#include "runner/config/spec_json.h"
 #include "test_util.h"
 
 using namespace runner;
@@ -169,7 +169,7 @@ TEST_CASE("a missing experiment file is a config error naming the file") {
 
 // ---- grid files ----
 
-#include "runner/grid.h"
+#include "runner/config/grid.h"
 
 namespace {
 std::string write_grid(const test_util::TempDir& tmp, const std::string& text) {

@@ -9,7 +9,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "runner/store.h"
+#include "runner/store/store.h"
 #include "runner_version.h"  // RUNNER_PNG
 #include "image_io.h"
 #include "test_util.h"

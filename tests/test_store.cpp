@@ -9,11 +9,11 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "runner/compare.h"
-#include "runner/config.h"
-#include "runner/spec_json.h"
-#include "runner/errors.h"
-#include "runner/store.h"
+#include "runner/report/compare.h"
+#include "runner/config/config.h"
+#include "runner/config/spec_json.h"
+#include "runner/base/errors.h"
+#include "runner/store/store.h"
 #include "test_util.h"
 
 using namespace runner;

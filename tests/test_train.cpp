@@ -6,11 +6,11 @@
 #include <functional>
 #include <fstream>
 
-#include "runner/config.h"
-#include "runner/data.h"
-#include "runner/errors.h"
-#include "runner/fetch.h"
-#include "runner/trainer.h"
+#include "runner/config/config.h"
+#include "runner/train/data.h"
+#include "runner/base/errors.h"
+#include "runner/train/fetch.h"
+#include "runner/train/trainer.h"
 #include "runner_version.h"  // RUNNER_FETCH
 #include "test_util.h"
 

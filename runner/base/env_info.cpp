@@ -1,4 +1,4 @@
-#include "runner/env_info.h"
+#include "runner/base/env_info.h"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "runner/builder.h"
+#include "runner/build/builder.h"
 
 #include "layers/registry.h"
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "runner/plan.h"
+#include "runner/config/plan.h"
 
 namespace runner {
 

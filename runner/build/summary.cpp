@@ -1,17 +1,12 @@
-#include "runner/summary.h"
+#include "runner/build/summary.h"
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "layers/layer_util.h"
+#include "runner/base/text.h"
 
 namespace runner {
-
-std::string format_thousands(int64_t value) {
-  std::string digits = std::to_string(std::llabs(value));
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
-  return (value < 0 ? "-" : "") + digits;
-}
 
 namespace {
 std::string row(const std::string& a, const std::string& b, const std::string& c) {

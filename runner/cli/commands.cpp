@@ -1,4 +1,4 @@
-#include "runner/commands.h"
+#include "runner/cli/commands.h"
 
 #include <torch/version.h>
 
@@ -10,15 +10,16 @@
 #include <iostream>
 #include <thread>
 
+#include "runner/base/text.h"
 #include "layers/norm_kernels.h"
-#include "runner/builder.h"
-#include "runner/config.h"
-#include "runner/env_info.h"
-#include "runner/spec_json.h"
-#include "runner/store.h"
-#include "runner/summary.h"
-#include "runner/trainer.h"
-#include "runner/yaml_reader.h"
+#include "runner/build/builder.h"
+#include "runner/config/config.h"
+#include "runner/base/env_info.h"
+#include "runner/config/spec_json.h"
+#include "runner/store/store.h"
+#include "runner/build/summary.h"
+#include "runner/train/trainer.h"
+#include "runner/config/yaml_reader.h"
 
 namespace runner {
 
@@ -349,7 +350,7 @@ int cmd_compare(const CompareOptions& options, const std::string& db) {
 
 }  // namespace runner
 
-#include "runner/fetch.h"
+#include "runner/train/fetch.h"
 
 namespace runner {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/compare.h"
+#include "runner/report/compare.h"
 
 namespace runner {
 

@@ -8,10 +8,10 @@
 #include <malloc.h>
 #endif
 
-#include "runner/commands.h"
-#include "runner/errors.h"
-#include "runner/report.h"
-#include "runner/sweep.h"
+#include "runner/cli/commands.h"
+#include "runner/base/errors.h"
+#include "runner/report/report.h"
+#include "runner/sweep/sweep.h"
 #include "runner_version.h"
 
 namespace {

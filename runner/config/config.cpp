@@ -1,4 +1,4 @@
-#include "runner/config.h"
+#include "runner/config/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -7,8 +7,8 @@
 #include <regex>
 #include <sstream>
 
-#include "runner/plan.h"
-#include "runner/yaml_reader.h"
+#include "runner/config/plan.h"
+#include "runner/config/yaml_reader.h"
 
 namespace runner {
 

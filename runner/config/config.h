@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/spec.h"
+#include "runner/config/spec.h"
 
 namespace runner {
 

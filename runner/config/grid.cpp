@@ -1,12 +1,12 @@
-#include "runner/grid.h"
+#include "runner/config/grid.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <regex>
 
-#include "runner/errors.h"
-#include "runner/yaml_reader.h"
+#include "runner/base/errors.h"
+#include "runner/config/yaml_reader.h"
 
 namespace runner {
 namespace fs = std::filesystem;

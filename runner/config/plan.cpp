@@ -1,8 +1,8 @@
-#include "runner/plan.h"
+#include "runner/config/plan.h"
 
 #include <algorithm>
 
-#include "runner/summary.h"
+#include "runner/base/text.h"
 
 namespace runner {
 

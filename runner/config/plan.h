@@ -4,7 +4,7 @@
 // modules against this plan.
 #pragma once
 #include "layers/layer_def.h"
-#include "runner/spec.h"
+#include "runner/config/spec.h"
 
 namespace runner {
 

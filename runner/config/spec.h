@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include "runner/errors.h"
+#include "runner/base/errors.h"
 
 namespace runner {
 

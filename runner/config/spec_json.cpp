@@ -1,4 +1,4 @@
-#include "runner/spec_json.h"
+#include "runner/config/spec_json.h"
 
 #include <cstdio>
 #include <sstream>

@@ -3,7 +3,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#include "runner/spec.h"
+#include "runner/config/spec.h"
 
 namespace runner {
 

@@ -1,4 +1,4 @@
-#include "runner/yaml_reader.h"
+#include "runner/config/yaml_reader.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,24 +8,7 @@
 
 namespace runner {
 
-std::string SourceLoc::str() const {
-  if (line <= 0) return file;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
-}
-
-std::string Diagnostic::str() const {
-  std::string out = loc.str() + ": ";
-  if (!key.empty()) out += "key '" + key + "': ";
-  return out + message;
-}
-
 namespace {
-std::string join_diagnostics(const std::vector<Diagnostic>& diags) {
-  std::string out;
-  for (const auto& d : diags) out += (out.empty() ? "" : "\n") + d.str();
-  return out;
-}
-
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -47,10 +30,6 @@ std::string trim(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 }  // namespace
-
-ConfigError::ConfigError(std::vector<Diagnostic> diags)
-    : std::runtime_error(join_diagnostics(diags)), diags_(std::move(diags)) {}
-ConfigError::ConfigError(const std::string& message) : std::runtime_error(message) {}
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;

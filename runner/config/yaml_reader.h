@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "layers/layer_def.h"
-#include "runner/errors.h"
+#include "runner/base/errors.h"
 
 namespace runner {
 

@@ -1,4 +1,4 @@
-#include "runner/compare.h"
+#include "runner/report/compare.h"
 
 #include <algorithm>
 #include <boost/math/distributions/students_t.hpp>
@@ -8,10 +8,10 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
-#include "runner/config.h"
-#include "runner/errors.h"
-#include "runner/spec_json.h"
-#include "runner/yaml_reader.h"
+#include "runner/config/config.h"
+#include "runner/base/errors.h"
+#include "runner/config/spec_json.h"
+#include "runner/config/yaml_reader.h"
 
 namespace runner {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/store.h"
+#include "runner/store/store.h"
 
 namespace runner {
 

@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "runner/errors.h"
-#include "runner/report.h"
+#include "runner/base/errors.h"
+#include "runner/report/report.h"
 
 namespace runner {
 

@@ -1,6 +1,6 @@
 // svg_to_png in a runner built with -DRUNNER_PNG=OFF (no librsvg): SVG output still works.
-#include "runner/errors.h"
-#include "runner/report.h"
+#include "runner/base/errors.h"
+#include "runner/report/report.h"
 
 namespace runner {
 

@@ -1,4 +1,4 @@
-#include "runner/report.h"
+#include "runner/report/report.h"
 
 #include <png.h>
 
@@ -12,14 +12,15 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "runner/compare.h"
-#include "runner/config.h"
-#include "runner/data.h"
-#include "runner/errors.h"
-#include "runner/plan.h"
-#include "runner/spec_json.h"
-#include "runner/store.h"
-#include "runner/summary.h"
+#include "runner/base/text.h"
+#include "runner/report/compare.h"
+#include "runner/config/config.h"
+#include "runner/train/data.h"
+#include "runner/base/errors.h"
+#include "runner/config/plan.h"
+#include "runner/config/spec_json.h"
+#include "runner/store/store.h"
+#include "runner/build/summary.h"
 
 namespace runner {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "runner/sweep.h"
+#include "runner/sweep/sweep.h"
 
 
 #include <signal.h>
@@ -18,15 +18,16 @@
 #include <fstream>
 #include <thread>
 
-#include "runner/config.h"
-#include "runner/env_info.h"
-#include "runner/errors.h"
-#include "runner/grid.h"
-#include "runner/plan.h"
-#include "runner/spec_json.h"
-#include "runner/store.h"
-#include "runner/summary.h"
-#include "runner/yaml_reader.h"
+#include "runner/base/text.h"
+#include "runner/config/config.h"
+#include "runner/base/env_info.h"
+#include "runner/base/errors.h"
+#include "runner/config/grid.h"
+#include "runner/config/plan.h"
+#include "runner/config/spec_json.h"
+#include "runner/store/store.h"
+#include "runner/build/summary.h"
+#include "runner/config/yaml_reader.h"
 
 namespace runner {
 namespace fs = std::filesystem;

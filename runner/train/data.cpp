@@ -1,4 +1,4 @@
-#include "runner/data.h"
+#include "runner/train/data.h"
 
 #include <png.h>
 #include <turbojpeg.h>
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "runner/errors.h"
+#include "runner/base/errors.h"
 
 namespace runner {
 namespace fs = std::filesystem;

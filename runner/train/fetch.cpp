@@ -1,4 +1,4 @@
-#include "runner/fetch.h"
+#include "runner/train/fetch.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,7 +15,7 @@
 #include <iostream>
 #include <vector>
 
-#include "runner/errors.h"
+#include "runner/base/errors.h"
 
 namespace runner {
 namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 // `runner data fetch` in a runner built with -DRUNNER_FETCH=OFF (no libcurl,
 // libarchive or OpenSSL): every entry point says how to get the data instead.
-#include "runner/errors.h"
-#include "runner/fetch.h"
+#include "runner/base/errors.h"
+#include "runner/train/fetch.h"
 
 namespace runner {
 

@@ -1,5 +1,7 @@
-// Stage 3: training and evaluation. Knows nothing of SQL: it reports through
-// TrainObserver and returns plain results; main wires it to the store.
+// Stage 3: the training loop. Knows nothing of SQL: it reports through
+// TrainObserver and returns plain results; the CLI wires it to the store.
+// Its parts, a file each: schedule, optimizer, device (and memory layout), ema,
+// evaluate, checkpoint, progress, profile (runner bench).
 #pragma once
 #include <torch/torch.h>
 
@@ -8,36 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "runner/builder.h"
-#include "runner/data.h"
-#include "runner/spec.h"
+#include "runner/build/builder.h"
+#include "runner/config/spec.h"
+#include "runner/train/data.h"
+#include "runner/train/device.h"
+#include "runner/train/metrics.h"
+#include "runner/train/optimizer.h"
+#include "runner/train/schedule.h"
 
 namespace runner {
-
-struct EpochMetrics {
-  int64_t epoch = 0;  ///< 1-based
-  double train_loss = 0, train_acc = 0;  ///< accuracy in percent
-  double test_loss = 0, test_acc = 0;
-  std::optional<double> val_loss, val_acc;  ///< with data.validation only
-  double lr = 0;  ///< at the last step of the epoch
-  double seconds = 0;
-};
-
-/// Per-class and per-sample test results of the final model.
-struct TestReport {
-  std::vector<int64_t> class_correct, class_total;
-  std::vector<std::vector<int64_t>> confusion;  ///< [true][predicted]
-  std::vector<std::pair<int64_t, int64_t>> misclassified;  ///< (test index, predicted class)
-};
-
-enum class RunStatus { Finished, Diverged, Interrupted };
-
-struct TrainResult {
-  RunStatus status = RunStatus::Finished;
-  std::string message;  ///< for diverged: where; for interrupted: the checkpoint
-  std::vector<EpochMetrics> epochs;  ///< every epoch of the run, resumed ones included
-  TestReport report;                 ///< filled when finished
-};
 
 /// Called as the run goes; the store lives behind this.
 struct TrainObserver {
@@ -49,13 +30,6 @@ struct TrainObserver {
 /// initial weights depend only on train.seed.
 void seed_everything(int64_t seed);
 
-/// Learning rate at a global step (0-based) for the configured schedule.
-double learning_rate_at(const TrainSpec& train, int64_t step, int64_t steps_per_epoch);
-
-/// SGD/Adam/AdamW with two parameter groups: weight decay on weights of
-/// convolutions and linear layers, none on biases and norm parameters.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& optimizer, torch::nn::Module& net);
-
 /// The training loss: cross-entropy against targets smoothed by train.label_smoothing
 /// (1 - ε + ε/K on the labelled class, ε/K on each other class).
 torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing);
@@ -63,16 +37,7 @@ torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& la
 /// log of the mean of the probabilities of the images and of their mirrors.
 torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
                              const std::string& tta);
-/// Picks the device for train.device (auto: CUDA when available).
-torch::Device select_device(const std::string& device);
-
-/// Whether train.layout puts images, activations and convolution weights in channels-last on `device`.
-bool uses_channels_last(const std::string& layout, const torch::Device& device);
-
-/// Puts the module's 4-D parameters (convolution weights) in channels-last, in place.
-void to_channels_last(torch::nn::Module& module);
-
-/// The number of epochs completed in a checkpoint file.
+/// The number of epochs completed in a checkpoint file (checkpoint.cpp).
 int64_t checkpoint_epoch(const std::string& path);
 
 class Trainer {

@@ -1,0 +1,13 @@
+#include "runner/base/text.h"
+
+#include <cstdlib>
+
+namespace runner {
+
+std::string format_thousands(int64_t value) {
+  std::string digits = std::to_string(std::llabs(value));
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
+  return (value < 0 ? "-" : "") + digits;
+}
+
+}  // namespace runner

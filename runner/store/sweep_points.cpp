@@ -1,0 +1,73 @@
+// Sweep points: claimed by one process at a time, never again once finished.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "runner/store/sqlite_util.h"
+#include "runner/store/store.h"
+
+namespace runner {
+
+Claim Store::claim_point(const PointRow& p, const std::function<bool(const std::string&, int64_t)>& alive) {
+  return guarded(path_, "cannot claim sweep point " + p.point_key, [&] {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(*db_, "SELECT status, host, pid FROM sweep_points WHERE sweep = ? AND point_key = ?");
+    q.bind(1, p.sweep), q.bind(2, p.point_key);
+    if (q.executeStep()) {
+      const std::string status = q.getColumn(0).getString();
+      if (status == "finished" || status == "diverged") return Claim::Done;
+      if (status == "running" && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64())) return Claim::Busy;
+    }
+    q.reset();
+    SQLite::Statement u(*db_,
+                        "INSERT INTO sweep_points (sweep, point_key, config_hash, config_json, status, host, pid, "
+                        "updated_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7) "
+                        "ON CONFLICT(sweep, point_key) DO UPDATE SET status = 'running', host = ?5, pid = ?6, "
+                        "config_hash = ?3, config_json = ?4, updated_at = ?7");
+    u.bind(1, p.sweep), u.bind(2, p.point_key), u.bind(3, p.config_hash), u.bind(4, p.config_json);
+    u.bind(5, p.host), u.bind(6, p.pid), u.bind(7, utc_now());
+    u.exec();
+    tx.commit();
+    return Claim::Claimed;
+  });
+}
+
+void Store::update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
+                         int64_t run_id) {
+  guarded(path_, "cannot update sweep point " + key, [&] {
+    SQLite::Statement u(*db_,
+                        "UPDATE sweep_points SET status = ?, pid = ?, run_id = nullif(?, 0), updated_at = ? "
+                        "WHERE sweep = ? AND point_key = ?");
+    u.bind(1, status), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep), u.bind(6, key);
+    u.exec();
+    return 0;
+  });
+}
+
+std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
+  return guarded(path_, "cannot read sweep " + sweep, [&] {
+    std::vector<PointRow> rows;
+    SQLite::Statement q(*db_,
+                        "SELECT sweep, point_key, config_hash, config_json, status, coalesce(host, ''), "
+                        "coalesce(pid, 0), coalesce(run_id, 0) FROM sweep_points WHERE sweep = ?");
+    q.bind(1, sweep);
+    while (q.executeStep()) {
+      PointRow r;
+      r.sweep = q.getColumn(0).getString(), r.point_key = q.getColumn(1).getString();
+      r.config_hash = q.getColumn(2).getString(), r.config_json = q.getColumn(3).getString();
+      r.status = q.getColumn(4).getString(), r.host = q.getColumn(5).getString();
+      r.pid = q.getColumn(6).getInt64(), r.run_id = q.getColumn(7).getInt64();
+      rows.push_back(r);
+    }
+    return rows;
+  });
+}
+
+std::pair<int64_t, std::string> Store::latest_run(const std::string& sweep, const std::string& config_hash) const {
+  return guarded(path_, "cannot read runs", [&] {
+    SQLite::Statement q(*db_, "SELECT id, status FROM runs WHERE sweep = ? AND config_hash = ? ORDER BY id DESC LIMIT 1");
+    q.bind(1, sweep), q.bind(2, config_hash);
+    if (!q.executeStep()) return std::pair<int64_t, std::string>{0, ""};
+    return std::pair<int64_t, std::string>{q.getColumn(0).getInt64(), q.getColumn(1).getString()};
+  });
+}
+
+}  // namespace runner
