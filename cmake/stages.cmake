@@ -11,13 +11,15 @@
 
 set(RUNNER_STAGE_NAMES "" CACHE INTERNAL "")
 
-# runner_stage(NAME n [OBJECT] [SOURCES …] [HEADERS …] [CHECKED …] [USES stage…] [LINKS target…] [FORBID libtorch|sqlite…])
+# runner_stage(NAME n [OBJECT] [SOURCES …] [HEADERS …] [CHECKED …] [USES stage…] [LINKS target…]
+#              [FORBID libtorch|sqlite…] [PCH header…])
 # No SOURCES: a header-only INTERFACE library. CHECKED: the stage's other files,
 # whose includes are checked too: sources this configuration leaves out (a
 # feature switched off) and the executable's main.cpp. Paths are relative to
-# the project.
+# the project. PCH: headers to precompile (with RUNNER_PCH), LibTorch's for the
+# stages that include it in many files.
 function(runner_stage)
-  cmake_parse_arguments(S "OBJECT" "NAME" "SOURCES;HEADERS;CHECKED;USES;LINKS;FORBID" ${ARGN})
+  cmake_parse_arguments(S "OBJECT" "NAME" "SOURCES;HEADERS;CHECKED;USES;LINKS;FORBID;PCH" ${ARGN})
   set(target runner_${S_NAME})
   set(deps)
   foreach(use ${S_USES})
@@ -33,9 +35,20 @@ function(runner_stage)
     endif()
     add_library(${target} ${kind} ${S_SOURCES})
     target_link_libraries(${target} PUBLIC ${deps} ${S_LINKS} PRIVATE runner_warnings)
+    set(guards)
     foreach(forbidden ${S_FORBID})
-      target_compile_options(${target} PRIVATE "SHELL:-include ${PROJECT_SOURCE_DIR}/cmake/forbid/${forbidden}.h")
+      list(APPEND guards ${PROJECT_SOURCE_DIR}/cmake/forbid/${forbidden}.h)
     endforeach()
+    if(S_PCH AND RUNNER_PCH)
+      # GCC uses a precompiled header only when nothing comes before it, so the
+      # guards go into it, after the precompiled headers (which never name a
+      # forbidden library: PCH is only given where the guard allows it).
+      target_precompile_headers(${target} PRIVATE ${S_PCH} ${guards})
+    else()
+      foreach(guard ${guards})
+        target_compile_options(${target} PRIVATE "SHELL:-include ${guard}")
+      endforeach()
+    endif()
   endif()
   set_property(GLOBAL PROPERTY RUNNER_STAGE_${S_NAME}_FILES ${S_SOURCES} ${S_HEADERS} ${S_CHECKED})
   set_property(GLOBAL PROPERTY RUNNER_STAGE_${S_NAME}_HEADERS ${S_HEADERS})
