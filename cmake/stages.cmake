@@ -42,8 +42,16 @@ function(runner_stage)
     if(S_PCH AND RUNNER_PCH)
       # GCC uses a precompiled header only when nothing comes before it, so the
       # guards go into it, after the precompiled headers (which never name a
-      # forbidden library: PCH is only given where the guard allows it).
-      target_precompile_headers(${target} PRIVATE ${S_PCH} ${guards})
+      # forbidden library: PCH is only given where the guard allows it). Stages
+      # with the same headers and guards share the first one's PCH.
+      string(MAKE_C_IDENTIFIER "${S_PCH};${S_FORBID}" pch_key)
+      get_property(first GLOBAL PROPERTY RUNNER_PCH_${pch_key})
+      if(first)
+        target_precompile_headers(${target} REUSE_FROM ${first})
+      else()
+        target_precompile_headers(${target} PRIVATE ${S_PCH} ${guards})
+        set_property(GLOBAL PROPERTY RUNNER_PCH_${pch_key} ${target})
+      endif()
     else()
       foreach(guard ${guards})
         target_compile_options(${target} PRIVATE "SHELL:-include ${guard}")
