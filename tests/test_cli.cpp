@@ -12,7 +12,7 @@ TEST_CASE("--version prints the version and the LibTorch version") {
   CHECK(run.output.find("LibTorch 1.") != std::string::npos);
 }
 
-TEST_CASE("the CPU code paths are named; RUNNER_NORM_ISA picks the norm kernels' copy, and a bad one is a usage error") {
+TEST_CASE("the CPU code paths are named, RUNNER_NORM_ISA picks the norm kernels' copy, and a bad one is a usage error") {
   CHECK(run_runner("--version").output.find(", norm kernels ") != std::string::npos);
   const auto forced = test_util::run_shell("RUNNER_NORM_ISA=default ONEDNN_MAX_CPU_ISA=AVX2 " + std::string(RUNNER_BINARY) +
                                            " --version");
@@ -71,6 +71,7 @@ TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -145,7 +146,7 @@ TEST_CASE("runner run trains on real data and the database holds what it printed
         "batch|1\n");
 }
 
-TEST_CASE("Ctrl-C: the run is checkpointed, recorded as interrupted, exits 130; resume ends as an unbroken run") {
+TEST_CASE("Ctrl-C: the run is checkpointed, recorded as interrupted, exits 130, resume ends as an unbroken run") {
   test_util::TempDir tmp;
   const std::string db = tmp / "r.db";
   REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db).exit_code == 0);
@@ -259,7 +260,7 @@ std::string env_root() {
 
 }  // namespace
 
-TEST_CASE("sweep --plan lists every point with its parameters; a point over budget refuses the whole sweep") {
+TEST_CASE("sweep --plan lists every point with its parameters, a point over budget refuses the whole sweep") {
   test_util::TempDir tmp;
   auto run = run_runner("sweep " + tiny_grid(tmp) + " --plan --db " + tmp / "r.db");
   CHECK(run.exit_code == 0);
@@ -370,7 +371,188 @@ TEST_CASE("two sweeps on one database never run a point twice") {
   CHECK(all_runs == 4);
 }
 
-TEST_CASE("shards are disjoint and cover the grid; merging their databases is idempotent") {
+// ---- search: sampled points and successive halving ----
+
+namespace {
+
+/// A Sobol search of 4 learning rates on 400 images (100 held out), halving 1 → 2 epochs with eta 2:
+/// rung 0 trains 4 points for 1 epoch, rung 1 the best 2 for 2 epochs.
+std::string halving_search(const test_util::TempDir& tmp, const std::string& extra = "") {
+  fs::copy_file(test_util::source_path("experiments/session8/bn.yaml"), tmp / "base.yaml",
+                fs::copy_options::overwrite_existing);
+  std::ofstream(tmp / "h.yaml") << "base: base.yaml\nsearch:\n  method: sobol\n  samples: 4\n  seed: 1\n  space:\n"
+                                << "    train.optimizer.lr: {log_uniform: [0.01, 0.2]}\n"
+                                << "grid:\n  data.limit: [\"{train: 500, test: 100}\"]\n  data.validation: [100]\n"
+                                << "halving: {metric: val_acc, min_epochs: 1, eta: 2, max_epochs: 2}\n"
+                                << "name: \"h-{index}\"\n" << extra;
+  return tmp / "h.yaml";
+}
+
+struct RungRun {
+  std::string name;
+  double val_acc = 0;
+  int64_t epochs = 0;
+};
+
+/// The finished runs of one rung ("-r0", "-r1"), by name.
+std::map<std::string, RungRun> rung_runs(const std::string& db, int rung, int* finished_per_name_max = nullptr) {
+  SQLite::Database d(db);
+  SQLite::Statement q(d, "SELECT name, final_val_acc, epochs_done, count(*) OVER (PARTITION BY name) FROM runs "
+                         "WHERE status = 'finished' AND name LIKE ?");
+  q.bind(1, "%-r" + std::to_string(rung));
+  std::map<std::string, RungRun> out;
+  int most = 0;
+  while (q.executeStep()) {
+    out[q.getColumn(0).getString()] = {q.getColumn(0).getString(), q.getColumn(1).getDouble(), q.getColumn(2).getInt64()};
+    most = std::max(most, q.getColumn(3).getInt());
+  }
+  if (finished_per_name_max != nullptr) *finished_per_name_max = most;
+  return out;
+}
+
+/// The names rung 1 must train: the best half of rung 0 by validation accuracy, ties to the lower index.
+std::set<std::string> expected_promotions(const std::map<std::string, RungRun>& rung0) {
+  std::vector<std::pair<double, int>> ranked;
+  for (const auto& [name, r] : rung0) ranked.emplace_back(-r.val_acc, std::stoi(name.substr(2)));
+  std::sort(ranked.begin(), ranked.end());
+  std::set<std::string> names;
+  for (size_t i = 0; i < 2; ++i) names.insert("h-" + std::to_string(ranked[i].second) + "-r1");
+  return names;
+}
+
+std::string winner_line(const std::string& search, const std::string& db) {
+  const auto best = run_runner("sweep " + search + " --best --db " + db);
+  REQUIRE(best.exit_code == 0);
+  return best.output.substr(0, best.output.find('\n'));
+}
+
+}  // namespace
+
+TEST_CASE("halving: --plan shows the rungs, rung 1 trains the best 1/eta of rung 0 by val_acc from the database") {
+  test_util::TempDir tmp;
+  const std::string search = halving_search(tmp), db = tmp / "r.db";
+  const auto plan = run_runner("sweep " + search + " --plan --db " + db);
+  CHECK(plan.exit_code == 0);
+  CHECK(plan.output.find("search: sobol, 4 samples, seed 1") != std::string::npos);
+  CHECK(plan.output.find("rung 0: 4 points x 1 epochs") != std::string::npos);
+  CHECK(plan.output.find("rung 1: 2 points x 2 epochs") != std::string::npos);
+  CHECK(plan.output.find("8 epochs in all, against 8 for every point at 2 epochs") != std::string::npos);
+
+  const auto run = run_runner(env_root() + "sweep " + search + " --jobs 2 --db " + db);
+  CAPTURE(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.output.find("rung 0/1: ") != std::string::npos);  // where it is, best so far, ETA
+  CHECK(run.output.find(", search ETA ") != std::string::npos);
+  const auto rung0 = rung_runs(db, 0), rung1 = rung_runs(db, 1);
+  REQUIRE(rung0.size() == 4);
+  for (const auto& [name, r] : rung0) CHECK(r.epochs == 1);
+  std::set<std::string> promoted;
+  for (const auto& [name, r] : rung1) {
+    CHECK(r.epochs == 2);
+    promoted.insert(name);
+  }
+  CHECK(promoted == expected_promotions(rung0));
+
+  const auto status = run_runner("sweep " + search + " --status --db " + db);
+  CHECK(status.output.find("rung 0: 4 points x 1 epochs, complete, promoted 2") != std::string::npos);
+  CHECK(status.output.find("winner") != std::string::npos);
+  // --best: a complete experiment that runner run accepts, at the last rung's length
+  const auto best = run_runner("sweep " + search + " --best --db " + db);
+  REQUIRE(best.exit_code == 0);
+  CHECK(best.output.find("# the best point of sweep h (sample=") != std::string::npos);
+  CHECK(best.output.find(" train.optimizer.lr=") != std::string::npos);
+  std::ofstream(tmp / "best.yaml") << best.output;
+  const auto check = run_runner("check " + tmp / "best.yaml");
+  CHECK(check.exit_code == 0);
+  // the same command again trains nothing
+  const auto again = run_runner(env_root() + "sweep " + search + " --db " + db);
+  CHECK(again.exit_code == 0);
+  CHECK(again.output.find("0 finished") != std::string::npos);
+  SQLite::Database d(db);
+  CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 6);
+}
+
+TEST_CASE("halving: SIGKILLed at moments in both rungs and rerun, it trains each (point, rung) once and ends with the same winner") {
+  test_util::TempDir tmp;
+  const std::string search = halving_search(tmp), whole = tmp / "whole.db", broken = tmp / "broken.db";
+  REQUIRE(run_runner(env_root() + "sweep " + search + " --db " + whole).exit_code == 0);
+  ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
+  // Kill after the 2nd, 4th and 5th point started: mid rung 0, at the rung boundary, mid rung 1.
+  for (int starts : {2, 4, 5}) {
+    test_util::Child sweep({"sweep", search, "--db", broken});
+    int seen = 0;
+    while (seen < starts && sweep.wait_for(": started (pid ")) ++seen;
+    sweep.signal(SIGKILL);
+    sweep.wait();
+  }
+  const auto rest = run_runner(env_root() + "sweep " + search + " --db " + broken);
+  CAPTURE(rest.output);
+  REQUIRE(rest.exit_code == 0);
+  int most = 0;
+  CHECK(rung_runs(broken, 0, &most).size() == 4);
+  CHECK(most == 1);
+  CHECK(rung_runs(broken, 1, &most).size() == 2);
+  CHECK(most == 1);
+  CHECK(rung_runs(broken, 1).begin()->first == rung_runs(whole, 1).begin()->first);
+  CHECK(winner_line(search, broken) == winner_line(search, whole));
+}
+
+TEST_CASE("halving: two processes on one database split the work and promote the same points") {
+  test_util::TempDir tmp;
+  const std::string search = halving_search(tmp), db = tmp / "r.db";
+  ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
+  test_util::Child a({"sweep", search, "--db", db}), b({"sweep", search, "--db", db});
+  CHECK(a.wait() == 0);
+  CHECK(b.wait() == 0);
+  int most = 0;
+  const auto rung0 = rung_runs(db, 0, &most);
+  CHECK(rung0.size() == 4);
+  CHECK(most == 1);
+  std::set<std::string> promoted;
+  for (const auto& [name, r] : rung_runs(db, 1, &most)) promoted.insert(name);
+  CHECK(most == 1);
+  CHECK(promoted == expected_promotions(rung0));
+  SQLite::Database d(db);
+  CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 6);
+}
+
+TEST_CASE("a sampled search records points over budget as rejected and trains the others, bad searches are config errors") {
+  test_util::TempDir tmp;
+  fs::copy_file(test_util::source_path("experiments/session8/bn.yaml"), tmp / "base.yaml");
+  std::ofstream(tmp / "s.yaml") << "base: base.yaml\nsearch:\n  method: sobol\n  samples: 4\n  space:\n"
+                                << "    model.layers.4.conv.out: {int: [16, 128], step: 112}\n"
+                                << "    train.optimizer.lr: {uniform: [0.02, 0.1]}\n"
+                                << "grid:\n  data.limit: [\"{train: 400, test: 100}\"]\n  train.epochs: [1]\n";
+  const std::string db = tmp / "r.db";
+  const auto plan = run_runner("sweep " + tmp / "s.yaml" + " --plan --db " + db);
+  CHECK(plan.exit_code == 0);
+  CHECK(plan.output.find("2 of the points rejected") != std::string::npos);
+  CHECK(plan.output.find("why: the model has 87,664 trainable parameters") != std::string::npos);
+  const auto run = run_runner(env_root() + "sweep " + tmp / "s.yaml" + " --db " + db);
+  CHECK(run.exit_code == 0);
+  CHECK(run.output.find("2 finished, 0 failed") != std::string::npos);
+  SQLite::Database d(db);
+  CHECK(d.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'rejected' AND reason LIKE '%87,664%'").getInt() == 2);
+  CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 2);
+
+  // a key the experiment lacks; val_acc without a validation split
+  std::ofstream(tmp / "bad.yaml") << "base: base.yaml\nsearch:\n  method: random\n  samples: 2\n  space:\n"
+                                  << "    train.optimizr.lr: {uniform: [0.01, 0.1]}\n"
+                                  << "halving: {min_epochs: 1, max_epochs: 30}\n";
+  const auto bad = run_runner("sweep " + tmp / "bad.yaml" + " --plan");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("bad.yaml:6:5: key 'search.space.train.optimizr.lr': the experiment") != std::string::npos);
+  std::ofstream(tmp / "bad.yaml") << "base: base.yaml\nsearch:\n  method: random\n  samples: 2\n  space:\n"
+                                  << "    train.optimizer.lr: {uniform: [0.01, 0.1]}\n"
+                                  << "halving: {min_epochs: 1, max_epochs: 30}\n";
+  const auto no_val = run_runner("sweep " + tmp / "bad.yaml" + " --plan");
+  CHECK(no_val.exit_code == 2);
+  CHECK(no_val.output.find("key 'halving.metric': val_acc is recorded only with data.validation") != std::string::npos);
+  CHECK(no_val.output.find("key 'halving.max_epochs': 30 epochs is over the experiment's budget.max_epochs (20)") !=
+        std::string::npos);
+}
+
+TEST_CASE("shards are disjoint and cover the grid, merging their databases is idempotent") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp);
   std::map<std::string, int> seen;
@@ -398,7 +580,7 @@ TEST_CASE("shards are disjoint and cover the grid; merging their databases is id
   CHECK(run_runner(env_root() + "sweep " + grid + " --db " + merged).output.find("4 skipped") != std::string::npos);
 }
 
-TEST_CASE("a failing point does not stop the others; --fail-fast does") {
+TEST_CASE("a failing point does not stop the others, --fail-fast does") {
   test_util::TempDir tmp;
   env_root();
   const std::string grid = tiny_grid(tmp, "  train.schedule.type: [constant]\n  train.optimizer.lr: [1e12, 0.05]\n");
@@ -679,7 +861,7 @@ TEST_CASE("a read-only results folder and a corrupt database are clear store err
   }
 }
 
-TEST_CASE("data replaced while a run reads it: the run keeps the data it loaded; resume refuses other data") {
+TEST_CASE("data replaced while a run reads it: the run keeps the data it loaded, resume refuses other data") {
   test_util::TempDir tmp;
   fs::create_directories(tmp / "data");
   for (const char* file : {"data_batch_1.bin", "test_batch.bin", "batches.meta.txt"})

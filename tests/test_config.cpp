@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -225,6 +226,122 @@ name: "{model.nrom}"
   CHECK(message.find("key 'grid': missing required key") != std::string::npos);
   CHECK(message.find("grid.yaml:3:12: key 'seeds.1': must be an integer, got 'x'") != std::string::npos);
   CHECK(message.find("grid.yaml:4:7: key 'name': '{model.nrom}' is not a grid key") != std::string::npos);
+}
+
+// ---- search files (a grid file that samples) ----
+
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/sobol.hpp>
+#include <cmath>
+
+TEST_CASE("search: the same file draws the same points, Sobol draws are Boost's sequence, random ones mt19937_64's") {
+  test_util::TempDir tmp;
+  const std::string base = test_util::source_path("experiments/session8/bn.yaml");
+  const std::string text = "base: " + base + R"(
+search:
+  method: sobol
+  samples: 16
+  seed: 3
+  space:
+    train.optimizer.lr: {log_uniform: [0.02, 0.4]}
+    train.label_smoothing: {uniform: [0.0, 0.3]}
+    model.layers.0.conv.out: {int: [12, 24], step: 4}
+    model.norm: [batch, group]
+seeds: [1, 2]
+name: "s-{model.norm}-{index}"
+)";
+  const GridSpec grid = load_grid(write_grid(tmp, text));
+  CHECK(grid.sampled());
+  REQUIRE(grid.search.space.size() == 4);
+  const auto draws = search_draws(grid.search);
+  REQUIRE(draws.size() == 16);
+  boost::random::sobol sobol(4);
+  sobol.seed(3);
+  for (const auto& row : draws)
+    for (double u : row) CHECK(u == std::ldexp(static_cast<double>(sobol() - (sobol.min)()), -64));
+  const auto points = expand_grid(grid, "b", 1);
+  REQUIRE(points.size() == 32);  // 16 samples x 2 seeds
+  const auto again = expand_grid(load_grid(write_grid(tmp, text)), "b", 1);  // the same file, the same points
+  for (size_t i = 0; i < points.size(); ++i) {
+    CHECK(points[i].key == again[i].key);
+    CHECK(points[i].sets == again[i].sets);
+  }
+  std::set<std::string> norms, widths;
+  for (const auto& p : points) {
+    const ExperimentSpec spec = load_experiment(grid.base, p.sets);  // each a valid experiment
+    CHECK(spec.train.optimizer.lr >= 0.02);
+    CHECK(spec.train.optimizer.lr < 0.4);
+    CHECK(spec.train.label_smoothing >= 0.0);
+    CHECK(spec.train.label_smoothing < 0.3);
+    const int64_t width = spec.model.layers[0].get_int("out");
+    CHECK(width >= 12);
+    CHECK(width <= 24);
+    CHECK(width % 4 == 0);
+    widths.insert(std::to_string(width));
+    norms.insert(spec.model.norm);
+  }
+  CHECK(widths == std::set<std::string>{"12", "16", "20", "24"});  // every step reached
+  CHECK(norms == std::set<std::string>{"batch", "group"});
+  CHECK(points[0].key.rfind("sample=0 train.optimizer.lr=", 0) == 0);
+  CHECK(points[2].key.rfind("sample=1 train.optimizer.lr=", 0) == 0);
+  CHECK(points[1].key.substr(points[1].key.size() - 6) == "seed=2");
+  CHECK(points[0].key.find(points[0].sets[0] + " ") != std::string::npos);  // the key says what is set
+
+  // random: mt19937_64(seed), 53 bits a draw; another seed draws other points
+  std::string random_text = text;
+  random_text.replace(random_text.find("method: sobol"), 13, "method: random");
+  GridSpec random = load_grid(write_grid(tmp, random_text));
+  boost::random::mt19937_64 mt(3);
+  for (const auto& row : search_draws(random.search))
+    for (double u : row) CHECK(u == std::ldexp(static_cast<double>(mt() >> 11), -53));
+  random.search.seed = 4;
+  CHECK(expand_grid(random, "b", 1)[0].key != expand_grid(load_grid(write_grid(tmp, random_text)), "b", 1)[0].key);
+
+  // distributions at the edges of [0, 1)
+  Distribution d;
+  d.kind = Distribution::Kind::Int, d.low = 12, d.high = 24, d.step = 5;  // 12, 17, 22
+  CHECK(d.value_at(0.0) == "12");
+  CHECK(d.value_at(0.999999) == "22");
+  d.kind = Distribution::Kind::LogUniform, d.low = 0.01, d.high = 1;
+  CHECK(d.value_at(0.5) == "0.1");
+}
+
+TEST_CASE("search and halving errors name file:line:col and the key") {
+  test_util::TempDir tmp;
+  const std::string base = test_util::source_path("experiments/session8/bn.yaml");
+  const std::string message = test_util::error_of<ConfigError>([&] {
+    load_grid(write_grid(tmp, "base: " + base + R"(
+search:
+  method: sobol
+  samples: 8
+  space:
+    train.optimizer.lr: {log_uniform: [0.0, 0.4]}
+    train.label_smoothing: {uniform: [0.3, 0.1]}
+    train.batch_size: {gauss: [64, 128]}
+    model.layers.0.conv.out: {uniform: [8, 16], step: 4}
+    model.norm: []
+halving: {metric: val_loss, min_epochs: 4, eta: 1, max_epochs: 2}
+)"));
+  });
+  CAPTURE(message);
+  CHECK(message.find("grid.yaml:6:39: key 'search.space.train.optimizer.lr.log_uniform': log_uniform needs positive "
+                     "bounds") != std::string::npos);
+  CHECK(message.find("grid.yaml:7:38: key 'search.space.train.label_smoothing.uniform': low must be below high, got "
+                     "[0.3, 0.1]") != std::string::npos);
+  CHECK(message.find("grid.yaml:8:24: key 'search.space.train.batch_size.gauss': unknown distribution 'gauss'") !=
+        std::string::npos);
+  CHECK(message.find("key 'search.space.model.layers.0.conv.out.step': step applies to int only") != std::string::npos);
+  CHECK(message.find("grid.yaml:10:17: key 'search.space.model.norm': a categorical list needs at least one value") !=
+        std::string::npos);
+  CHECK(message.find("key 'halving.metric'") != std::string::npos);
+  CHECK(message.find("val_loss") != std::string::npos);
+  CHECK(message.find("key 'halving.eta': eta must be at least 2") != std::string::npos);
+  CHECK(message.find("key 'halving.max_epochs': max_epochs must be at least min_epochs (4)") != std::string::npos);
+
+  const std::string grid_method = test_util::error_of<ConfigError>([&] {
+    load_grid(write_grid(tmp, "base: " + base + "\nsearch: {samples: 4}\ngrid: {model.norm: [batch]}\n"));
+  });
+  CHECK(grid_method.find("key 'search.method': samples and space need method: random or sobol") != std::string::npos);
 }
 
 // Inputs the fuzzer (fuzz/fuzz_config) found; each is also in fuzz/corpus/config/regress_*.

@@ -216,7 +216,7 @@ TEST_CASE("two epochs on 2,000 real images learn well above chance, with a full 
   CHECK(100.0 * static_cast<double>(correct) / 500.0 == doctest::Approx(result.epochs.back().test_acc));
 }
 
-TEST_CASE("the same seed gives the same per-epoch metrics; another seed does not") {
+TEST_CASE("the same seed gives the same per-epoch metrics, another seed does not") {
   const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip, {cutout: {size: 8}}]",
                                         "data.limit.train=1000", "data.limit.test=200"});
   const Dataset data = load_dataset(spec.data);
@@ -436,7 +436,7 @@ TEST_CASE("data.validation holds out a fixed set of training images, disjoint fr
         }).find("data.validation holds out 100 images but the training split has only 100") != std::string::npos);
 }
 
-TEST_CASE("validation is evaluated every epoch; EMA changes what is evaluated, not how it trains, and resumes exactly") {
+TEST_CASE("validation is evaluated every epoch, EMA changes what is evaluated, not how it trains, and resumes exactly") {
   test_util::TempDir tmp;
   const ExperimentSpec plain = small_bn({"data.validation=300", "train.epochs=3"});
   Dataset data = load_dataset(plain.data);

@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
   sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array");
   sweep_cmd->add_option("--db", sweep.db, "results database")->capture_default_str();
-  sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases");
+  sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
+                      "with halving, each rung's points, metric and promotions");
+  sweep_cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
   sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a merge job");
   sweep_cmd->add_flag("--dry-run", sweep.dry_run, "with --slurm: print the sbatch scripts, submit nothing");
   sweep_cmd->add_option("--partition", sweep.partition, "SLURM partition");

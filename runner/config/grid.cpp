@@ -2,7 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/sobol.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "runner/base/errors.h"
@@ -18,7 +25,140 @@ std::string flow_text(const YAML::Node& node) {
   out << YAML::Flow << node;
   return out.c_str();
 }
+
+/// "[low, high]" of a distribution, as two numbers.
+bool read_bounds(Reader& reader, const YAML::Node& node, const std::string& path, double& low, double& high) {
+  if (!node.IsSequence() || node.size() != 2) {
+    reader.error(node, path, "expected [low, high], e.g. [0.02, 0.4]");
+    return false;
+  }
+  const auto a = reader.to_double(node[0], path + ".0", Range::Any), b = reader.to_double(node[1], path + ".1", Range::Any);
+  if (!a || !b) return false;
+  low = *a, high = *b;
+  return true;
+}
+
+/// One entry of search.space: a list (categorical) or {uniform|log_uniform: [a, b]} or {int: [a, b], step: s}.
+std::optional<Distribution> read_distribution(Reader& reader, const YAML::Node& node, const std::string& path) {
+  Distribution d;
+  if (node.IsSequence()) {
+    if (node.size() == 0) {
+      reader.error(node, path, "a categorical list needs at least one value");
+      return std::nullopt;
+    }
+    d.kind = Distribution::Kind::Choice;
+    for (const auto& v : node) d.choices.push_back(flow_text(v));
+    return d;
+  }
+  static const std::vector<std::string> kinds{"uniform", "log_uniform", "int"};
+  if (!node.IsMap() || node.size() == 0) {
+    reader.error(node, path, "expected a list of values or one of {uniform: [a, b]}, {log_uniform: [a, b]}, "
+                             "{int: [a, b], step: s}");
+    return std::nullopt;
+  }
+  std::string kind;
+  for (const auto& item : node) {
+    const std::string k = item.first.Scalar();
+    if (k == "step") continue;
+    if (std::find(kinds.begin(), kinds.end(), k) == kinds.end() || !kind.empty()) {
+      const std::string near = did_you_mean(k, kinds);
+      reader.error(item.first, path + "." + k,
+                   (kind.empty() ? "unknown distribution '" + k + "'" : "a second distribution '" + k + "'") +
+                       (near.empty() ? "" : " (did you mean '" + near + "'?)") + "; expected one of uniform, log_uniform, int");
+      return std::nullopt;
+    }
+    kind = k;
+  }
+  if (kind.empty()) {
+    reader.error(node, path, "step alone is no distribution; write {int: [a, b], step: s}");
+    return std::nullopt;
+  }
+  const std::string at = path + "." + kind;
+  if (!read_bounds(reader, node[kind], at, d.low, d.high)) return std::nullopt;
+  if (d.low >= d.high) {
+    reader.error(node[kind], at, "low must be below high, got [" + flow_text(node[kind][0]) + ", " +
+                                     flow_text(node[kind][1]) + "]");
+    return std::nullopt;
+  }
+  if (kind == "log_uniform") {
+    d.kind = Distribution::Kind::LogUniform;
+    if (d.low <= 0) {
+      reader.error(node[kind], at, "log_uniform needs positive bounds (the log of " + flow_text(node[kind][0]) +
+                                       " is undefined); use uniform for ranges that reach 0");
+      return std::nullopt;
+    }
+  } else if (kind == "int") {
+    d.kind = Distribution::Kind::Int;
+    if (d.low != std::floor(d.low) || d.high != std::floor(d.high)) {
+      reader.error(node[kind], at, "int bounds must be integers");
+      return std::nullopt;
+    }
+    if (node["step"]) {
+      const auto step = reader.to_int(node["step"], path + ".step", Range::Positive);
+      if (!step) return std::nullopt;
+      d.step = *step;
+    }
+  } else if (node["step"]) {
+    reader.error(node["step"], path + ".step", "step applies to int only");
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
 }  // namespace
+
+std::string Distribution::value_at(double u) const {
+  switch (kind) {
+    case Kind::Uniform:
+      return number_text(low + u * (high - low));
+    case Kind::LogUniform:
+      return number_text(std::exp(std::log(low) + u * (std::log(high) - std::log(low))));
+    case Kind::Int: {
+      const auto lo = static_cast<int64_t>(low), count = (static_cast<int64_t>(high) - lo) / step + 1;
+      return std::to_string(lo + step * std::min<int64_t>(count - 1, static_cast<int64_t>(u * static_cast<double>(count))));
+    }
+    case Kind::Choice:
+      break;
+  }
+  const auto n = static_cast<int64_t>(choices.size());
+  return choices[static_cast<size_t>(std::min<int64_t>(n - 1, static_cast<int64_t>(u * static_cast<double>(n))))];
+}
+
+std::vector<int64_t> HalvingSpec::rung_epochs() const {
+  std::vector<int64_t> epochs;
+  if (!enabled || min_epochs < 1 || eta < 2) return epochs;
+  for (int64_t e = min_epochs;; e *= eta) {
+    epochs.push_back(std::min(e, max_epochs));
+    if (e >= max_epochs) break;
+  }
+  return epochs;
+}
+
+std::vector<std::vector<double>> search_draws(const SearchSpec& search) {
+  const size_t dims = search.space.size();
+  std::vector<std::vector<double>> draws(static_cast<size_t>(std::max<int64_t>(search.samples, 0)),
+                                         std::vector<double>(dims));
+  if (dims == 0) return draws;
+  // Both engines are fully specified, so the draws are the same with any compiler or standard library.
+  const double below_one = std::nextafter(1.0, 0.0);
+  if (search.method == "sobol") {
+    boost::random::sobol sobol(dims);
+    sobol.seed(static_cast<boost::uintmax_t>(search.seed));  // skips `seed` points of the sequence
+    for (auto& row : draws)
+      for (auto& u : row) u = std::min(below_one, std::ldexp(static_cast<double>(sobol() - (sobol.min)()), -64));
+  } else {
+    boost::random::mt19937_64 random(static_cast<uint64_t>(search.seed));
+    for (auto& row : draws)
+      for (auto& u : row) u = std::ldexp(static_cast<double>(random() >> 11), -53);
+  }
+  return draws;
+}
 
 GridSpec load_grid(const std::string& path) {
   GridSpec grid;
@@ -35,7 +175,7 @@ GridSpec load_grid(const std::string& path) {
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{path, 1, 1}, "", "a grid file is a map with base, grid, seeds, name"}});
   Reader reader(path, {});
-  MapView top(reader, root, "", {"base", "grid", "seeds", "name", "sweep"});
+  MapView top(reader, root, "", {"base", "grid", "seeds", "name", "sweep", "search", "halving"});
   if (top.require("base")) {
     top.get("base", grid.base);
     // Relative to the grid file, so a grid works from any working directory.
@@ -51,7 +191,55 @@ GridSpec load_grid(const std::string& path) {
   if (!std::regex_match(grid.sweep, kName))
     reader.error(top.has("sweep") ? top.node("sweep") : root, "sweep",
                  "sweep name '" + grid.sweep + "' must match [a-z0-9._-]+ (set sweep: NAME)");
-  if (top.require("grid")) {
+  if (top.has("search")) {
+    MapView m(reader, top.node("search"), "search", {"method", "samples", "seed", "space"});
+    SearchSpec& search = grid.search;
+    m.get_choice("method", search.method, {"grid", "random", "sobol"});
+    m.get("samples", search.samples, Range::Positive);
+    m.get("seed", search.seed, Range::NonNegative);
+    if (grid.sampled()) {
+      m.require("samples");
+      if (m.require("space")) {
+        const YAML::Node space = m.node("space");
+        if (!space.IsMap() || space.size() == 0)
+          reader.error(space, "search.space", "must be a map of dotted keys to distributions, e.g. "
+                                              "train.optimizer.lr: {log_uniform: [0.02, 0.4]}");
+        else
+          for (const auto& entry : space) {
+            const std::string key = entry.first.Scalar(), at = "search.space." + key;
+            if (auto d = read_distribution(reader, entry.second, at)) {
+              search.space.emplace_back(key, *d);
+              search.space_locs.push_back(reader.loc_of(entry.first, at));
+            }
+          }
+      }
+    } else if (m.has("space") || m.has("samples")) {
+      reader.error(m.node(m.has("space") ? "space" : "samples"), "search.method",
+                   "samples and space need method: random or sobol (grid takes its values from grid:)");
+    }
+  }
+  if (top.has("halving")) {
+    MapView m(reader, top.node("halving"), "halving", {"metric", "min_epochs", "eta", "max_epochs"});
+    HalvingSpec& h = grid.halving;
+    h.enabled = true;
+    h.loc = reader.loc_of(top.node("halving"), "halving");
+    m.get_choice("metric", h.metric, {"val_acc", "test_acc"});
+    if (m.has("metric")) h.metric_loc = reader.loc_of(m.node("metric"), "halving.metric");
+    else h.metric_loc = h.loc;
+    if (m.require("min_epochs")) m.get("min_epochs", h.min_epochs, Range::Positive);
+    m.get("eta", h.eta, Range::Positive);
+    if (m.has("eta") && h.eta < 2) reader.error(m.node("eta"), "halving.eta", "eta must be at least 2 (keep 1/eta each rung)");
+    if (m.require("max_epochs")) {
+      m.get("max_epochs", h.max_epochs, Range::Positive);
+      h.max_epochs_loc = reader.loc_of(m.node("max_epochs"), "halving.max_epochs");
+      if (h.min_epochs > 0 && h.max_epochs > 0 && h.max_epochs < h.min_epochs)
+        reader.error(m.node("max_epochs"), "halving.max_epochs", "max_epochs must be at least min_epochs (" +
+                                                                      std::to_string(h.min_epochs) + ")");
+    }
+  }
+  if (grid.sampled() && !top.has("grid")) {
+    // A sampled search needs no grid: one combination.
+  } else if (top.require("grid")) {
     const YAML::Node axes = top.node("grid");
     if (!axes.IsMap() || axes.size() == 0) {
       reader.error(axes, "grid", "must be a map of dotted keys to lists of values, e.g. model.norm: [batch, group]");
@@ -84,6 +272,7 @@ GridSpec load_grid(const std::string& path) {
     const std::string field = grid.name_template.substr(start + 1, end == std::string::npos ? end : end - start - 1);
     bool known = field == "seed" || field == "index";
     for (const auto& [key, values] : grid.axes) known = known || key == field;
+    for (const auto& [key, d] : grid.search.space) known = known || key == field;
     if (end == std::string::npos || !known)
       reader.error(top.node("name"), "name",
                    "'{" + field + "}' is not a grid key; use {seed}, {index} or one of the keys under grid");
@@ -92,6 +281,10 @@ GridSpec load_grid(const std::string& path) {
   constexpr double kMaxPoints = 10000;  // each point is a training run: more is a typo
   double points = grid.seeds.empty() ? 1.0 : static_cast<double>(grid.seeds.size());
   std::string factors = grid.seeds.empty() ? "" : std::to_string(grid.seeds.size()) + " seeds";
+  if (grid.sampled() && grid.search.samples > 0) {
+    points *= static_cast<double>(grid.search.samples);
+    factors += (factors.empty() ? "" : " x ") + std::to_string(grid.search.samples) + " samples";
+  }
   for (const auto& [key, values] : grid.axes) {
     points *= static_cast<double>(values.size());
     factors += (factors.empty() ? "" : " x ") + std::to_string(values.size()) + " " + key;
@@ -109,12 +302,23 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
   const std::vector<int64_t> seeds = grid.seeds.empty() ? std::vector<int64_t>{base_seed} : grid.seeds;
   size_t combos = 1;
   for (const auto& axis : grid.axes) combos *= axis.second.size();
+  const std::vector<std::vector<double>> draws =
+      grid.sampled() ? search_draws(grid.search) : std::vector<std::vector<double>>(1);
+  for (const auto& draw : draws) {  // samples outermost: a point's index says which draw it is
   for (size_t c = 0; c < combos; ++c) {
     for (int64_t seed : seeds) {
       GridPoint p;
       p.index = static_cast<int64_t>(points.size());
       std::string name = grid.name_template;
       size_t rest = c;
+      std::vector<std::string> sampled;
+      for (size_t d = 0; d < draw.size(); ++d) {
+        const auto& [key, dist] = grid.search.space[d];
+        const std::string value = dist.value_at(draw[d]);
+        sampled.push_back(key + "=" + value);
+        for (size_t at = 0; (at = name.find("{" + key + "}", at)) != std::string::npos; at += value.size())
+          name.replace(at, key.size() + 2, value);
+      }
       std::vector<std::string> parts(grid.axes.size());
       for (size_t a = grid.axes.size(); a-- > 0;) {  // last axis varies fastest
         const auto& [key, values] = grid.axes[a];
@@ -125,8 +329,11 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
         for (size_t at = 0; (at = name.find("{" + key + "}", at)) != std::string::npos; at += value.size())
           name.replace(at, key.size() + 2, value);
       }
+      parts.insert(parts.begin(), sampled.begin(), sampled.end());
       p.sets = parts;
-      p.key = join(parts, " ") + " seed=" + std::to_string(seed);
+      p.key = (parts.empty() ? "" : join(parts, " ") + " ") + "seed=" + std::to_string(seed);
+      // Two draws may give the same values (a categorical key): the sample number keeps keys apart.
+      if (grid.sampled()) p.key = "sample=" + std::to_string(&draw - draws.data()) + " " + p.key;
       p.sets.push_back("train.seed=" + std::to_string(seed));
       const std::string seed_text = std::to_string(seed), index_text = std::to_string(p.index);
       for (size_t at = 0; (at = name.find("{seed}", at)) != std::string::npos; at += seed_text.size())
@@ -137,6 +344,7 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
       p.sets.push_back("name=" + p.name);
       points.push_back(std::move(p));
     }
+  }
   }
   return points;
 }

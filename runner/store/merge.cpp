@@ -46,8 +46,9 @@ MergeCounts Store::merge_from(const std::string& other_path) {
       }
       db_->exec(
           "INSERT INTO main.sweep_points (sweep, point_key, config_hash, config_json, status, host, pid, run_id, "
-          "updated_at) SELECT p.sweep, p.point_key, p.config_hash, p.config_json, p.status, p.host, p.pid, "
-          "(SELECT m.id FROM main.runs m JOIN src.runs r ON r.uuid = m.uuid WHERE r.id = p.run_id), p.updated_at "
+          "updated_at, reason) SELECT p.sweep, p.point_key, p.config_hash, p.config_json, p.status, p.host, p.pid, "
+          "(SELECT m.id FROM main.runs m JOIN src.runs r ON r.uuid = m.uuid WHERE r.id = p.run_id), p.updated_at, "
+          "p.reason "
           "FROM src.sweep_points p WHERE 1 "
           "ON CONFLICT(sweep, point_key) DO UPDATE SET status = excluded.status, run_id = excluded.run_id, "
           "host = excluded.host, pid = excluded.pid, updated_at = excluded.updated_at "

@@ -161,9 +161,32 @@ GROUP BY s.norm,
 ORDER BY s.norm, first_run;
 )SQL";
 
+// Version 5: a sampled search records the points it will never train, with
+// why (over budget, a shape that does not fit): status 'rejected' and a
+// reason. SQLite cannot change a CHECK in place, so the table is rebuilt.
+const char* const kSchemaV5 = R"SQL(
+CREATE TABLE sweep_points_v5 (
+  sweep TEXT NOT NULL,
+  point_key TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running','finished','failed','diverged','interrupted','rejected')),
+  host TEXT,
+  pid INTEGER,
+  run_id INTEGER,
+  updated_at TEXT,
+  reason TEXT,
+  PRIMARY KEY (sweep, point_key)
+);
+INSERT INTO sweep_points_v5 (sweep, point_key, config_hash, config_json, status, host, pid, run_id, updated_at)
+  SELECT sweep, point_key, config_hash, config_json, status, host, pid, run_id, updated_at FROM sweep_points;
+DROP TABLE sweep_points;
+ALTER TABLE sweep_points_v5 RENAME TO sweep_points;
+)SQL";
+
 }  // namespace
 
-const char* const kSchemaSteps[kSchemaVersion] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+const char* const kSchemaSteps[kSchemaVersion] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
 
 const char* schema_step(int to) {
   if (to < 1 || to > kSchemaVersion) throw StoreError("no schema version " + std::to_string(to));

@@ -15,7 +15,7 @@ class Database;
 
 namespace runner {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 /// The SQL that takes a database from schema version `to - 1` to `to` (1-based);
 /// the migration tests build old databases with it.
@@ -115,6 +115,9 @@ class Store {
   /// Records who runs a claimed point now, or how it ended.
   void update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
                     int64_t run_id);
+  /// Records a point a search will never train (over budget, invalid) and why;
+  /// a point already claimed or done keeps its status.
+  void reject_point(const PointRow& point, const std::string& reason);
   std::vector<PointRow> sweep_points(const std::string& sweep) const;
   /// The newest run of a sweep with this config hash: (id, status), or (0, "").
   std::pair<int64_t, std::string> latest_run(const std::string& sweep, const std::string& config_hash) const;

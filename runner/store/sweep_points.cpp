@@ -42,6 +42,18 @@ void Store::update_point(const std::string& sweep, const std::string& key, const
   });
 }
 
+void Store::reject_point(const PointRow& p, const std::string& reason) {
+  guarded(path_, "cannot record rejected sweep point " + p.point_key, [&] {
+    SQLite::Statement u(*db_,
+                        "INSERT INTO sweep_points (sweep, point_key, config_hash, config_json, status, updated_at, "
+                        "reason) VALUES (?, ?, ?, ?, 'rejected', ?, ?) ON CONFLICT(sweep, point_key) DO NOTHING");
+    u.bind(1, p.sweep), u.bind(2, p.point_key), u.bind(3, p.config_hash), u.bind(4, p.config_json);
+    u.bind(5, utc_now()), u.bind(6, reason);
+    u.exec();
+    return 0;
+  });
+}
+
 std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
   return guarded(path_, "cannot read sweep " + sweep, [&] {
     std::vector<PointRow> rows;

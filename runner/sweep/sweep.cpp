@@ -14,9 +14,15 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <map>
+#include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <set>
 #include <thread>
+
+#include <yaml-cpp/yaml.h>
 
 #include "runner/base/text.h"
 #include "runner/config/config.h"
@@ -248,77 +254,276 @@ int print_status(const SweepArgs& args, const GridSpec& grid, const std::vector<
   return kExitOk;
 }
 
-}  // namespace
+/// The first line of a (multi-line) error message.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-int cmd_sweep(const SweepArgs& args) {
-  const GridSpec grid = load_grid(args.grid);
-  const ExperimentSpec base = load_experiment(grid.base);
-  const auto [shard, shards] = parse_shard(args.shard);
-  if (args.jobs < 1) throw ConfigError("--jobs must be at least 1");
-  std::vector<CheckedPoint> points = check_points(grid, expand_grid(grid, base.name, base.train.seed));
-  const size_t total = points.size();
-  std::vector<CheckedPoint> mine;
-  for (auto& p : points)
-    if (p.point.index % shards == shard) mine.push_back(std::move(p));
+/// How many of n points rung r + 1 trains: the best 1/eta, at least one.
+size_t promoted_count(size_t n, int64_t eta) { return std::max<size_t>(1, n / static_cast<size_t>(eta)); }
 
-  std::string refused;
-  for (const auto& p : mine)
-    if (!p.problem.empty()) refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + p.problem;
-  // Planning reads an existing database but never creates one; a refused sweep records nothing.
-  std::map<std::string, PointRow> known;
-  if (fs::exists(args.db) || (!args.plan && !args.status && !args.slurm && refused.empty())) {
-    Store store(args.db);
-    for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
+/// The rung a point key belongs to (" rung=R"), or -1 for a key without one.
+int64_t rung_of(const std::string& key) {
+  const size_t at = key.rfind(" rung=");
+  return at == std::string::npos ? -1 : std::stoll(key.substr(at + 6));
+}
+
+/// A search's keys must exist in the experiment and its halving metric must be recorded;
+/// ConfigError at the line that says otherwise.
+void check_search(const GridSpec& grid, const ExperimentSpec& base, const std::vector<GridPoint>& drawn) {
+  std::vector<Diagnostic> problems;
+  const nlohmann::json config = experiment_json(base);
+  // --set addresses the file as written (model.layers.N is the Nth written layer)
+  // or a key whose default the resolved config shows (train.label_smoothing).
+  YAML::Node written;
+  try {
+    written = YAML::LoadFile(grid.base);
+  } catch (const std::exception&) {  // load_experiment already read it
   }
+  auto written_has = [&](const std::string& key) {
+    YAML::Node node;
+    node.reset(written);  // reset rebinds; operator= would write into the tree
+    for (size_t start = 0; start <= key.size();) {
+      const size_t dot = std::min(key.find('.', start), key.size());
+      const std::string part = key.substr(start, dot - start);
+      if (node.IsMap() && node[part].IsDefined()) {
+        node.reset(node[part]);
+      } else if (node.IsSequence() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
+                 std::stoul(part) < node.size()) {
+        node.reset(node[std::stoul(part)]);
+      } else {
+        return false;
+      }
+      start = dot + 1;
+    }
+    return true;
+  };
+  for (size_t i = 0; i < grid.search.space.size(); ++i) {
+    const std::string& key = grid.search.space[i].first;
+    if (json_at(config, key).is_null() && !written_has(key))
+      problems.push_back({grid.search.space_locs[i], "search.space." + key,
+                          "the experiment " + grid.base + " has no key " + key +
+                              " (a dotted path into its resolved config, e.g. train.optimizer.lr or "
+                              "model.layers.0.conv.out)"});
+  }
+  const HalvingSpec& h = grid.halving;
+  if (h.enabled && problems.empty() && !drawn.empty()) {
+    // As the points see it: a grid axis may set data.validation or the budget.
+    ExperimentSpec first = base;
+    try {
+      first = load_experiment(grid.base, drawn.front().sets);
+    } catch (const std::exception&) {  // an invalid first point is rejected later, with its reason
+    }
+    if (h.metric == "val_acc" && first.data.validation <= 0)
+      problems.push_back({h.metric_loc, "halving.metric",
+                          "val_acc is recorded only with data.validation (hold out images in " + grid.base +
+                              "); or say metric: test_acc, which compare and the report then label as chosen on test"});
+    if (h.max_epochs > first.budget.max_epochs)
+      problems.push_back({h.max_epochs_loc, "halving.max_epochs",
+                          std::to_string(h.max_epochs) + " epochs is over the experiment's budget.max_epochs (" +
+                              std::to_string(first.budget.max_epochs) + ")"});
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
 
-  if (args.plan) {
-    std::printf("sweep %s: %zu points (%s), shard %lld/%lld has %zu\n", grid.sweep.c_str(), total,
-                grid.file.c_str(), static_cast<long long>(shard), static_cast<long long>(shards), mine.size());
-    std::printf("%5s  %-36s %-44s %8s  %-8s %s\n", "point", "name", "overrides", "params", "budget", "status");
-    for (const auto& p : mine) {
-      const auto it = known.find(p.point.key);
-      std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
-                  p.point.key.c_str(), p.params ? format_thousands(p.params).c_str() : "-",
-                  p.problem.empty() ? "ok" : "REFUSED", it == known.end() ? "pending" : it->second.status.c_str());
+/// The points as rung `rung` trains them: `epochs` epochs with the recipe's
+/// schedule compressed to that length (onecycle and cosine follow train.epochs;
+/// a step schedule's step_size is scaled), and a key and name of their own.
+std::vector<GridPoint> at_rung(const std::vector<GridPoint>& points, size_t rung, int64_t epochs,
+                               const ExperimentSpec& base) {
+  std::vector<GridPoint> out;
+  for (GridPoint p : points) {
+    p.key += " rung=" + std::to_string(rung);
+    p.name += "-r" + std::to_string(rung);
+    for (auto& set : p.sets)
+      if (set.rfind("name=", 0) == 0) set = "name=" + p.name;
+    p.sets.push_back("train.epochs=" + std::to_string(epochs));
+    if (base.train.schedule.type == "step") {
+      const double scaled = static_cast<double>(base.train.schedule.step_size) * static_cast<double>(epochs) /
+                            static_cast<double>(std::max<int64_t>(base.train.epochs, 1));
+      p.sets.push_back("train.schedule.step_size=" + std::to_string(std::max<int64_t>(1, std::llround(scaled))));
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+/// A finished point's metric from its run in the database; NaN when it has none
+/// (diverged, or not finished): such a point ranks last.
+double point_metric(const Store& store, const GridSpec& grid, const CheckedPoint& p) {
+  const auto [run_id, status] = store.latest_run(grid.sweep, p.hash);
+  if (status != "finished") return std::nan("");
+  const RunRow run = store.run(run_id);
+  const std::optional<double> value = grid.halving.metric == "test_acc" ? run.final_test_acc : run.final_val_acc;
+  return value ? *value : std::nan("");
+}
+
+/// The indices (into `points`) of the best `keep` by metric, higher first; ties
+/// and NaNs by point index, so every process promotes the same points.
+std::vector<size_t> best_points(const std::vector<double>& metric, const std::vector<CheckedPoint>& points,
+                                size_t keep) {
+  std::vector<size_t> order(points.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const bool na = std::isnan(metric[a]), nb = std::isnan(metric[b]);
+    if (na != nb) return nb;
+    if (!na && metric[a] != metric[b]) return metric[a] > metric[b];
+    return points[a].point.index < points[b].point.index;
+  });
+  order.resize(std::min(keep, order.size()));
+  return order;
+}
+
+/// A rung's points, their metrics and which of them go on; empty metrics while
+/// some point of the rung has not ended (finished or diverged).
+struct RungState {
+  std::vector<CheckedPoint> points;
+  std::vector<double> metric;
+  std::vector<std::string> status;
+  bool complete = false;
+  std::vector<size_t> promoted;  ///< indices into points
+};
+
+RungState rung_state(const Store& store, const GridSpec& grid, std::vector<CheckedPoint> points, size_t keep) {
+  RungState st;
+  st.points = std::move(points);
+  std::map<std::string, std::string> recorded;
+  for (const auto& row : store.sweep_points(grid.sweep)) recorded[row.point_key] = row.status;
+  st.complete = true;
+  for (const auto& p : st.points) {
+    const auto it = recorded.find(p.point.key);
+    std::string status = it == recorded.end() ? "pending" : it->second;
+    // The run is the truth when a sweep died between its end and the point's update.
+    const auto [run_id, run_status] = store.latest_run(grid.sweep, p.hash);
+    if (run_status == "finished" || run_status == "diverged") status = run_status;
+    st.status.push_back(status);
+    st.metric.push_back(point_metric(store, grid, p));
+    st.complete = st.complete && (status == "finished" || status == "diverged");
+  }
+  if (st.complete) st.promoted = best_points(st.metric, st.points, keep);
+  return st;
+}
+
+/// Walks the rungs as far as the database has them: each complete rung's
+/// promotions give the next rung's points.
+std::vector<RungState> rung_states(const Store& store, const GridSpec& grid, const std::vector<GridPoint>& drawn,
+                                   const ExperimentSpec& base) {
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  std::vector<RungState> states;
+  std::vector<GridPoint> current = drawn;
+  for (size_t r = 0; r < rungs.size() && !current.empty(); ++r) {
+    const std::vector<GridPoint> at = r == 0 ? at_rung(drawn, 0, rungs[0], base) : at_rung(current, r, rungs[r], base);
+    std::vector<CheckedPoint> checked;
+    for (auto& c : check_points(grid, at))
+      if (c.problem.empty()) checked.push_back(std::move(c));
+    const size_t keep = promoted_count(checked.size(), grid.halving.eta);
+    states.push_back(rung_state(store, grid, std::move(checked), keep));
+    if (!states.back().complete) break;
+    std::vector<GridPoint> next;
+    std::vector<size_t> promoted = states.back().promoted;
+    std::sort(promoted.begin(), promoted.end());  // in point order
+    for (size_t i : promoted) {
+      GridPoint g = states.back().points[i].point;
+      // back to the drawn point: its key and name without the rung
+      for (const auto& d : drawn)
+        if (d.index == g.index) g = d;
+      next.push_back(g);
+    }
+    current = std::move(next);
+  }
+  return states;
+}
+
+std::string metric_text(double v) {
+  if (std::isnan(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<GridPoint>& drawn,
+                const ExperimentSpec& base) {
+  if (!fs::exists(args.db)) {
+    std::printf("sweep %s: nothing recorded in %s yet\n", grid.sweep.c_str(), args.db.c_str());
+    return kExitOk;
+  }
+  Store store(args.db);
+  const auto states = rung_states(store, grid, drawn, base);
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  for (size_t r = 0; r < states.size(); ++r) {
+    const RungState& st = states[r];
+    std::printf("rung %zu: %zu points x %lld epochs, %s%s\n", r, st.points.size(), static_cast<long long>(rungs[r]),
+                st.complete ? "complete" : "in progress",
+                st.complete && r + 1 < rungs.size() ? (", promoted " + std::to_string(st.promoted.size())).c_str() : "");
+    std::printf("  %5s  %-40s %-12s %10s  %s\n", "point", "name", "status", grid.halving.metric.c_str(), "promoted");
+    for (size_t i = 0; i < st.points.size(); ++i) {
+      const bool up = std::find(st.promoted.begin(), st.promoted.end(), i) != st.promoted.end();
+      std::printf("  %5lld  %-40s %-12s %10s  %s\n", static_cast<long long>(st.points[i].point.index),
+                  st.points[i].point.name.c_str(), st.status[i].c_str(), metric_text(st.metric[i]).c_str(),
+                  st.complete ? (r + 1 < rungs.size() ? (up ? "yes" : "no") : (up && st.promoted[0] == i ? "winner" : "")) : "");
     }
   }
-  if (!refused.empty()) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
-  if (args.plan) return kExitOk;
-  if (args.status) return print_status(args, grid, mine);
-  if (args.slurm) {
-    if (shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
-    return submit_to_slurm(args, grid, mine);
-  }
+  if (grid.halving.metric == "test_acc")
+    std::printf("(promotions chosen on the test split: halving.metric is test_acc)\n");
+  return kExitOk;
+}
 
-  // Refuse to mix runs of an old config with a changed one under the same point.
-  std::string changed;
-  for (const auto& p : mine) {
-    const auto it = known.find(p.point.key);
-    if (it == known.end() || it->second.config_hash == p.hash) continue;
-    std::vector<std::string> diff;
-    json_diff(nlohmann::json::parse(it->second.config_json, nullptr, false), p.config, "", diff);
-    changed += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + join(diff, "; ");
-  }
-  // Recorded points the grid no longer produces mean an axis or value changed
-  // under existing results (appending values only adds points).
-  if (shards == 1) {
-    std::map<std::string, bool> now;
-    for (const auto& p : mine) now[p.point.key] = true;
-    for (const auto& [key, row] : known)
-      if (!now.count(key)) changed += "\n  recorded point (" + key + ") is no longer in the grid";
-  }
-  if (!changed.empty())
-    throw ConfigError(args.grid + ": the grid or its base changed since points of sweep '" + grid.sweep +
-                      "' were recorded in " + args.db + "; start a new sweep (sweep: NEW-NAME) or use another --db:" +
-                      changed);
-
+/// The winner: a halving search's best point of its last rung, or the best
+/// finished point (validation accuracy where recorded, else test).
+int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<GridPoint>& drawn,
+               const ExperimentSpec& base) {
+  if (!fs::exists(args.db)) throw StoreError(args.db + ": no such database; run the sweep first");
   Store store(args.db);
-  const std::string host = host_name();
-  const std::string log_dir = (fs::path(args.db).parent_path() / "logs" / grid.sweep).string();
-  fs::create_directories(log_dir);
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const int64_t threads = std::max<int64_t>(1, cores / args.jobs);  // jobs share the cores, never oversubscribe
+  std::vector<std::string> sets;
+  std::string what;
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  if (!rungs.empty()) {
+    const auto states = rung_states(store, grid, drawn, base);
+    if (states.size() < rungs.size() || !states.back().complete)
+      throw StoreError("sweep " + grid.sweep + ": the search has not finished its last rung (runner sweep " + args.grid +
+                       " --status)");
+    const RungState& last = states.back();
+    const CheckedPoint& w = last.points[last.promoted.at(0)];
+    sets = w.point.sets;
+    what = w.point.key + ", " + grid.halving.metric + " " + metric_text(last.metric[last.promoted[0]]);
+  } else {
+    std::vector<CheckedPoint> all;
+    for (auto& c : check_points(grid, drawn))
+      if (c.problem.empty()) all.push_back(std::move(c));
+    double best = -1;
+    for (const auto& p : all) {
+      const auto [run_id, status] = store.latest_run(grid.sweep, p.hash);
+      if (status != "finished") continue;
+      const RunRow run = store.run(run_id);
+      const double v = run.final_val_acc ? *run.final_val_acc : run.final_test_acc.value_or(-1);
+      if (v > best) best = v, sets = p.point.sets, what = p.point.key + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);
+    }
+    if (sets.empty()) throw StoreError("sweep " + grid.sweep + ": no finished point in " + args.db);
+  }
+  const ExperimentSpec spec = load_experiment(grid.base, sets);
+  std::printf("# the best point of sweep %s (%s)\n# from %s; runner run accepts this file as it is\n%s",
+              grid.sweep.c_str(), what.c_str(), grid.file.c_str(), spec.yaml.c_str());
+  return kExitOk;
+}
 
+/// What one call of run_points needs and did.
+struct LaunchContext {
+  Store& store;
+  const SweepArgs& args;
+  const GridSpec& grid;
+  std::string host, log_dir;
+  int64_t threads = 1;
+  bool quiet_skips = false;  ///< a search waiting on other processes goes over its points again
+  /// Appended to each "point … done" line (a search's rung, best so far, ETA).
+  std::function<std::string(double seconds_per_point, size_t points_left)> note;
+};
+
+struct RunCounts {
+  int64_t finished = 0, failed = 0, skipped = 0, not_started = 0;
+  bool interrupted = false;
+};
+
+/// Claims and trains every point of `mine` it can, --jobs at a time; returns when
+/// none is left to start and none of its children runs.
+RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) {
   // No SA_RESTART: a signal must wake waitpid() so the children hear of it.
   struct sigaction action {};
   action.sa_handler = on_sweep_signal;
@@ -334,43 +539,41 @@ int cmd_sweep(const SweepArgs& args) {
   double seconds_per_point = 0;
   bool stop_launching = false;
   size_t next = 0;
-  const auto sweep_start = std::chrono::steady_clock::now();
-  std::fprintf(stderr, "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
-               grid.sweep.c_str(), mine.size(), total, static_cast<long long>(shard), static_cast<long long>(shards),
-               static_cast<long long>(args.jobs), static_cast<long long>(threads), log_dir.c_str());
 
   while (true) {
-    while (!stop_launching && !g_sweep_stop && next < mine.size() && static_cast<int64_t>(running.size()) < args.jobs) {
+    while (!stop_launching && !g_sweep_stop && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
       const CheckedPoint& p = mine[next++];
-      PointRow row{grid.sweep, p.point.key, p.hash, p.config.dump(), "running", host, static_cast<int64_t>(getpid()), 0};
+      PointRow row{ctx.grid.sweep, p.point.key, p.hash, p.config.dump(), "running", ctx.host, static_cast<int64_t>(getpid()), 0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
-      const auto [last_run, last_status] = store.latest_run(grid.sweep, p.hash);
+      const auto [last_run, last_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
       bool orphan_alive = false;
       if (last_status == "running") {
-        const RunRow last = store.run(last_run);
+        const RunRow last = ctx.store.run(last_run);
         orphan_alive = alive_here(last.record.host, last.pid);
       }
       // A sweep killed after its point's run ended but before it noted so: the run is the truth.
       if (last_status == "finished" || last_status == "diverged") {
-        if (store.claim_point(row, alive_here) == Claim::Claimed)
-          store.update_point(grid.sweep, p.point.key, last_status, 0, last_run);
+        if (ctx.store.claim_point(row, alive_here) == Claim::Claimed)
+          ctx.store.update_point(ctx.grid.sweep, p.point.key, last_status, 0, last_run);
         ++skipped;
-        std::fprintf(stderr, "  point %lld %s: already done (run %lld), skipped\n", static_cast<long long>(p.point.index),
-                     p.point.name.c_str(), static_cast<long long>(last_run));
+        if (!ctx.quiet_skips)
+          std::fprintf(stderr, "  point %lld %s: already done (run %lld), skipped\n",
+                       static_cast<long long>(p.point.index), p.point.name.c_str(), static_cast<long long>(last_run));
         continue;
       }
-      const Claim claim = orphan_alive ? Claim::Busy : store.claim_point(row, alive_here);
+      const Claim claim = orphan_alive ? Claim::Busy : ctx.store.claim_point(row, alive_here);
       if (claim != Claim::Claimed) {
         ++skipped;
-        std::fprintf(stderr, "  point %lld %s: %s, skipped\n", static_cast<long long>(p.point.index),
-                     p.point.name.c_str(), claim == Claim::Done ? "already done" : "running elsewhere");
+        if (!ctx.quiet_skips)
+          std::fprintf(stderr, "  point %lld %s: %s, skipped\n", static_cast<long long>(p.point.index),
+                       p.point.name.c_str(), claim == Claim::Done ? "already done" : "running elsewhere");
         continue;
       }
-      const std::string log = log_dir + "/" + point_log_name(p.point.name, p.hash);
+      const std::string log = ctx.log_dir + "/" + point_log_name(p.point.name, p.hash);
       // The claim stays with this sweep's pid, not the child's: a child that has
       // exited but is not yet recorded must not look abandoned to another sweep.
       // Children die with the sweep (PR_SET_PDEATHSIG), so the sweep's life is the claim's.
-      const pid_t pid = spawn_run(grid.base, p, args, grid.sweep, threads, log);
+      const pid_t pid = spawn_run(ctx.grid.base, p, ctx.args, ctx.grid.sweep, ctx.threads, log);
       running[pid] = Running{&p, std::chrono::steady_clock::now()};
       std::fprintf(stderr, "  point %lld %s: started (pid %d)\n", static_cast<long long>(p.point.index),
                    p.point.name.c_str(), pid);
@@ -391,30 +594,253 @@ int cmd_sweep(const SweepArgs& args) {
     const CheckedPoint& p = *it->second.point;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count();
     running.erase(it);
-    const auto [run_id, run_status] = store.latest_run(grid.sweep, p.hash);
+    const auto [run_id, run_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
     // A child that died before recording a run still leaves the point failed.
     const std::string outcome = run_status.empty() || run_status == "running" ? "failed" : run_status;
-    store.update_point(grid.sweep, p.point.key, outcome, 0, run_id);
+    ctx.store.update_point(ctx.grid.sweep, p.point.key, outcome, 0, run_id);
     ++done_here;
     seconds_per_point += (seconds - seconds_per_point) / static_cast<double>(done_here);
     if (outcome == "finished") {
       ++finished;
     } else if (outcome != "interrupted") {
       ++failed;
-      if (args.fail_fast) stop_launching = true;
+      if (ctx.args.fail_fast) stop_launching = true;
     }
     const double left = static_cast<double>(mine.size() - next + running.size()) * seconds_per_point /
-                        static_cast<double>(args.jobs);
-    std::fprintf(stderr, "  point %lld %s: %s (run %lld, %.0fs); %zu/%zu through, ETA %s\n",
+                        static_cast<double>(ctx.args.jobs);
+    const std::string note = ctx.note ? ctx.note(seconds_per_point, mine.size() - next + running.size()) : "";
+    std::fprintf(stderr, "  point %lld %s: %s (run %lld, %.0fs); %zu/%zu through, ETA %s%s\n",
                  static_cast<long long>(p.point.index), p.point.name.c_str(), outcome.c_str(),
-                 static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_eta(left).c_str());
+                 static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_eta(left).c_str(),
+                 note.c_str());
   }
-  const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count() / 60;
-  std::printf("sweep %s: %lld finished, %lld failed, %lld skipped, %zu not started (%.1f min)\n", grid.sweep.c_str(),
-              static_cast<long long>(finished), static_cast<long long>(failed), static_cast<long long>(skipped),
-              mine.size() - next, minutes);
-  if (g_sweep_stop) return kExitInterrupted;
-  return failed > 0 || next < mine.size() ? kExitDiverged : kExitOk;
+  RunCounts counts;
+  counts.finished = finished, counts.failed = failed, counts.skipped = skipped;
+  counts.not_started = static_cast<int64_t>(mine.size() - next);
+  counts.interrupted = g_sweep_stop != 0;
+  return counts;
+}
+
+}  // namespace
+
+int cmd_sweep(const SweepArgs& args) {
+  const GridSpec grid = load_grid(args.grid);
+  const ExperimentSpec base = load_experiment(grid.base);
+  const auto [shard, shards] = parse_shard(args.shard);
+  if (args.jobs < 1) throw ConfigError("--jobs must be at least 1");
+  if (grid.halving.enabled && (shards != 1 || args.slurm))
+    throw ConfigError(args.grid + ": a halving search runs on one machine (any --jobs, several processes on one "
+                      "database); --shard and --slurm take grids and sampled searches without halving for now");
+  const std::vector<GridPoint> drawn = expand_grid(grid, base.name, base.train.seed);
+  check_search(grid, base, drawn);
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  std::vector<CheckedPoint> points =
+      check_points(grid, rungs.empty() ? drawn : at_rung(drawn, 0, rungs[0], base));
+  const size_t total = points.size();
+  std::vector<CheckedPoint> mine;
+  for (auto& p : points)
+    if (p.point.index % shards == shard) mine.push_back(std::move(p));
+
+  std::string refused;
+  size_t rejected = 0;
+  for (const auto& p : mine)
+    if (!p.problem.empty()) {
+      refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + p.problem;
+      ++rejected;
+    }
+  // A sampled search trains the points that pass and records the others as
+  // rejected; a grid is a deliberate list, so one bad point refuses it all.
+  const bool refuse_all = !refused.empty() && !grid.sampled();
+  // Planning reads an existing database but never creates one; a refused sweep records nothing.
+  std::map<std::string, PointRow> known;
+  if (fs::exists(args.db) || (!args.plan && !args.status && !args.best && !args.slurm && !refuse_all)) {
+    Store store(args.db);
+    for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
+  }
+
+  if (args.plan) {
+    std::printf("sweep %s: %zu points (%s), shard %lld/%lld has %zu\n", grid.sweep.c_str(), total,
+                grid.file.c_str(), static_cast<long long>(shard), static_cast<long long>(shards), mine.size());
+    if (grid.sampled())
+      std::printf("search: %s, %lld samples, seed %lld; %zu of the points rejected (never trained)\n",
+                  grid.search.method.c_str(), static_cast<long long>(grid.search.samples),
+                  static_cast<long long>(grid.search.seed), rejected);
+    std::printf("%5s  %-36s %-44s %8s  %-8s %s\n", "point", "name", "overrides", "params", "budget", "status");
+    for (const auto& p : mine) {
+      const auto it = known.find(p.point.key);
+      std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
+                  p.point.key.c_str(), p.params ? format_thousands(p.params).c_str() : "-",
+                  p.problem.empty() ? "ok" : grid.sampled() ? "rejected" : "REFUSED",
+                  it == known.end() ? "pending" : it->second.status.c_str());
+      if (!p.problem.empty() && grid.sampled()) std::printf("       why: %s\n", first_line(p.problem).c_str());
+    }
+    if (!rungs.empty()) {
+      std::printf("successive halving on %s (eta %lld)%s:\n", grid.halving.metric.c_str(),
+                  static_cast<long long>(grid.halving.eta),
+                  grid.halving.metric == "test_acc" ? " — chosen on the test split, and labelled so" : "");
+      size_t n = mine.size() - rejected;
+      int64_t epochs_total = 0;
+      for (size_t r = 0; r < rungs.size(); ++r) {
+        std::printf("  rung %zu: %zu points x %lld epochs\n", r, n, static_cast<long long>(rungs[r]));
+        epochs_total += static_cast<int64_t>(n) * rungs[r];
+        n = promoted_count(n, grid.halving.eta);
+      }
+      std::printf("  %lld epochs in all, against %lld for every point at %lld epochs\n",
+                  static_cast<long long>(epochs_total), static_cast<long long>((mine.size() - rejected) * rungs.back()),
+                  static_cast<long long>(rungs.back()));
+    }
+  }
+  if (refuse_all) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
+  if (args.plan) return kExitOk;
+  if (args.status && !rungs.empty()) return print_rungs(args, grid, drawn, base);
+  if (args.status) return print_status(args, grid, mine);
+  if (args.best) return print_best(args, grid, drawn, base);
+  if (args.slurm) {
+    if (shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
+    return submit_to_slurm(args, grid, mine);
+  }
+  std::set<std::string> all_keys;  // rejected points included
+  for (const auto& p : mine) all_keys.insert(p.point.key);
+  if (rejected > 0) {
+    Store store(args.db);
+    for (const auto& p : mine)
+      if (!p.problem.empty())
+        store.reject_point(PointRow{grid.sweep, p.point.key, p.hash, p.config.is_null() ? "{}" : p.config.dump(),
+                                    "rejected", "", 0, 0},
+                           p.problem);
+    mine.erase(std::remove_if(mine.begin(), mine.end(), [](const CheckedPoint& p) { return !p.problem.empty(); }),
+               mine.end());
+    std::fprintf(stderr, "sweep %s: %zu of %zu drawn points rejected (recorded, never trained; --plan says why)\n",
+                 grid.sweep.c_str(), rejected, total);
+  }
+
+  // Refuse to mix runs of an old config with a changed one under the same point.
+  std::string changed;
+  for (const auto& p : mine) {
+    const auto it = known.find(p.point.key);
+    if (it == known.end() || it->second.config_hash == p.hash) continue;
+    std::vector<std::string> diff;
+    json_diff(nlohmann::json::parse(it->second.config_json, nullptr, false), p.config, "", diff);
+    changed += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + join(diff, "; ");
+  }
+  // Recorded points the grid no longer produces mean an axis or value changed
+  // under existing results (appending values only adds points).
+  if (shards == 1) {
+    std::map<std::string, bool> now;
+    for (const auto& p : mine) now[p.point.key] = true;
+    // A halving search's later rungs hold keys of their own (" rung=R", R > 0).
+    for (const auto& [key, row] : known)
+      if (!now.count(key) && !all_keys.count(key) && rung_of(key) < 1)
+        changed += "\n  recorded point (" + key + ") is no longer in the grid";
+  }
+  if (!changed.empty())
+    throw ConfigError(args.grid + ": the grid or its base changed since points of sweep '" + grid.sweep +
+                      "' were recorded in " + args.db + "; start a new sweep (sweep: NEW-NAME) or use another --db:" +
+                      changed);
+
+  Store store(args.db);
+  const std::string host = host_name();
+  const std::string log_dir = (fs::path(args.db).parent_path() / "logs" / grid.sweep).string();
+  fs::create_directories(log_dir);
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = std::max<int64_t>(1, cores / args.jobs);  // jobs share the cores, never oversubscribe
+
+  LaunchContext ctx{store, args, grid, host, log_dir, threads, false, {}};
+  const auto sweep_start = std::chrono::steady_clock::now();
+  std::fprintf(stderr, "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
+               grid.sweep.c_str(), mine.size(), total, static_cast<long long>(shard), static_cast<long long>(shards),
+               static_cast<long long>(args.jobs), static_cast<long long>(threads), log_dir.c_str());
+  auto summary = [&](const RunCounts& c) {
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count() / 60;
+    std::printf("sweep %s: %lld finished, %lld failed, %lld skipped, %lld not started (%.1f min)\n", grid.sweep.c_str(),
+                static_cast<long long>(c.finished), static_cast<long long>(c.failed), static_cast<long long>(c.skipped),
+                static_cast<long long>(c.not_started), minutes);
+  };
+  if (rungs.empty()) {
+    const RunCounts c = run_points(ctx, mine);
+    summary(c);
+    if (c.interrupted) return kExitInterrupted;
+    return c.failed > 0 || c.not_started > 0 ? kExitDiverged : kExitOk;
+  }
+
+  // Successive halving. Each rung's points are derived from the database
+  // alone (rung_states), so any process, started at any time, trains the same
+  // (point, rung) pairs; claims keep two processes from training one twice.
+  RunCounts all;
+  for (size_t r = 0; r < rungs.size(); ++r) {
+    std::vector<RungState> states = rung_states(store, grid, drawn, base);
+    if (states.size() <= r) break;  // the previous rung promoted nobody (cannot happen: at least one)
+    const std::vector<CheckedPoint> rung_points = states[r].points;
+    // Epochs still ahead, for the search's ETA: this rung's unfinished points and every later rung.
+    auto future_epochs = [&](size_t left_here) {
+      double epochs = static_cast<double>(left_here * static_cast<size_t>(rungs[r]));
+      size_t n = rung_points.size();
+      for (size_t k = r + 1; k < rungs.size(); ++k) {
+        n = promoted_count(n, grid.halving.eta);
+        epochs += static_cast<double>(n * static_cast<size_t>(rungs[k]));
+      }
+      return epochs;
+    };
+    ctx.note = [&](double seconds_per_point, size_t left) {
+      const RungState now = rung_state(store, grid, rung_points, 1);
+      double best = std::nan("");
+      size_t done = 0;
+      for (size_t i = 0; i < now.points.size(); ++i) {
+        done += now.status[i] == "finished" || now.status[i] == "diverged";
+        if (!std::isnan(now.metric[i]) && (std::isnan(best) || now.metric[i] > best)) best = now.metric[i];
+      }
+      const double per_epoch = seconds_per_point / static_cast<double>(rungs[r]);
+      return "; rung " + std::to_string(r) + "/" + std::to_string(rungs.size() - 1) + ": " + std::to_string(done) + "/" +
+             std::to_string(now.points.size()) + " done, best " + grid.halving.metric + " " + metric_text(best) +
+             ", search ETA " + format_eta(per_epoch * future_epochs(left) / static_cast<double>(args.jobs));
+    };
+    std::fprintf(stderr, "sweep %s: rung %zu of %zu, %zu points x %lld epochs\n", grid.sweep.c_str(), r,
+                 rungs.size() - 1, rung_points.size(), static_cast<long long>(rungs[r]));
+    ctx.quiet_skips = false;
+    while (true) {
+      const RunCounts c = run_points(ctx, rung_points);
+      all.finished += c.finished, all.skipped += c.skipped;
+      if (c.interrupted) {
+        summary(all);
+        return kExitInterrupted;
+      }
+      const RungState st = rung_state(store, grid, rung_points, 1);
+      size_t running_elsewhere = 0, failed_points = 0;
+      for (const auto& status : st.status) {
+        running_elsewhere += status == "running";
+        failed_points += status == "failed" || status == "interrupted" || status == "pending";
+      }
+      if (st.complete) break;
+      if (running_elsewhere == 0 || c.failed > 0) {
+        all.failed += static_cast<int64_t>(failed_points);
+        summary(all);
+        std::fprintf(stderr, "sweep %s: rung %zu has %zu points that did not finish; promotions wait for them: run the "
+                             "same command again to retry them\n", grid.sweep.c_str(), r, failed_points);
+        return kExitDiverged;
+      }
+      // Another process trains the rest of this rung: promotions need all of it.
+      if (!ctx.quiet_skips)
+        std::fprintf(stderr, "sweep %s: rung %zu waits for %zu points running elsewhere\n", grid.sweep.c_str(), r,
+                     running_elsewhere);
+      ctx.quiet_skips = true;
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      if (g_sweep_stop) {
+        summary(all);
+        return kExitInterrupted;
+      }
+    }
+    const RungState done = rung_states(store, grid, drawn, base)[r];
+    std::string promoted;
+    for (size_t i : done.promoted)
+      promoted += (promoted.empty() ? "" : ", ") + std::to_string(done.points[i].point.index) + " (" +
+                  metric_text(done.metric[i]) + ")";
+    std::fprintf(stderr, "sweep %s: rung %zu done; %s %s\n", grid.sweep.c_str(), r,
+                 r + 1 < rungs.size() ? "promoted points" : "winner: point", promoted.substr(0, r + 1 < rungs.size() ? std::string::npos : promoted.find(',')).c_str());
+  }
+  summary(all);
+  std::printf("sweep %s: search done; runner sweep %s --best prints the winner%s\n", grid.sweep.c_str(),
+              args.grid.c_str(), grid.halving.metric == "test_acc" ? " (chosen on test)" : "");
+  return kExitOk;
 }
 
 int cmd_merge(const std::string& out, const std::vector<std::string>& inputs) {

@@ -1,5 +1,7 @@
 // `runner sweep`: every grid point becomes a recorded run, run by child
-// `runner run` processes (--jobs at a time) that share one database.
+// `runner run` processes (--jobs at a time) that share one database. A search
+// file samples its points (random, Sobol) and may train them by successive
+// halving: rung after rung, promotions decided from the database alone.
 #pragma once
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@ struct SweepArgs {
   std::string shard;      ///< "I/N": only points with index % N == I (0-based I)
 
   bool status = false;    ///< per-point status across the database and the SLURM shard databases
+  bool best = false;      ///< print the winning point's experiment YAML
   bool slurm = false;     ///< submit a SLURM job array (one task per unfinished point) and a merge job
   bool dry_run = false;   ///< with --slurm: print the sbatch scripts, submit nothing
   std::string partition, time, gres;
