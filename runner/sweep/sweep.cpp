@@ -193,6 +193,7 @@ int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vect
   const auto status = point_status(args, grid.sweep);
   std::vector<std::string> todo;
   for (const auto& p : points) {
+    if (!p.problem.empty()) continue;  // a search's rejected point: nothing to train
     const auto it = status.find(p.point.key);
     if (it == status.end() || it->second.status != "finished") todo.push_back(std::to_string(p.point.index));
   }
