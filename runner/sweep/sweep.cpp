@@ -835,8 +835,11 @@ int cmd_sweep(const SweepArgs& args) {
     for (size_t i : done.promoted)
       promoted += (promoted.empty() ? "" : ", ") + std::to_string(done.points[i].point.index) + " (" +
                   metric_text(done.metric[i]) + ")";
-    std::fprintf(stderr, "sweep %s: rung %zu done; %s %s\n", grid.sweep.c_str(), r,
-                 r + 1 < rungs.size() ? "promoted points" : "winner: point", promoted.substr(0, r + 1 < rungs.size() ? std::string::npos : promoted.find(',')).c_str());
+    if (r + 1 < rungs.size())
+      std::fprintf(stderr, "sweep %s: rung %zu done; promoted points %s\n", grid.sweep.c_str(), r, promoted.c_str());
+    else
+      std::fprintf(stderr, "sweep %s: rung %zu done; winner: point %s\n", grid.sweep.c_str(), r,
+                   promoted.substr(0, promoted.find(',')).c_str());
   }
   summary(all);
   std::printf("sweep %s: search done; runner sweep %s --best prints the winner%s\n", grid.sweep.c_str(),
