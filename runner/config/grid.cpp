@@ -304,7 +304,8 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
   for (const auto& axis : grid.axes) combos *= axis.second.size();
   const std::vector<std::vector<double>> draws =
       grid.sampled() ? search_draws(grid.search) : std::vector<std::vector<double>>(1);
-  for (const auto& draw : draws) {  // samples outermost: a point's index says which draw it is
+  for (size_t sample = 0; sample < draws.size(); ++sample) {  // samples outermost
+    const std::vector<double>& draw = draws[sample];
     for (size_t c = 0; c < combos; ++c) {
       for (int64_t seed : seeds) {
         GridPoint p;
@@ -333,7 +334,7 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
         p.sets = parts;
         p.key = (parts.empty() ? "" : join(parts, " ") + " ") + "seed=" + std::to_string(seed);
         // Two draws may give the same values (a categorical key): the sample number keeps keys apart.
-        if (grid.sampled()) p.key = "sample=" + std::to_string(&draw - draws.data()) + " " + p.key;
+        if (grid.sampled()) p.key = "sample=" + std::to_string(sample) + " " + p.key;
         p.sets.push_back("train.seed=" + std::to_string(seed));
         const std::string seed_text = std::to_string(seed), index_text = std::to_string(p.index);
         for (size_t at = 0; (at = name.find("{seed}", at)) != std::string::npos; at += seed_text.size())

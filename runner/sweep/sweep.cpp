@@ -411,9 +411,8 @@ std::vector<RungState> rung_states(const Store& store, const GridSpec& grid, con
   std::vector<RungState> states;
   std::vector<GridPoint> current = drawn;
   for (size_t r = 0; r < rungs.size() && !current.empty(); ++r) {
-    const std::vector<GridPoint> at = r == 0 ? at_rung(drawn, 0, rungs[0], base) : at_rung(current, r, rungs[r], base);
     std::vector<CheckedPoint> checked;
-    for (auto& c : check_points(grid, at))
+    for (auto& c : check_points(grid, at_rung(current, r, rungs[r], base)))
       if (c.problem.empty()) checked.push_back(std::move(c));
     const size_t keep = promoted_count(checked.size(), grid.halving.eta);
     states.push_back(rung_state(store, grid, std::move(checked), keep));
@@ -421,13 +420,8 @@ std::vector<RungState> rung_states(const Store& store, const GridSpec& grid, con
     std::vector<GridPoint> next;
     std::vector<size_t> promoted = states.back().promoted;
     std::sort(promoted.begin(), promoted.end());  // in point order
-    for (size_t i : promoted) {
-      GridPoint g = states.back().points[i].point;
-      // back to the drawn point: its key and name without the rung
-      for (const auto& d : drawn)
-        if (d.index == g.index) g = d;
-      next.push_back(g);
-    }
+    for (size_t i : promoted)  // back to the drawn point (its index is its position): key and name without the rung
+      next.push_back(drawn[static_cast<size_t>(states.back().points[i].point.index)]);
     current = std::move(next);
   }
   return states;
@@ -455,11 +449,12 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
                 st.complete ? "complete" : "in progress",
                 st.complete && r + 1 < rungs.size() ? (", promoted " + std::to_string(st.promoted.size())).c_str() : "");
     std::printf("  %5s  %-40s %-12s %10s  %s\n", "point", "name", "status", grid.halving.metric.c_str(), "promoted");
+    const bool last = r + 1 == rungs.size();
     for (size_t i = 0; i < st.points.size(); ++i) {
       const bool up = std::find(st.promoted.begin(), st.promoted.end(), i) != st.promoted.end();
+      const char* mark = !st.complete ? "" : !last ? (up ? "yes" : "no") : st.promoted[0] == i ? "winner" : "";
       std::printf("  %5lld  %-40s %-12s %10s  %s\n", static_cast<long long>(st.points[i].point.index),
-                  st.points[i].point.name.c_str(), st.status[i].c_str(), metric_text(st.metric[i]).c_str(),
-                  st.complete ? (r + 1 < rungs.size() ? (up ? "yes" : "no") : (up && st.promoted[0] == i ? "winner" : "")) : "");
+                  st.points[i].point.name.c_str(), st.status[i].c_str(), metric_text(st.metric[i]).c_str(), mark);
     }
   }
   if (grid.halving.metric == "test_acc")
