@@ -71,6 +71,10 @@ TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -452,6 +456,18 @@ TEST_CASE("halving: --plan shows the rungs, rung 1 trains the best 1/eta of rung
     promoted.insert(name);
   }
   CHECK(promoted == expected_promotions(rung0));
+  // compare --sweep shows the search from the database alone: its rung 0 promotions are rung 1's runs
+  const auto view = nlohmann::json::parse(run_runner("compare --sweep h --format json --db " + db).output);
+  std::set<std::string> marked;
+  int winners = 0;
+  for (const auto& p : view["points"]) {
+    if (p["rung"] == 0 && p["promoted"] == true) marked.insert("h-" + std::to_string(p["sample"].get<int>()) + "-r1");
+    winners += p["winner"] == true;
+  }
+  CHECK(marked == promoted);
+  CHECK(winners == 1);
+  CHECK(view["metric"] == "val_acc");
+  CHECK(view["chosen_on_test"] == false);
 
   const auto status = run_runner("sweep " + search + " --status --db " + db);
   CHECK(status.output.find("rung 0: 4 points x 1 epochs, complete, promoted 2") != std::string::npos);
@@ -514,6 +530,90 @@ TEST_CASE("halving: two processes on one database split the work and promote the
   CHECK(promoted == expected_promotions(rung0));
   SQLite::Database d(db);
   CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 6);
+}
+
+namespace {
+/// Each finished run's config hash by run name.
+std::map<std::string, std::string> hash_per_name(const std::string& db) {
+  SQLite::Database d(db);
+  SQLite::Statement q(d, "SELECT name, config_hash FROM runs WHERE status = 'finished'");
+  std::map<std::string, std::string> out;
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getString();
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a sampled search draws the same points in one process, with --jobs 2 and in shards") {
+  test_util::TempDir tmp;
+  fs::copy_file(test_util::source_path("experiments/session8/bn.yaml"), tmp / "base.yaml");
+  std::ofstream(tmp / "s.yaml") << "base: base.yaml\nsearch:\n  method: random\n  samples: 4\n  seed: 3\n  space:\n"
+                                << "    train.optimizer.lr: {log_uniform: [0.01, 0.2]}\n"
+                                << "    train.label_smoothing: {uniform: [0.0, 0.2]}\n"
+                                << "grid:\n  data.limit: [\"{train: 400, test: 100}\"]\n  train.epochs: [1]\n"
+                                << "name: \"s-{index}\"\n";
+  const std::string search = tmp / "s.yaml";
+  // --plan: the shards' points are the whole search's, each once
+  const auto whole = run_runner("sweep " + search + " --plan");
+  REQUIRE(whole.exit_code == 0);
+  std::regex point_line("\n *([0-9]+) +(s-[0-9]+) +(sample=[^ ]+ [^ ]+ [^ ]+)");
+  auto points_of = [&](const std::string& text) {
+    std::set<std::string> out;
+    for (std::sregex_iterator it(text.begin(), text.end(), point_line), end; it != end; ++it) out.insert((*it)[3]);
+    return out;
+  };
+  const std::set<std::string> all = points_of(whole.output);
+  CHECK(all.size() == 4);
+  std::set<std::string> sharded;
+  for (int i = 0; i < 2; ++i)
+    for (const auto& key : points_of(run_runner("sweep " + search + " --plan --shard " + std::to_string(i) + "/2").output))
+      CHECK(sharded.insert(key).second);
+  CHECK(sharded == all);
+  // trained: one process with --jobs 2, and two shards merged, run exactly the same configs
+  REQUIRE(run_runner(env_root() + "sweep " + search + " --jobs 2 --db " + tmp / "jobs.db").exit_code == 0);
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(run_runner(env_root() + "sweep " + search + " --shard " + std::to_string(i) + "/2 --db " +
+                       tmp / ("s" + std::to_string(i) + ".db"))
+                .exit_code == 0);
+  REQUIRE(run_runner("merge " + tmp / "m.db " + tmp / "s0.db " + tmp / "s1.db").exit_code == 0);
+  const auto jobs = hash_per_name(tmp / "jobs.db");
+  CHECK(jobs.size() == 4);
+  CHECK(jobs == hash_per_name(tmp / "m.db"));
+  // the search describes itself in the database, and merges carry that along
+  SQLite::Database m(tmp / "m.db");
+  CHECK(m.execAndGet("SELECT method || ' ' || space FROM searches WHERE sweep = 's'").getString() ==
+        R"(random [{"key":"train.optimizer.lr","kind":"log_uniform"},{"key":"train.label_smoothing","kind":"uniform"}])");
+}
+
+TEST_CASE("halving in shards, one rung at a time (--shard, merge, --from): the same rungs and winner as one process") {
+  test_util::TempDir tmp;
+  const std::string search = halving_search(tmp), whole = tmp / "whole.db", main_db = tmp / "main.db";
+  REQUIRE(run_runner(env_root() + "sweep " + search + " --db " + whole).exit_code == 0);
+  auto shard_db = [&](int i) { return std::string(tmp / ("shard" + std::to_string(i) + ".db")); };
+  for (int rung = 0; rung < 2; ++rung) {
+    for (int i = 0; i < 2; ++i) {
+      const auto run = run_runner(env_root() + "sweep " + search + " --shard " + std::to_string(i) + "/2" +
+                                  (rung > 0 ? " --from " + main_db : "") + " --db " + shard_db(i));
+      CAPTURE(run.output);
+      REQUIRE(run.exit_code == 0);
+      CHECK(run.output.find("rung " + std::to_string(rung) + " of 1, shard " + std::to_string(i) + "/2") !=
+            std::string::npos);
+    }
+    REQUIRE(run_runner("merge " + main_db + " " + shard_db(0) + " " + shard_db(1)).exit_code == 0);
+  }
+  int most = 0;
+  CHECK(rung_runs(main_db, 0, &most).size() == 4);
+  CHECK(most == 1);
+  std::set<std::string> promoted, promoted_whole;
+  for (const auto& [name, r] : rung_runs(main_db, 1, &most)) promoted.insert(name);
+  for (const auto& [name, r] : rung_runs(whole, 1)) promoted_whole.insert(name);
+  CHECK(most == 1);
+  CHECK(promoted == expected_promotions(rung_runs(main_db, 0)));
+  CHECK(promoted == promoted_whole);
+  CHECK(winner_line(search, main_db) == winner_line(search, whole));
+  // the search is over: a shard has nothing left; --from the same file as --db is refused
+  const auto done = run_runner(env_root() + "sweep " + search + " --shard 0/2 --from " + main_db + " --db " + shard_db(0));
+  CHECK(done.output.find("search done (2 rungs)") != std::string::npos);
+  CHECK(run_runner("sweep " + search + " --from " + main_db + " --db " + main_db).exit_code == 2);
 }
 
 TEST_CASE("a sampled search records points over budget as rejected and trains the others, bad searches are config errors") {
@@ -600,14 +700,21 @@ namespace {
 struct Cluster {
   std::string dir, conf;
   bool up = false;
+  int lock_fd = -1;
   explicit Cluster(const std::string& folder) : dir(folder) {
+    // One cluster at a time on this machine (fixed ports, one queue): ctest -j runs the SLURM tests in parallel.
+    lock_fd = ::open((fs::temp_directory_path() / "runner-test-slurm.lock").c_str(), O_CREAT | O_RDWR, 0666);
+    if (lock_fd >= 0) ::flock(lock_fd, LOCK_EX);
     const auto start = test_util::run_shell(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
     up = start.exit_code == 0;
     conf = start.output.substr(0, start.output.find('\n'));
     if (up) ::setenv("SLURM_CONF", conf.c_str(), 1);
     else MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.output);
   }
-  ~Cluster() { std::system((test_util::source_path("tests/slurm/cluster.sh") + " stop " + dir).c_str()); }
+  ~Cluster() {
+    std::system((test_util::source_path("tests/slurm/cluster.sh") + " stop " + dir).c_str());
+    if (lock_fd >= 0) ::close(lock_fd);  // releases the lock
+  }
 
   /// Waits until no job is queued or running; false after `seconds`.
   static bool wait_idle(int seconds) {
@@ -675,6 +782,37 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   REQUIRE(Cluster::wait_idle(300));
   finished = finished_per_point(db2);
   CHECK(finished == std::map<std::string, int>{{"long-batch", 1}, {"long-group", 1}, {"long-layer", 1}});
+}
+
+TEST_CASE("halving under --slurm on a real single-node SLURM cluster: an array per rung, each merge job promotes and submits the next") {
+  test_util::TempDir tmp;
+  Cluster cluster(tmp / "cluster");
+  if (!cluster.up) return;
+  env_root();
+  const std::string search = halving_search(tmp), db = tmp / "results/r.db";
+  const auto dry = run_runner("sweep " + search + " --slurm --dry-run --db " + db);
+  CHECK(dry.output.find("--after-rung 0") != std::string::npos);
+  CHECK(!fs::exists(db));  // a dry run creates nothing
+  auto run = run_runner("sweep " + search + " --slurm --time 00:10:00 --db " + db);
+  CAPTURE(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.output.find("(rung 0 of 1, 1 epochs: 4 of 4 points: --array=0,1,2,3)") != std::string::npos);
+  // Rung 0's merge job submits rung 1 before it ends, so the queue is never empty in between.
+  REQUIRE(Cluster::wait_idle(300));
+  const std::string merge_log = test_util::read_file(tmp / "results/slurm/h/merge.log");
+  CAPTURE(merge_log);
+  CHECK(merge_log.find("(rung 1 of 1, 2 epochs: 2 of 4 points: --array=") != std::string::npos);
+  CHECK(merge_log.find("search done (2 rungs); winner: point") != std::string::npos);
+  int most = 0;
+  const auto rung0 = rung_runs(db, 0, &most);
+  CHECK(rung0.size() == 4);
+  CHECK(most == 1);
+  std::set<std::string> promoted;
+  for (const auto& [name, r] : rung_runs(db, 1, &most)) promoted.insert(name);
+  CHECK(most == 1);
+  CHECK(promoted == expected_promotions(rung0));
+  CHECK(run_runner("sweep " + search + " --status --db " + db).output.find("winner") != std::string::npos);
+  CHECK(run_runner("sweep " + search + " --slurm --db " + db).output.find("search done") != std::string::npos);
 }
 
 namespace {

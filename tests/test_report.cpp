@@ -6,9 +6,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "runner/report/search_view.h"
 #include "runner/store/store.h"
 #include "runner_version.h"  // RUNNER_PNG
 #include "image_io.h"
@@ -92,6 +94,83 @@ TEST_CASE("runner report writes one self-contained HTML file with the database's
   for (const char* ref : {"src=\"http", "href=\"http", "url(http", "<script src", "<link"})
     CHECK(html.find(ref) == std::string::npos);
   CHECK(html.find("name=\"viewport\"") != std::string::npos);
+}
+
+namespace {
+/// A halving search recorded by hand: 3 points at rung 0 (test_acc 50, 60, 60), samples 1 and 2 (tied)
+/// promoted to rung 1, where sample 2 wins (70 against 65); ranked on test_acc, which must be labelled.
+void fill_search(const std::string& path) {
+  Store store(path);
+  store.record_search({"s", "sobol", "test_acc", 2, "[1, 2]",
+                       R"([{"key": "train.optimizer.lr", "kind": "log_uniform"}, {"key": "model.norm", "kind": "choice"}])",
+                       "s.yaml"});
+  auto add = [&](int sample, int rung, const std::string& lr, const std::string& norm, double test_acc) {
+    const std::string key = "sample=" + std::to_string(sample) + " train.optimizer.lr=" + lr + " model.norm=" + norm +
+                            " data.limit={train: 500, test: 100} seed=1" + (rung ? " rung=" + std::to_string(rung) : "");
+    RunRecord r;
+    r.name = "s-" + std::to_string(sample) + "-r" + std::to_string(rung);
+    r.config_yaml = "x", r.config_json = "{}", r.config_hash = "h" + std::to_string(sample * 10 + rung), r.sweep = "s";
+    r.epochs = rung + 1;
+    const int64_t id = store.begin_run(r, "/tmp");
+    store.record_epoch(id, {1, 1.0, 50, 1.0, test_acc, 0.1, 1, {}, {}});
+    store.end_run(id, "finished", "");
+    PointRow p{"s", key, r.config_hash, "{}", "running", "host", 1, 0};
+    REQUIRE(store.claim_point(p, [](const std::string&, int64_t) { return false; }) == Claim::Claimed);
+    store.update_point("s", key, "finished", 0, id);
+  };
+  add(0, 0, "0.01", "batch", 50), add(1, 0, "0.1", "group", 60), add(2, 0, "0.05", "batch", 60);
+  add(1, 1, "0.1", "group", 65), add(2, 1, "0.05", "batch", 70);
+}
+}  // namespace
+
+TEST_CASE("a search's view from the database: rungs, promotions, the winner, chosen on test; its scatter per key") {
+  test_util::TempDir tmp;
+  fill_search(tmp / "s.db");
+  Store store(tmp / "s.db");
+  CHECK_FALSE(load_search_view(store, "not-a-search").has_value());
+  const auto view = load_search_view(store, "s");
+  REQUIRE(view.has_value());
+  CHECK(view->rung_epochs == std::vector<int64_t>{1, 2});
+  CHECK(view->keys == std::vector<std::string>{"train.optimizer.lr", "model.norm"});
+  CHECK(view->chosen_on_test);
+  REQUIRE(view->points.size() == 5);
+  std::vector<std::string> seen;
+  for (const auto& p : view->points)
+    seen.push_back(std::to_string(p.rung) + ":" + std::to_string(p.sample) + ":" + p.values[0] + ":" + p.values[1] +
+                   (p.promoted ? ":up" : "") + (p.winner ? ":winner" : ""));
+  CHECK(seen == std::vector<std::string>{"0:0:0.01:batch", "0:1:0.1:group:up", "0:2:0.05:batch:up", "1:1:0.1:group",
+                                         "1:2:0.05:batch:winner"});
+  const std::string text = search_text(*view, "table");
+  CHECK(text.find("successive halving on test_acc, eta 2, rungs of 1, 2 epochs") != std::string::npos);
+  CHECK(text.find("rung 0: 3 points x 1 epochs, 3 ended, promoted 2") != std::string::npos);
+  CHECK(text.find("chosen on the test split") != std::string::npos);
+  const auto json = nlohmann::json::parse(search_text(*view, "json"));
+  CHECK(json["chosen_on_test"] == true);
+  CHECK(json["points"][4]["winner"] == true);
+  CHECK(json["points"][4]["values"]["model.norm"] == "batch");
+  // through the CLI: compare --sweep shows the search; --by compares its runs as runs
+  const auto compare = run_runner("compare --sweep s --db " + tmp / "s.db");
+  CHECK(compare.output.find("rung 1: 2 points x 2 epochs, 2 ended") != std::string::npos);
+  CHECK(run_runner("compare --sweep s --by model.norm --db " + tmp / "s.db").output.find("rung 0") == std::string::npos);
+  // the report: one scatter per key, a circle per point with a metric, the winner ringed
+  REQUIRE(run_runner("report --sweep s --db " + tmp / "s.db" + " --out " + tmp / "s.html").exit_code == 0);
+  const std::string html = test_util::read_file(tmp / "s.html");
+  CHECK(html.find("ranked by test_acc (chosen on test)") != std::string::npos);
+  CHECK(html.find("class=\"scatter\" data-key=\"train.optimizer.lr\"") != std::string::npos);
+  CHECK(html.find("class=\"scatter\" data-key=\"model.norm\"") != std::string::npos);
+  size_t circles = 0;
+  for (size_t at = 0; (at = html.find("<circle class=\"point\"", at)) != std::string::npos; ++at) ++circles;
+  CHECK(circles == 10);  // 5 points x 2 keys
+  CHECK(html.find("(log scale)") != std::string::npos);
+  CHECK(html.find(">0.01</text>") != std::string::npos);  // a decade tick on the log axis
+}
+
+TEST_CASE("nice_ticks: round values, 1, 2 or 5 times a power of ten, covering the range") {
+  CHECK(nice_ticks(29.8, 61.05, 4) == std::vector<double>{30, 40, 50, 60});
+  CHECK(nice_ticks(0, 0.3, 3) == std::vector<double>{0, 0.1, 0.2, 0.3});
+  const auto ticks = nice_ticks(1.749, 27.3, 5);
+  CHECK(ticks == std::vector<double>{5, 10, 15, 20, 25});
+  CHECK(nice_ticks(3, 3, 4) == std::vector<double>{3});
 }
 
 TEST_CASE("a report of 50 runs stays under 10 MB (and says how long it took)") {

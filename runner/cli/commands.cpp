@@ -17,6 +17,7 @@
 #include "runner/base/env_info.h"
 #include "runner/config/spec_json.h"
 #include "runner/store/store.h"
+#include "runner/report/search_view.h"
 #include "runner/build/summary.h"
 #include "runner/train/trainer.h"
 #include "runner/config/yaml_reader.h"
@@ -344,6 +345,12 @@ int cmd_show(int64_t run_id, const std::string& db) {
 int cmd_compare(const CompareOptions& options, const std::string& db) {
   if (!std::filesystem::exists(db)) throw StoreError(db + ": no results database here yet (run an experiment first)");
   Store store(db);
+  // A search's own view (rungs, promotions) unless --by asks for its runs compared as runs.
+  if (!options.by_given && !options.sweep.empty() && options.sweep.find(',') == std::string::npos && options.where.empty())
+    if (const auto view = load_search_view(store, options.sweep)) {
+      std::cout << search_text(*view, options.format);
+      return 0;
+    }
   std::cout << compare_runs(store.runs(), options);
   return 0;
 }

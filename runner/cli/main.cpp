@@ -126,12 +126,18 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--plan", sweep.plan, "list the points with parameters and budget check; train nothing");
   sweep_cmd->add_option("--jobs", sweep.jobs, "points at a time, each in its own process")->capture_default_str();
   sweep_cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
-  sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array");
+  sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array; "
+                        "halving: of the current rung only");
+  sweep_cmd->add_option("--from", sweep.from, "merge this database into --db first (a halving shard: the merged "
+                        "earlier rungs decide its points)");
+  sweep_cmd->add_option("--after-rung", sweep.after_rung, "halving under --slurm (the merge jobs use it): submit the "
+                        "rung after R, or stop if R did not complete");
   sweep_cmd->add_option("--db", sweep.db, "results database")->capture_default_str();
   sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
                       "with halving, each rung's points, metric and promotions");
   sweep_cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
-  sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a merge job");
+  sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a merge job; "
+                      "halving: one array per rung, each merge job promotes and submits the next");
   sweep_cmd->add_flag("--dry-run", sweep.dry_run, "with --slurm: print the sbatch scripts, submit nothing");
   sweep_cmd->add_option("--partition", sweep.partition, "SLURM partition");
   sweep_cmd->add_option("--time", sweep.time, "SLURM time limit per task, HH:MM:SS");
@@ -194,7 +200,10 @@ int main(int argc, char** argv) {
     if (*resume_cmd) return cmd_resume(resume_id, db);
     if (*runs_cmd) return cmd_runs(db);
     if (*show_cmd) return cmd_show(show_id, db);
-    if (*compare_cmd) return cmd_compare(compare, db);
+    if (*compare_cmd) {
+      compare.by_given = compare_cmd->count("--by") > 0;
+      return cmd_compare(compare, db);
+    }
     if (*fetch_cmd) return cmd_data_fetch(fetch_dataset, fetch_dir, fetch_url);
     if (*sweep_cmd) return cmd_sweep(sweep);
     if (*bench_cmd) return cmd_bench(bench);

@@ -233,7 +233,45 @@ std::vector<RunRow> select_runs(const std::vector<RunRow>& runs, const std::vect
   return out;
 }
 
-std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptions& options) {
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const std::string& format) {
+  std::string out;
+  if (format == "csv") {
+    auto csv = [](const std::vector<std::string>& cells) {
+      std::string line;
+      for (const auto& c : cells) line += (line.empty() ? "" : ",") + ("\"" + c + "\"");
+      return line + "\n";
+    };
+    out = csv(header);
+    for (const auto& r : rows) out += csv(r);
+    return out;
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    width[c] = header[c].size();
+    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size() - (r[c].find("±") != std::string::npos ? 1 : 0));
+  }
+  const bool md = format == "markdown";
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text = md ? "| " : "";
+    for (size_t c = 0; c < cells.size(); ++c) {
+      const size_t shown = cells[c].size() - (cells[c].find("±") != std::string::npos ? 1 : 0);
+      const std::string pad(width[c] - shown, ' ');
+      text += (c == 0 ? cells[c] + pad : pad + cells[c]) + (md ? " | " : "  ");
+    }
+    return text.substr(0, text.find_last_not_of(' ') + 1) + "\n";
+  };
+  out = line(header);
+  if (md) {
+    std::string rule = "|";
+    for (size_t c = 0; c < header.size(); ++c) rule += (c == 0 ? " :" : " ") + std::string(width[c] - 1, '-') + (c == 0 ? " |" : ": |");
+    out += rule + "\n";
+  }
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+CompareTable compare_table(const std::vector<RunRow>& all_runs, const CompareOptions& options) {
   const std::vector<std::string> keys = split_commas(options.by);
   if (keys.empty() || std::find(keys.begin(), keys.end(), "") != keys.end())
     throw ConfigError("--by " + options.by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
@@ -355,42 +393,15 @@ std::string compare_runs(const std::vector<RunRow>& all_runs, const CompareOptio
     }
     json.push_back(entry);
   }
-  if (options.format == "json") return json.dump(2) + "\n";
-  std::string out;
-  if (options.format == "csv") {
-    auto csv = [](const std::vector<std::string>& cells) {
-      std::string line;
-      for (const auto& c : cells) line += (line.empty() ? "" : ",") + ("\"" + c + "\"");
-      return line + "\n";
-    };
-    out = csv(header);
-    for (const auto& r : rows) out += csv(r);
-    return out;
-  }
-  if (rows.empty()) return "no finished runs match\n";
-  std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    width[c] = header[c].size();
-    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size() - (r[c].find("±") != std::string::npos ? 1 : 0));
-  }
-  const bool md = options.format == "markdown";
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string text = md ? "| " : "";
-    for (size_t c = 0; c < cells.size(); ++c) {
-      const size_t shown = cells[c].size() - (cells[c].find("±") != std::string::npos ? 1 : 0);
-      const std::string pad(width[c] - shown, ' ');
-      text += (c == 0 ? cells[c] + pad : pad + cells[c]) + (md ? " | " : "  ");
-    }
-    return text.substr(0, text.find_last_not_of(' ') + 1) + "\n";
-  };
-  out = line(header);
-  if (md) {
-    std::string rule = "|";
-    for (size_t c = 0; c < header.size(); ++c) rule += (c == 0 ? " :" : " ") + std::string(width[c] - 1, '-') + (c == 0 ? " |" : ": |");
-    out += rule + "\n";
-  }
-  for (const auto& r : rows) out += line(r);
-  if (labelled) out += "\n" + experiment_note(variation.keys, keys);
+  return {header, rows, labelled ? experiment_note(variation.keys, keys) : "", json};
+}
+
+std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options) {
+  const CompareTable table = compare_table(runs, options);
+  if (options.format == "json") return table.json.dump(2) + "\n";
+  if (table.rows.empty() && options.format != "csv") return "no finished runs match\n";
+  std::string out = render_table(table.header, table.rows, options.format);
+  if (!table.note.empty() && options.format != "csv") out += "\n" + table.note;
   return out;
 }
 

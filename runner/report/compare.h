@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runner/store/store.h"
 
 namespace runner {
@@ -14,6 +16,7 @@ struct CompareOptions {
   std::string sweep;               ///< only runs of this sweep (or of these, comma-separated), when set
   std::string format = "table";    ///< table | markdown | csv | json
   std::string rank;                ///< "" (by key), val or test: best mean final accuracy first
+  bool by_given = false;           ///< --by on the command line: a search's runs compared as runs, not as rungs
 };
 
 /// The runs matching --where KEY=VALUE filters (on the config) and --sweep;
@@ -45,9 +48,24 @@ std::vector<std::string> same_experiment_exceptions(const std::vector<std::strin
 
 Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std::string>& by);
 
+/// The comparison before rendering: its header and rows (cells as text), the note
+/// under it (why an "experiment" column), and the JSON entries.
+struct CompareTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::string note;
+  nlohmann::json json;
+};
+CompareTable compare_table(const std::vector<RunRow>& runs, const CompareOptions& options);
+
 /// Throws ConfigError for a malformed --where; returns the rendered comparison:
 /// one row per (--by values, experiment), with the differing keys as columns.
 std::string compare_runs(const std::vector<RunRow>& runs, const CompareOptions& options);
+
+/// Rows under a header as an aligned text table (first column left, the rest right),
+/// markdown or csv; a cell's "±" counts as one column.
+std::string render_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                         const std::string& format);
 
 /// Mean and sample standard deviation (0 for a single value).
 std::pair<double, double> mean_std(const std::vector<double>& values);

@@ -14,6 +14,8 @@
 
 #include "runner/base/text.h"
 #include "runner/report/compare.h"
+#include "runner/report/html.h"
+#include "runner/report/search_view.h"
 #include "runner/config/config.h"
 #include "runner/train/data.h"
 #include "runner/base/errors.h"
@@ -29,25 +31,8 @@ namespace {
 
 constexpr int kMisclassifiedShown = 16;
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string fmt(double v, int digits = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+std::string escape(const std::string& text) { return html_escape(text); }
+std::string fmt(double v, int digits = 2) { return fixed_text(v, digits); }
 
 std::string base64(const std::vector<unsigned char>& bytes) {
   static const char* const kTable = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -150,8 +135,12 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
     for (const auto& e : r.epochs) lo = std::min(lo, e.*metric), hi = std::max(hi, e.*metric), max_epoch = std::max(max_epoch, e.epoch);
   if (lo > hi) lo = 0, hi = 1;
   if (hi - lo < 1e-9) hi = lo + 1;
-  const double pad = (hi - lo) * 0.05;
-  lo -= pad, hi += pad;
+  // The axis runs between round values and ticks at each (not at 1.749 or 27.3).
+  const std::vector<double> round = nice_ticks(lo, hi, 4);
+  const double ystep = round.size() > 1 ? round[1] - round[0] : 1;
+  lo = std::floor(lo / ystep + 1e-9) * ystep, hi = std::ceil(hi / ystep - 1e-9) * ystep;
+  if (hi <= lo) hi = lo + ystep;
+  const std::vector<double> ticks = nice_ticks(lo, hi, static_cast<int>(std::lround((hi - lo) / ystep)));
   auto x_of = [&](double epoch) { return left + (w - left - right) * (epoch - 1) / std::max<double>(1, max_epoch - 1); };
   auto y_of = [&](double v) { return top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)); };
   std::ostringstream s;
@@ -159,11 +148,12 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
   s << "<g transform=\"translate(" << x0 << "," << y0 << ")\" font-family=\"sans-serif\" font-size=\"11\">"
     << "<rect width=\"" << w << "\" height=\"" << h << "\" fill=\"#fff\"/>"
     << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" << escape(title) << "</text>";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = lo + (hi - lo) * t / 4;
+  for (double v : ticks) {
+    char label[32];
+    std::snprintf(label, sizeof label, "%g", v);
     s << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << fmt(y_of(v), 1) << "\" y2=\"" << fmt(y_of(v), 1)
       << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 5 << "\" y=\"" << fmt(y_of(v) + 4, 1) << "\" text-anchor=\"end\">"
-      << fmt(v, v >= 10 ? 1 : 3) << "</text>";
+      << label << "</text>";
   }
   const int64_t step = std::max<int64_t>(1, max_epoch / 10);
   for (int64_t e = 1; e <= max_epoch; e += step)
@@ -365,12 +355,14 @@ const char* const kStyle = R"CSS(
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;padding:12px;max-width:1240px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;font-size:.9em;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 7px;text-align:right}
+td{white-space:nowrap}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.scroll{overflow-x:auto}
 svg{max-width:100%;height:auto}pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:.8em}
 .status{display:inline-block;padding:1px 8px;border-radius:9px;color:#fff;font-size:.85em}
 .finished{background:#2ca02c}.running{background:#ff7f0e}.failed,.diverged{background:#d62728}.interrupted{background:#7f7f7f}
 .cols{display:flex;flex-wrap:wrap;gap:16px}.cols>div{flex:1 1 380px;min-width:0}
 details{margin:6px 0}.charts{display:flex;flex-wrap:wrap;gap:8px}.charts svg{flex:1 1 440px;max-width:100%}
+.charts svg.scatter{flex:0 1 320px}
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 18px;font-size:.85em}
 )CSS";
 
@@ -450,6 +442,14 @@ std::string run_html(const RunView& run, std::map<std::string, ImageSet>& cache)
 
 }  // namespace
 
+const char* report_css() { return kStyle; }
+
+std::string run_page_html(const Store& store, int64_t run_id) {
+  const std::vector<RunView> runs = load_views(store, {store.run(run_id)});
+  std::map<std::string, ImageSet> cache;
+  return curves_html(runs) + run_html(runs.front(), cache);
+}
+
 int cmd_report(const ReportArgs& args) {
   if (!fs::exists(args.db)) throw StoreError(args.db + ": no results database here yet (run an experiment first)");
   Store store(args.db);
@@ -462,7 +462,11 @@ int cmd_report(const ReportArgs& args) {
        << kStyle << "</style></head><body><h1>runner report</h1><p>" << runs.size() << " run" << (runs.size() == 1 ? "" : "s")
        << " from <code>" << escape(args.db) << "</code>" << (args.sweep.empty() ? "" : ", sweep " + escape(args.sweep))
        << ", written " << utc_now() << ". Colour: norm; line style: seed.</p>"
-       << "<h2>Comparison</h2>" << comparison_html(rows) << "<h2>Curves</h2>" << curves_html(runs);
+       << "<h2>Comparison</h2>" << comparison_html(rows);
+  // A search: its rungs and the metric against each searched key, before the runs' own curves.
+  if (!args.sweep.empty() && args.sweep.find(',') == std::string::npos)
+    if (const auto view = load_search_view(store, args.sweep)) html << search_html(*view);
+  html << "<h2>Curves</h2>" << curves_html(runs);
   for (const auto& run : runs) html << run_html(run, cache);
   html << "</body></html>\n";
   write_file(args.out, html.str());

@@ -7,6 +7,8 @@
 
 namespace runner {
 
+class Store;
+
 struct ReportArgs {
   std::vector<int64_t> run_ids;    ///< explicit runs; empty = all matching the filters
   std::string sweep;               ///< only runs of this sweep
@@ -26,6 +28,14 @@ struct PlotArgs {
 /// bad arguments, DataError for an output path that cannot be written.
 int cmd_report(const ReportArgs& args);
 int cmd_plot(const PlotArgs& args);
+
+/// The report's stylesheet, for other pages that show its pieces (runner ui).
+const char* report_css();
+
+/// One run as the report shows it: the four curves, its summary, recipe,
+/// per-class accuracy, confusion matrix and misclassified images (HTML).
+/// StoreError for an unknown run.
+std::string run_page_html(const Store& store, int64_t run_id);
 
 /// Renders an SVG document to PNG bytes (librsvg). Throws DataError on failure,
 /// ConfigError in a runner built without PNG rendering (-DRUNNER_PNG=OFF).

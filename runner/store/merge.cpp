@@ -53,6 +53,7 @@ MergeCounts Store::merge_from(const std::string& other_path) {
           "ON CONFLICT(sweep, point_key) DO UPDATE SET status = excluded.status, run_id = excluded.run_id, "
           "host = excluded.host, pid = excluded.pid, updated_at = excluded.updated_at "
           "WHERE main.sweep_points.status != 'finished'");
+      db_->exec("INSERT OR IGNORE INTO main.searches SELECT * FROM src.searches");
       tx.commit();
     } catch (...) {
       db_->exec("DETACH DATABASE src");

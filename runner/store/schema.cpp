@@ -184,9 +184,25 @@ DROP TABLE sweep_points;
 ALTER TABLE sweep_points_v5 RENAME TO sweep_points;
 )SQL";
 
+// Version 6: a search describes itself (method, halving metric, rung lengths,
+// searched keys and their distributions), so compare and the report can show
+// its rungs and label a search chosen on test from the database alone.
+const char* const kSchemaV6 = R"SQL(
+CREATE TABLE searches (
+  sweep TEXT PRIMARY KEY,
+  method TEXT NOT NULL,       -- random | sobol
+  metric TEXT,                -- successive halving's metric (val_acc | test_acc); NULL without halving
+  eta INTEGER,
+  rung_epochs TEXT,           -- JSON array, rung 0 first; NULL without halving
+  space TEXT NOT NULL,        -- JSON array of {"key": K, "kind": uniform | log_uniform | int | choice}
+  file TEXT,
+  updated_at TEXT
+);
+)SQL";
+
 }  // namespace
 
-const char* const kSchemaSteps[kSchemaVersion] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
+const char* const kSchemaSteps[kSchemaVersion] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5, kSchemaV6};
 
 const char* schema_step(int to) {
   if (to < 1 || to > kSchemaVersion) throw StoreError("no schema version " + std::to_string(to));

@@ -56,6 +56,28 @@ Store::Store(const std::string& path, int busy_timeout_ms) : path_(path), busy_t
   migrate();
 }
 
+Store::Store(const std::string& path, ReadOnly) : path_(path), busy_timeout_ms_(2000) {
+  if (!std::filesystem::exists(path)) throw StoreError(path + ": no such results database");
+  guarded(path_, "cannot open the results database to read", [&] {
+    db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY);
+    sqlite3_busy_handler(db_->getHandle(), &Store::on_busy, this);
+    const int version = db_->execAndGet("PRAGMA user_version").getInt();
+    if (version == 0)
+      throw StoreError(path_ + ": not a runner results database (empty, or other tables)");
+    if (version > kSchemaVersion)
+      throw StoreError(path_ + ": schema version " + std::to_string(version) + " is newer than this runner's (" +
+                       std::to_string(kSchemaVersion) + "); use a newer runner");
+    if (version < kSchemaVersion)
+      throw StoreError(path_ + ": schema version " + std::to_string(version) + " is older than this runner's (" +
+                       std::to_string(kSchemaVersion) + "); any command that writes (runner runs --db FILE) migrates it");
+    return 0;
+  });
+}
+
+std::unique_ptr<Store> Store::open_read_only(const std::string& path) {
+  return std::unique_ptr<Store>(new Store(path, ReadOnly{}));
+}
+
 Store::~Store() {
   if (lock_waits_.waits > 0 && std::getenv("RUNNER_LOCK_STATS") != nullptr)
     std::fprintf(stderr, "lock-stats: %s waited %.3f s for the database lock (%lld waits)\n", path_.c_str(),

@@ -15,7 +15,7 @@ class Database;
 
 namespace runner {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 /// The SQL that takes a database from schema version `to - 1` to `to` (1-based);
 /// the migration tests build old databases with it.
@@ -79,6 +79,16 @@ struct PointRow {
   int64_t run_id = 0;
 };
 
+/// What a sampled search is, as recorded when it starts (schema version 6).
+struct SearchRow {
+  std::string sweep, method;
+  std::string metric;            ///< halving's metric; empty without halving
+  int64_t eta = 0;
+  std::string rung_epochs_json;  ///< "[1, 3, 9]"; empty without halving
+  std::string space_json;        ///< [{"key": ..., "kind": ...}, ...]
+  std::string file;
+};
+
 enum class Claim {
   Claimed,  ///< this process may run the point now
   Done,     ///< finished (or diverged: rerunning repeats it); skip
@@ -95,6 +105,10 @@ class Store {
   /// Opens (creating folders and the file when needed) and migrates. Throws
   /// StoreError with the path and the reason.
   explicit Store(const std::string& path, int busy_timeout_ms = 60000);
+  /// Opens an existing database for reading only: never creates, migrates or
+  /// locks it for writing (a live view beside running sweeps). StoreError for a
+  /// missing file, not a runner database, or a schema other than this runner's.
+  static std::unique_ptr<Store> open_read_only(const std::string& path);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -119,10 +133,13 @@ class Store {
   /// a point already claimed or done keeps its status.
   void reject_point(const PointRow& point, const std::string& reason);
   std::vector<PointRow> sweep_points(const std::string& sweep) const;
+  /// Records (or updates) what a search is; compare and the report read it back.
+  void record_search(const SearchRow& search);
+  std::optional<SearchRow> search(const std::string& sweep) const;
   /// The newest run of a sweep with this config hash: (id, status), or (0, "").
   std::pair<int64_t, std::string> latest_run(const std::string& sweep, const std::string& config_hash) const;
   /// Copies in the runs of another database that this one lacks (by run uuid),
-  /// with their epochs and test results, and its sweep points. Idempotent.
+  /// with their epochs and test results, its sweep points and searches. Idempotent.
   MergeCounts merge_from(const std::string& other_path);
 
   std::vector<RunRow> runs() const;
@@ -141,6 +158,8 @@ class Store {
   LockWaits lock_waits() const { return lock_waits_; }
 
  private:
+  struct ReadOnly {};
+  Store(const std::string& path, ReadOnly);
   void migrate();
   static int on_busy(void* self, int attempt);
   std::string path_;

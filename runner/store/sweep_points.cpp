@@ -82,4 +82,31 @@ std::pair<int64_t, std::string> Store::latest_run(const std::string& sweep, cons
   });
 }
 
+void Store::record_search(const SearchRow& r) {
+  guarded(path_, "cannot record search " + r.sweep, [&] {
+    SQLite::Statement u(*db_,
+                        "INSERT INTO searches (sweep, method, metric, eta, rung_epochs, space, file, updated_at) "
+                        "VALUES (?1, ?2, nullif(?3, ''), nullif(?4, 0), nullif(?5, ''), ?6, ?7, ?8) "
+                        "ON CONFLICT(sweep) DO UPDATE SET method = ?2, metric = nullif(?3, ''), eta = nullif(?4, 0), "
+                        "rung_epochs = nullif(?5, ''), space = ?6, file = ?7, updated_at = ?8");
+    u.bind(1, r.sweep), u.bind(2, r.method), u.bind(3, r.metric), u.bind(4, r.eta), u.bind(5, r.rung_epochs_json);
+    u.bind(6, r.space_json), u.bind(7, r.file), u.bind(8, utc_now());
+    u.exec();
+    return 0;
+  });
+}
+
+std::optional<SearchRow> Store::search(const std::string& sweep) const {
+  return guarded(path_, "cannot read search " + sweep, [&]() -> std::optional<SearchRow> {
+    SQLite::Statement q(*db_,
+                        "SELECT sweep, method, coalesce(metric, ''), coalesce(eta, 0), coalesce(rung_epochs, ''), "
+                        "space, coalesce(file, '') FROM searches WHERE sweep = ?");
+    q.bind(1, sweep);
+    if (!q.executeStep()) return std::nullopt;
+    return SearchRow{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                     q.getColumn(3).getInt64(),  q.getColumn(4).getString(), q.getColumn(5).getString(),
+                     q.getColumn(6).getString()};
+  });
+}
+
 }  // namespace runner

@@ -83,6 +83,23 @@ std::vector<CheckedPoint> check_points(const GridSpec& grid, const std::vector<G
   return checked;
 }
 
+/// What the database records of a sampled search, for compare and the report.
+SearchRow search_row(const GridSpec& grid) {
+  nlohmann::json space = nlohmann::json::array();
+  for (const auto& [key, d] : grid.search.space) {
+    using K = Distribution::Kind;
+    const char* kind = d.kind == K::Uniform ? "uniform" : d.kind == K::LogUniform ? "log_uniform" : d.kind == K::Int ? "int" : "choice";
+    space.push_back({{"key", key}, {"kind", kind}});
+  }
+  SearchRow row{grid.sweep, grid.search.method, "", 0, "", space.dump(), fs::absolute(grid.file).string()};
+  if (grid.halving.enabled) {
+    row.metric = grid.halving.metric;
+    row.eta = grid.halving.eta;
+    row.rung_epochs_json = nlohmann::json(grid.halving.rung_epochs()).dump();
+  }
+  return row;
+}
+
 /// Keys whose values differ between two configs, as "key: old → new".
 void json_diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
                std::vector<std::string>& out) {
@@ -189,6 +206,67 @@ std::string run_command(const std::string& command) {
   return out;
 }
 
+/// The #SBATCH lines every script of a sweep shares.
+std::string sbatch_header(const SweepArgs& args) {
+  std::string header = "#!/bin/bash\n";
+  if (!args.partition.empty()) header += "#SBATCH --partition=" + args.partition + "\n";
+  if (!args.time.empty()) header += "#SBATCH --time=" + args.time + "\n";
+  if (!args.gres.empty()) header += "#SBATCH --gres=" + args.gres + "\n";
+  return header;
+}
+
+/// The scheduling options a merge job passes on to the submission it makes.
+std::string slurm_options(const SweepArgs& args) {
+  std::string out;
+  if (!args.partition.empty()) out += " --partition " + shell_quote(args.partition);
+  if (!args.time.empty()) out += " --time " + shell_quote(args.time);
+  if (!args.gres.empty()) out += " --gres " + shell_quote(args.gres);
+  if (args.cpus_per_task > 0) out += " --cpus-per-task " + std::to_string(args.cpus_per_task);
+  if (args.array_limit > 0) out += " --array-limit " + std::to_string(args.array_limit);
+  return out;
+}
+
+/// Submits one job array (task id = point index; each task trains exactly that point with
+/// --shard ID/TOTAL into its own shard database) and a merge job after it (afterany).
+/// `task_extra` goes on each task's command line, `after_merge` runs in the merge job after the merge.
+int submit_array(const SweepArgs& args, const std::string& sweep, const std::string& job_name,
+                 const std::vector<std::string>& todo, size_t total, const std::string& task_extra,
+                 const std::string& after_merge, const std::string& what) {
+  const std::string dir = slurm_dir(args, sweep);
+  const std::string runner = shell_quote(self_path()), grid_file = shell_quote(fs::absolute(args.grid).string());
+  const std::string db = shell_quote(fs::absolute(args.db).string());
+  const std::string header = sbatch_header(args);
+  std::string array = header + "#SBATCH --job-name=" + job_name + "\n#SBATCH --array=" + join(todo, ",") +
+                      (args.array_limit > 0 ? "%" + std::to_string(args.array_limit) : "") + "\n";
+  if (args.cpus_per_task > 0) array += "#SBATCH --cpus-per-task=" + std::to_string(args.cpus_per_task) + "\n";
+  array += "#SBATCH --output=" + dir + "/task-%a.log\n#SBATCH --open-mode=append\n#SBATCH --chdir=" +
+           fs::current_path().string() + "\nexec " + runner + " sweep " + grid_file + " --shard \"$SLURM_ARRAY_TASK_ID/" +
+           std::to_string(total) + "\"" + task_extra + " --db " + shell_quote(dir) + "/shard-\"$SLURM_ARRAY_TASK_ID\".db\n";
+  const std::string merge = header + "#SBATCH --job-name=" + job_name + "-merge\n#SBATCH --output=" + dir +
+                            "/merge.log\n#SBATCH --open-mode=append\n#SBATCH --chdir=" + fs::current_path().string() +
+                            "\nset -e\nshopt -s nullglob\n" + runner + " merge " + db + " " + shell_quote(dir) +
+                            "/shard-*.db\n" + after_merge;
+  if (args.dry_run) {
+    std::printf("# %s/%s.sbatch\n%s\n# %s/%s-merge.sbatch (after the array: --dependency=afterany:ARRAY_JOB_ID)\n%s",
+                dir.c_str(), job_name.c_str(), array.c_str(), dir.c_str(), job_name.c_str(), merge.c_str());
+    return kExitOk;
+  }
+  fs::create_directories(dir);
+  const std::string array_file = dir + "/" + job_name + ".sbatch", merge_file = dir + "/" + job_name + "-merge.sbatch";
+  std::ofstream(array_file) << array;
+  std::ofstream(merge_file) << merge;
+  std::string array_id = run_command("sbatch --parsable " + shell_quote(array_file));
+  array_id = array_id.substr(0, array_id.find_first_of(";\n"));
+  std::string merge_id = run_command("sbatch --parsable --dependency=afterany:" + array_id + " " + shell_quote(merge_file));
+  merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
+  std::printf("sweep %s: submitted array job %s (%s%zu of %zu points: --array=%s) and merge job %s into %s\n", sweep.c_str(),
+              array_id.c_str(), what.c_str(), todo.size(), total, join(todo, ",").c_str(), merge_id.c_str(),
+              args.db.c_str());
+  std::printf("follow with: runner sweep %s --status --db %s\n", args.grid.c_str(), args.db.c_str());
+  std::fflush(stdout);
+  return kExitOk;
+}
+
 int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vector<CheckedPoint>& points) {
   const auto status = point_status(args, grid.sweep);
   std::vector<std::string> todo;
@@ -201,41 +279,7 @@ int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vect
     std::printf("sweep %s: all %zu points are finished; nothing to submit\n", grid.sweep.c_str(), points.size());
     return kExitOk;
   }
-  const std::string dir = slurm_dir(args, grid.sweep);
-  const std::string runner = shell_quote(self_path()), grid_file = shell_quote(fs::absolute(args.grid).string());
-  const std::string db = shell_quote(fs::absolute(args.db).string());
-  // One task per point: the task id is the point index, and --shard ID/TOTAL selects exactly that point.
-  std::string header = "#!/bin/bash\n";
-  if (!args.partition.empty()) header += "#SBATCH --partition=" + args.partition + "\n";
-  if (!args.time.empty()) header += "#SBATCH --time=" + args.time + "\n";
-  if (!args.gres.empty()) header += "#SBATCH --gres=" + args.gres + "\n";
-  std::string array = header + "#SBATCH --job-name=" + grid.sweep + "\n#SBATCH --array=" + join(todo, ",") +
-                      (args.array_limit > 0 ? "%" + std::to_string(args.array_limit) : "") + "\n";
-  if (args.cpus_per_task > 0) array += "#SBATCH --cpus-per-task=" + std::to_string(args.cpus_per_task) + "\n";
-  array += "#SBATCH --output=" + dir + "/task-%a.log\n#SBATCH --chdir=" + fs::current_path().string() + "\n" +
-           "exec " + runner + " sweep " + grid_file + " --shard \"$SLURM_ARRAY_TASK_ID/" + std::to_string(points.size()) +
-           "\" --db " + shell_quote(dir) + "/shard-\"$SLURM_ARRAY_TASK_ID\".db\n";
-  const std::string merge = header + "#SBATCH --job-name=" + grid.sweep + "-merge\n#SBATCH --output=" + dir +
-                            "/merge.log\n#SBATCH --chdir=" + fs::current_path().string() + "\n" +
-                            "shopt -s nullglob\nexec " + runner + " merge " + db + " " + shell_quote(dir) + "/shard-*.db\n";
-  if (args.dry_run) {
-    std::printf("# %s/array.sbatch\n%s\n# %s/merge.sbatch (after the array: --dependency=afterany:ARRAY_JOB_ID)\n%s",
-                dir.c_str(), array.c_str(), dir.c_str(), merge.c_str());
-    return kExitOk;
-  }
-  fs::create_directories(dir);
-  std::ofstream(dir + "/array.sbatch") << array;
-  std::ofstream(dir + "/merge.sbatch") << merge;
-  std::string array_id = run_command("sbatch --parsable " + shell_quote(dir + "/array.sbatch"));
-  array_id = array_id.substr(0, array_id.find_first_of(";\n"));
-  std::string merge_id =
-      run_command("sbatch --parsable --dependency=afterany:" + array_id + " " + shell_quote(dir + "/merge.sbatch"));
-  merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
-  std::printf("sweep %s: submitted array job %s (%zu of %zu points: --array=%s) and merge job %s into %s\n",
-              grid.sweep.c_str(), array_id.c_str(), todo.size(), points.size(), join(todo, ",").c_str(),
-              merge_id.c_str(), args.db.c_str());
-  std::printf("follow with: runner sweep %s --status --db %s\n", args.grid.c_str(), args.db.c_str());
-  return kExitOk;
+  return submit_array(args, grid.sweep, grid.sweep, todo, points.size(), "", "", "");
 }
 
 int print_status(const SweepArgs& args, const GridSpec& grid, const std::vector<CheckedPoint>& points) {
@@ -434,6 +478,67 @@ std::string metric_text(double v) {
   return buf;
 }
 
+/// The first rung the database has not completed; rungs.size() when the search is done.
+size_t current_rung(const std::vector<RungState>& states, size_t rungs) {
+  if (states.empty()) return 0;
+  return states.back().complete && states.size() == rungs ? rungs : states.size() - 1;
+}
+
+/// `--slurm` for a halving search: one job array for the current rung's unfinished points, and a
+/// merge job that merges the shard databases, decides the promotions from the merged database and
+/// submits the next rung the same way (the `after_rung` call), until the last rung is done.
+int submit_halving_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vector<GridPoint>& drawn,
+                            const ExperimentSpec& base) {
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  std::vector<RungState> states;
+  if (fs::exists(args.db) || !args.dry_run) {
+    Store store(args.db);
+    states = rung_states(store, grid, drawn, base);
+  } else {  // a dry run creates nothing: rung 0, all of it pending
+    std::vector<CheckedPoint> checked;
+    for (auto& c : check_points(grid, at_rung(drawn, 0, rungs[0], base)))
+      if (c.problem.empty()) checked.push_back(std::move(c));
+    RungState st;
+    st.points = std::move(checked);
+    st.status.assign(st.points.size(), "pending");
+    states.push_back(std::move(st));
+  }
+  const size_t r = current_rung(states, rungs.size());
+  if (r == rungs.size()) {
+    const RungState& last = states.back();
+    std::printf("sweep %s: search done (%zu rungs); winner: point %lld (%s %s); runner sweep %s --best prints it\n",
+                grid.sweep.c_str(), rungs.size(), static_cast<long long>(last.points[last.promoted.at(0)].point.index),
+                grid.halving.metric.c_str(), metric_text(last.metric[last.promoted[0]]).c_str(), args.grid.c_str());
+    return kExitOk;
+  }
+  if (args.after_rung >= 0 && static_cast<int64_t>(r) <= args.after_rung) {
+    // The merge job of rung R finds rung R still incomplete: failed or cancelled points. Stop here
+    // instead of resubmitting them forever; the user retries with the same --slurm command.
+    std::fprintf(stderr, "sweep %s: rung %zu has points that did not finish (failed or cancelled); no promotion. "
+                         "runner sweep %s --slurm --db %s submits them again\n",
+                 grid.sweep.c_str(), r, args.grid.c_str(), args.db.c_str());
+    return kExitDiverged;
+  }
+  std::vector<std::string> todo;
+  for (size_t i = 0; i < states[r].points.size(); ++i)
+    if (states[r].status[i] != "finished" && states[r].status[i] != "diverged")
+      todo.push_back(std::to_string(states[r].points[i].point.index));
+  if (todo.empty()) {  // cannot happen: an incomplete rung has an unfinished point
+    std::printf("sweep %s: rung %zu has nothing left to submit\n", grid.sweep.c_str(), r);
+    return kExitOk;
+  }
+  const std::string runner = shell_quote(self_path()), grid_file = shell_quote(fs::absolute(args.grid).string());
+  const std::string db = shell_quote(fs::absolute(args.db).string());
+  // Each task first merges the main database in: its shard database then holds every earlier
+  // rung, and derives the same promotions the merge job did.
+  const std::string next = "exec " + runner + " sweep " + grid_file + " --slurm --after-rung " + std::to_string(r) +
+                           slurm_options(args) + " --db " + db + "\n";
+  return submit_array(args, grid.sweep, grid.sweep + "-r" + std::to_string(r), todo, drawn.size(), " --from " + db,
+                      next,
+                      "rung " + std::to_string(r) + " of " + std::to_string(rungs.size() - 1) + ", " +
+                          std::to_string(rungs[static_cast<size_t>(r)]) + " epochs: ");
+}
+
 int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<GridPoint>& drawn,
                 const ExperimentSpec& base) {
   if (!fs::exists(args.db)) {
@@ -459,6 +564,9 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
   }
   if (grid.halving.metric == "test_acc")
     std::printf("(promotions chosen on the test split: halving.metric is test_acc)\n");
+  if (fs::is_directory(slurm_dir(args, grid.sweep)))
+    std::printf("(under --slurm, a rung's runs appear here when its merge job has merged %s/shard-*.db)\n",
+                slurm_dir(args, grid.sweep).c_str());
   return kExitOk;
 }
 
@@ -617,6 +725,40 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   return counts;
 }
 
+/// A halving search's shard (--shard I/N): this shard's points of the current rung (the
+/// first one the database has not completed), then stop. Other shards write other
+/// databases; merging them completes the rung, and the next call trains the next.
+int run_halving_shard(LaunchContext& ctx, const std::vector<GridPoint>& drawn, const ExperimentSpec& base,
+                      int64_t shard, int64_t shards) {
+  const GridSpec& grid = ctx.grid;
+  const std::vector<int64_t> rungs = grid.halving.rung_epochs();
+  const std::vector<RungState> states = rung_states(ctx.store, grid, drawn, base);
+  const size_t r = current_rung(states, rungs.size());
+  if (r == rungs.size()) {
+    std::printf("sweep %s: search done (%zu rungs): nothing left for shard %lld/%lld\n", grid.sweep.c_str(), rungs.size(),
+                static_cast<long long>(shard), static_cast<long long>(shards));
+    return kExitOk;
+  }
+  std::vector<CheckedPoint> part;
+  for (const auto& p : states[r].points)
+    if (p.point.index % shards == shard) part.push_back(p);
+  std::fprintf(stderr, "sweep %s: rung %zu of %zu, shard %lld/%lld: %zu of the rung's %zu points x %lld epochs\n",
+               grid.sweep.c_str(), r, rungs.size() - 1, static_cast<long long>(shard), static_cast<long long>(shards),
+               part.size(), states[r].points.size(), static_cast<long long>(rungs[r]));
+  const RunCounts c = run_points(ctx, part);
+  std::printf("sweep %s: rung %zu, shard %lld/%lld: %lld finished, %lld failed, %lld skipped, %lld not started\n",
+              grid.sweep.c_str(), r, static_cast<long long>(shard), static_cast<long long>(shards),
+              static_cast<long long>(c.finished), static_cast<long long>(c.failed), static_cast<long long>(c.skipped),
+              static_cast<long long>(c.not_started));
+  if (c.interrupted) return kExitInterrupted;
+  if (c.failed > 0 || c.not_started > 0) return kExitDiverged;
+  if (r + 1 < rungs.size())
+    std::printf("sweep %s: this shard's part of rung %zu is done; merge the shard databases (runner merge), then run "
+                "the shards again with --from MERGED.db for rung %zu\n",
+                grid.sweep.c_str(), r, r + 1);
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_sweep(const SweepArgs& args) {
@@ -624,9 +766,15 @@ int cmd_sweep(const SweepArgs& args) {
   const ExperimentSpec base = load_experiment(grid.base);
   const auto [shard, shards] = parse_shard(args.shard);
   if (args.jobs < 1) throw ConfigError("--jobs must be at least 1");
-  if (grid.halving.enabled && (shards != 1 || args.slurm))
-    throw ConfigError(args.grid + ": a halving search runs on one machine (any --jobs, several processes on one "
-                      "database); --shard and --slurm take grids and sampled searches without halving for now");
+  if (args.slurm && shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
+  if (args.after_rung >= 0 && !(args.slurm && grid.halving.enabled))
+    throw ConfigError("--after-rung is for the merge jobs of a halving search under --slurm");
+  if (!args.from.empty()) {
+    if (fs::absolute(args.from).lexically_normal() == fs::absolute(args.db).lexically_normal())
+      throw ConfigError("--from " + args.from + ": the same database as --db");
+    if (!fs::exists(args.from)) throw StoreError("--from " + args.from + ": no such database");
+    Store(args.db).merge_from(args.from);
+  }
   const std::vector<GridPoint> drawn = expand_grid(grid, base.name, base.train.seed);
   check_search(grid, base, drawn);
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
@@ -691,13 +839,11 @@ int cmd_sweep(const SweepArgs& args) {
   if (args.status && !rungs.empty()) return print_rungs(args, grid, drawn, base);
   if (args.status) return print_status(args, grid, mine);
   if (args.best) return print_best(args, grid, drawn, base);
-  if (args.slurm) {
-    if (shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
-    return submit_to_slurm(args, grid, mine);
-  }
+  if (args.slurm && !grid.sampled()) return submit_to_slurm(args, grid, mine);
   std::set<std::string> all_keys;  // rejected points included
   for (const auto& p : mine) all_keys.insert(p.point.key);
-  if (rejected > 0) {
+  if (grid.sampled() && !(args.slurm && args.dry_run)) Store(args.db).record_search(search_row(grid));
+  if (rejected > 0 && !(args.slurm && args.dry_run)) {
     Store store(args.db);
     for (const auto& p : mine)
       if (!p.problem.empty())
@@ -709,6 +855,8 @@ int cmd_sweep(const SweepArgs& args) {
     std::fprintf(stderr, "sweep %s: %zu of %zu drawn points rejected (recorded, never trained; --plan says why)\n",
                  grid.sweep.c_str(), rejected, total);
   }
+  if (args.slurm) return grid.halving.enabled ? submit_halving_to_slurm(args, grid, drawn, base)
+                                              : submit_to_slurm(args, grid, mine);
 
   // Refuse to mix runs of an old config with a changed one under the same point.
   std::string changed;
@@ -742,6 +890,7 @@ int cmd_sweep(const SweepArgs& args) {
   const int64_t threads = std::max<int64_t>(1, cores / args.jobs);  // jobs share the cores, never oversubscribe
 
   LaunchContext ctx{store, args, grid, host, log_dir, threads, false, {}};
+  if (!rungs.empty() && shards != 1) return run_halving_shard(ctx, drawn, base, shard, shards);
   const auto sweep_start = std::chrono::steady_clock::now();
   std::fprintf(stderr, "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
                grid.sweep.c_str(), mine.size(), total, static_cast<long long>(shard), static_cast<long long>(shards),
