@@ -26,7 +26,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
-.PHONY: all deps build test test-isa check run study data bench bench-convs clean test-asan fuzz reliability build-cxx20
+.PHONY: all deps build test test-isa check run study data bench bench-convs bench-ui clean test-asan fuzz reliability build-cxx20
 
 all: build
 
@@ -65,6 +65,11 @@ study: build data
 # Downloads CIFAR-10 (MD5-checked) when $(CIFAR10_ROOT) does not exist yet.
 data: build
 	@test -d "$(CIFAR10_ROOT)" || $(BUILD)/runner data fetch cifar10 "$(patsubst %/,%,$(dir $(CIFAR10_ROOT)))"
+
+# runner ui on a database of 1,000 runs x 20 epochs: ms per page (needs sqlite3 and curl).
+bench-ui: build
+	@scripts/install_deps.sh bench
+	bench/ui.sh $(BUILD)/runner
 
 BENCH_EXPS ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/session8/gn.yaml
 bench: build data

@@ -7,12 +7,12 @@ packages=(
   cmake ninja-build g++ make pkg-config
   libtorch-dev          # LibTorch 1.13 (CPU); point CMAKE_PREFIX_PATH elsewhere for CUDA builds
   libyaml-cpp-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev sqlite3
-  libcli11-dev doctest-dev libboost-math-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcurl4-openssl-dev libarchive-dev libssl-dev
+  libcli11-dev doctest-dev libboost-math-dev libcpp-httplib-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcurl4-openssl-dev libarchive-dev libssl-dev
   librsvg2-dev libpango1.0-dev libfontconfig-dev  # render the report's SVG pictures to PNG (Pango/fontconfig: font caches released)
 )
 
 # `install_deps.sh bench` also installs the Python peers of `make bench`.
-if [ "${1:-}" = bench ]; then packages+=(python3-torch python3-torchvision python3-yaml python3-numpy); fi
+if [ "${1:-}" = bench ]; then packages+=(python3-torch python3-torchvision python3-yaml python3-numpy curl); fi
 # `install_deps.sh fuzz` adds clang and its libFuzzer/sanitizer runtimes.
 if [ "${1:-}" = fuzz ]; then packages+=(clang libclang-rt-14-dev); fi
 

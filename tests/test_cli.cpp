@@ -424,6 +424,20 @@ std::set<std::string> expected_promotions(const std::map<std::string, RungRun>& 
   return names;
 }
 
+/// Every point of rung 0 finished once, and rung 1 is the best half of rung 0, each finished once;
+/// returns rung 1's run names.
+std::set<std::string> check_rungs_trained_once(const std::string& db) {
+  int most = 0;
+  const auto rung0 = rung_runs(db, 0, &most);
+  CHECK(rung0.size() == 4);
+  CHECK(most == 1);
+  std::set<std::string> promoted;
+  for (const auto& [name, r] : rung_runs(db, 1, &most)) promoted.insert(name);
+  CHECK(most == 1);
+  CHECK(promoted == expected_promotions(rung0));
+  return promoted;
+}
+
 std::string winner_line(const std::string& search, const std::string& db) {
   const auto best = run_runner("sweep " + search + " --best --db " + db);
   REQUIRE(best.exit_code == 0);
@@ -520,14 +534,7 @@ TEST_CASE("halving: two processes on one database split the work and promote the
   test_util::Child a({"sweep", search, "--db", db}), b({"sweep", search, "--db", db});
   CHECK(a.wait() == 0);
   CHECK(b.wait() == 0);
-  int most = 0;
-  const auto rung0 = rung_runs(db, 0, &most);
-  CHECK(rung0.size() == 4);
-  CHECK(most == 1);
-  std::set<std::string> promoted;
-  for (const auto& [name, r] : rung_runs(db, 1, &most)) promoted.insert(name);
-  CHECK(most == 1);
-  CHECK(promoted == expected_promotions(rung0));
+  check_rungs_trained_once(db);
   SQLite::Database d(db);
   CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 6);
 }
@@ -600,15 +607,9 @@ TEST_CASE("halving in shards, one rung at a time (--shard, merge, --from): the s
     }
     REQUIRE(run_runner("merge " + main_db + " " + shard_db(0) + " " + shard_db(1)).exit_code == 0);
   }
-  int most = 0;
-  CHECK(rung_runs(main_db, 0, &most).size() == 4);
-  CHECK(most == 1);
-  std::set<std::string> promoted, promoted_whole;
-  for (const auto& [name, r] : rung_runs(main_db, 1, &most)) promoted.insert(name);
+  std::set<std::string> promoted_whole;
   for (const auto& [name, r] : rung_runs(whole, 1)) promoted_whole.insert(name);
-  CHECK(most == 1);
-  CHECK(promoted == expected_promotions(rung_runs(main_db, 0)));
-  CHECK(promoted == promoted_whole);
+  CHECK(check_rungs_trained_once(main_db) == promoted_whole);
   CHECK(winner_line(search, main_db) == winner_line(search, whole));
   // the search is over: a shard has nothing left; --from the same file as --db is refused
   const auto done = run_runner(env_root() + "sweep " + search + " --shard 0/2 --from " + main_db + " --db " + shard_db(0));
@@ -803,14 +804,7 @@ TEST_CASE("halving under --slurm on a real single-node SLURM cluster: an array p
   CAPTURE(merge_log);
   CHECK(merge_log.find("(rung 1 of 1, 2 epochs: 2 of 4 points: --array=") != std::string::npos);
   CHECK(merge_log.find("search done (2 rungs); winner: point") != std::string::npos);
-  int most = 0;
-  const auto rung0 = rung_runs(db, 0, &most);
-  CHECK(rung0.size() == 4);
-  CHECK(most == 1);
-  std::set<std::string> promoted;
-  for (const auto& [name, r] : rung_runs(db, 1, &most)) promoted.insert(name);
-  CHECK(most == 1);
-  CHECK(promoted == expected_promotions(rung0));
+  check_rungs_trained_once(db);
   CHECK(run_runner("sweep " + search + " --status --db " + db).output.find("winner") != std::string::npos);
   CHECK(run_runner("sweep " + search + " --slurm --db " + db).output.find("search done") != std::string::npos);
 }

@@ -58,21 +58,6 @@ void fill_db(const std::string& path, int finished_runs) {
   }
 }
 
-bool have_chromium() {
-  if (std::system("command -v chromium >/dev/null 2>&1") == 0) return true;
-  MESSAGE("installing Debian's chromium for the browser tests");
-  return std::system("(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) "
-                     ">/dev/null 2>&1 && command -v chromium >/dev/null") == 0;
-}
-
-std::string chromium(const std::string& args, const std::string& profile) {
-  // The flags keep a headless Chromium off the network on a machine that has none.
-  return test_util::run_shell("timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-                              "--disable-background-networking --disable-component-update --disable-sync "
-                              "--enable-logging=stderr --v=0 --user-data-dir=" + profile + " " + args)
-      .output;
-}
-
 }  // namespace
 
 TEST_CASE("runner report writes one self-contained HTML file with the database's values") {
@@ -123,7 +108,7 @@ void fill_search(const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("a search's view from the database: rungs, promotions, the winner, chosen on test; its scatter per key") {
+TEST_CASE("a search's view from the database: rungs, promotions, the winner, chosen on test, and its scatter per key") {
   test_util::TempDir tmp;
   fill_search(tmp / "s.db");
   Store store(tmp / "s.db");
@@ -234,7 +219,7 @@ TEST_CASE("report and plot: bad input is a clear message and a non-zero exit") {
 }
 
 TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures on screen, no console errors") {
-  if (!have_chromium()) {
+  if (!test_util::have_chromium()) {
     MESSAGE("SKIPPED: chromium is not installed and could not be installed (apt-get install chromium)");
     return;
   }
@@ -243,7 +228,7 @@ TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures 
   REQUIRE(run_runner("report --db " + tmp / "r.db" + " --out " + tmp / "report.html").exit_code == 0);
   const std::string url = "file://" + tmp / "report.html";
 
-  const std::string dom = chromium("--dump-dom " + url, tmp / "profile1");
+  const std::string dom = test_util::chromium("--dump-dom " + url, tmp / "profile1");
   SQLite::Database db(tmp / "r.db");
   SQLite::Statement q(db, "SELECT id, printf('%.2f', final_test_acc) FROM runs WHERE status = 'finished'");
   int checked = 0;
@@ -259,7 +244,7 @@ TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures 
   CHECK(dom.find("Uncaught") == std::string::npos);
 
   const std::string shot = tmp / "shot.png";
-  const std::string log = chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
+  const std::string log = test_util::chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
   CHECK(log.find(":CONSOLE(") == std::string::npos);
   const test_util::Rgb image = test_util::read_png(shot);
   REQUIRE(!image.pixels.empty());

@@ -12,6 +12,7 @@
 #include "runner/base/errors.h"
 #include "runner/report/report.h"
 #include "runner/sweep/sweep.h"
+#include "runner/ui/ui.h"
 #include "runner_version.h"
 
 namespace {
@@ -31,6 +32,7 @@ std::string version_line() {
   std::string left_out;
   if (!RUNNER_FETCH) left_out += " data fetch,";
   if (!RUNNER_PNG) left_out += " PNG plots,";
+  if (!RUNNER_UI) left_out += " ui,";
   if (!left_out.empty()) left_out = "; built without" + left_out.substr(0, left_out.size() - 1);
   std::string paths;
   try {
@@ -181,6 +183,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   plot_cmd->add_option("--db", plot.db, "results database")->capture_default_str();
 
+  UiArgs ui;
+  ui.db = kDefaultDb;
+  CLI::App* ui_cmd = add_command("ui", "Serve a live, read-only web view of the results database (Ctrl-C stops)");
+  ui_cmd->add_option("--db", ui.db, "results database")->capture_default_str();
+  ui_cmd->add_option("--port", ui.port, "TCP port (0: any free one, printed)")->capture_default_str();
+  ui_cmd->add_option("--host", ui.host, "address to listen on; anything but 127.0.0.1 is warned about")
+      ->capture_default_str();
+
   CLI::App* layers_cmd = add_command("layers", "List the layer types and norms the DSL knows");
 
   try {
@@ -211,6 +221,7 @@ int main(int argc, char** argv) {
     if (*report_cmd) return cmd_report(report);
     if (*plot_cmd) return cmd_plot(plot);
     if (*layers_cmd) return cmd_layers();
+    if (*ui_cmd) return cmd_ui(ui);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitConfig;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 #include "runner/config/config.h"
@@ -101,6 +102,19 @@ namespace {
 
 using Leaves = std::map<std::string, std::string>;
 
+/// A run's YAML without its `seed:` and `name:` lines: what runs of one experiment share.
+std::string yaml_without_seed_and_name(const std::string& yaml) {
+  std::string out;
+  for (size_t start = 0; start < yaml.size();) {
+    const size_t end = std::min(yaml.find('\n', start), yaml.size());
+    const size_t first = yaml.find_first_not_of(" \t", start);
+    const bool drop = first < end && (yaml.compare(first, 5, "seed:") == 0 || yaml.compare(first, 5, "name:") == 0);
+    if (!drop) out.append(yaml, start, end - start + 1);
+    start = end + 1;
+  }
+  return out;
+}
+
 /// The keys whose values are not all the same over `configs` ("(unset)" where one lacks a key).
 std::set<std::string> differing_keys(const std::vector<Leaves>& configs) {
   std::set<std::string> all, differ;
@@ -122,7 +136,7 @@ std::set<std::string> differing_keys(const std::vector<Leaves>& configs) {
 Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std::string>& by) {
   const std::vector<std::string> skip = same_experiment_exceptions(by);
   Variation v;
-  std::vector<Leaves> recorded, as_written, by_fixed;
+  std::vector<Leaves> recorded, as_written, by_fixed;  // distinct configs only
   // The --by keys' values of the first run, to resolve every run's YAML with (see below).
   std::vector<std::string> fix;
   if (!runs.empty()) {
@@ -130,25 +144,40 @@ Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std:
     for (const auto& key : by)
       if (!json_at(first, key).is_null()) fix.push_back(key + "=" + value_text(json_at(first, key)));
   }
-  for (const auto& run : runs) {
+  // Runs of one experiment differ only in what flatten skips (seed, name, ...), so most share their
+  // leaves: each distinct config is kept and compared once (1,000 runs: 1.7 s before, see bench/ui.sh).
+  std::unordered_map<std::string, size_t> recorded_index, resolved_index;
+  std::vector<size_t> rec_of(runs.size()), res_of(runs.size());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const RunRow& run = runs[r];
     Leaves flat;
     flatten(nlohmann::json::parse(run.record.config_json, nullptr, false), "", skip, flat);
-    recorded.push_back(flat);
+    std::string leaves_text;
+    for (const auto& [k, value] : flat) leaves_text += k + "=" + value + "\x1f";
+    const auto [rec, fresh_rec] = recorded_index.emplace(leaves_text, recorded.size());
+    if (fresh_rec) recorded.push_back(flat);
+    rec_of[r] = rec->second;
     // The recorded config is resolved: a layer's norm type follows model.norm.
     // Resolving the run's YAML again, as written and with the --by keys set alike,
     // shows which differences the --by keys cause; a YAML that no longer parses
-    // keeps its recorded leaves (it may split a row, never merge two).
-    Leaves written = flat, fixed = flat;
-    try {
-      written.clear(), fixed.clear();
-      flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file)), "", skip, written);
-      flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file, fix)), "", skip,
-              fixed);
-    } catch (const std::exception&) {
-      written = flat, fixed = flat;
+    // keeps its recorded leaves (it may split a row, never merge two). Runs whose
+    // recorded leaves and YAML agree but for the seed and name lines resolve alike.
+    const std::string key = run.record.experiment_file + "\x1e" + yaml_without_seed_and_name(run.record.config_yaml) +
+                            "\x1e" + leaves_text;
+    const auto [res, fresh_res] = resolved_index.emplace(key, as_written.size());
+    if (fresh_res) {
+      Leaves written, fixed;
+      try {
+        flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file)), "", skip, written);
+        flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file, fix)), "", skip,
+                fixed);
+      } catch (const std::exception&) {
+        written = flat, fixed = flat;
+      }
+      as_written.push_back(std::move(written));
+      by_fixed.push_back(std::move(fixed));
     }
-    as_written.push_back(std::move(written));
-    by_fixed.push_back(std::move(fixed));
+    res_of[r] = res->second;
   }
   // Runs are one experiment when their configs resolved with the --by keys set
   // alike are equal; differences only the recorded configs show (an ${VAR} that
@@ -158,12 +187,16 @@ Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std:
   for (const auto& k : differing_keys(recorded))
     if (fixed_differ.count(k) == 0 && written_differ.count(k) == 0) v.keys.push_back(k);
   for (size_t r = 0; r < runs.size(); ++r)
-    for (const auto& k : v.keys)
-      if (recorded[r].count(k)) leaves[r][k] = recorded[r].at(k);
+    for (const auto& k : v.keys) {
+      const auto it = recorded[rec_of[r]].find(k);
+      if (it != recorded[rec_of[r]].end()) leaves[r][k] = it->second;
+    }
   for (const auto& k : fixed_differ) {
     v.keys.push_back(k);
-    for (size_t r = 0; r < runs.size(); ++r)
-      if (by_fixed[r].count(k)) leaves[r][k] = by_fixed[r].at(k);
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const auto it = by_fixed[res_of[r]].find(k);
+      if (it != by_fixed[res_of[r]].end()) leaves[r][k] = it->second;
+    }
   }
   std::sort(v.keys.begin(), v.keys.end());
   std::map<std::string, size_t> index;  // experiment fingerprint → position in v.experiments

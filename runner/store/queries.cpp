@@ -62,6 +62,17 @@ std::vector<RunRow> Store::runs() const {
   });
 }
 
+Store::Activity Store::activity() const {
+  return guarded(path_, "cannot read runs", [&] {
+    SQLite::Statement q(*db_,
+                        "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(epochs_done), 0) || ':' || "
+                        "coalesce(sum(id * CASE status WHEN 'running' THEN 1 WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 "
+                        "WHEN 'diverged' THEN 4 ELSE 5 END), 0), coalesce(sum(status = 'running'), 0) FROM runs");
+    q.executeStep();
+    return Activity{q.getColumn(0).getString(), q.getColumn(1).getInt64()};
+  });
+}
+
 RunRow Store::run(int64_t run_id) const {
   return guarded(path_, "cannot read run " + std::to_string(run_id), [&] {
     SQLite::Statement q(*db_, std::string("SELECT ") + kRunColumns + " FROM runs r WHERE r.id = ?");

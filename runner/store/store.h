@@ -143,6 +143,13 @@ class Store {
   MergeCounts merge_from(const std::string& other_path);
 
   std::vector<RunRow> runs() const;
+  /// Changes whenever a run starts, records an epoch or ends (what a live view
+  /// polls), and how many runs are running now.
+  struct Activity {
+    std::string token;
+    int64_t running = 0;
+  };
+  Activity activity() const;
   RunRow run(int64_t run_id) const;  ///< throws StoreError for an unknown id
   std::vector<EpochRow> epochs(int64_t run_id) const;
   /// Per-class results, confusion matrix and misclassified samples (empty unless finished).
