@@ -136,6 +136,11 @@ TEST_CASE("planned parameters and shapes equal the built module's, over hand-pic
        "    - residual:\n        - conv: {out: 8, padding: 2, stride: 1, dilation: 2, groups: 2, standardize: true}\n"
        "    - gmp\n    - linear: {out: 10, bias: false}\n",
        "  norm: group\n  groups: 2\n"},
+      {"    - conv: {out: 8, padding: 1}\n    - concat:\n        - branch: [{conv: {out: 4, kernel: 1}}]\n"
+       "        - branch:\n            - conv: {out: 6, kernel: 1}\n            - conv: {out: 10, kernel: 3, padding: 1}\n"
+       "        - branch: [{maxpool: {kernel: 3, stride: 1, padding: 1}}]\n    - se: {reduction: 4}\n"
+       "    - branch: [{conv: {out: 12, kernel: 3, stride: 2}}, se]\n    - gap\n    - linear: 10\n",
+       "  norm: batch\n"},
   };
   for (const auto& [layers, extra] : stacks) {
     CAPTURE(layers);
@@ -154,7 +159,7 @@ TEST_CASE("planned parameters and shapes equal the built module's, over 60 rando
     const int depth = pick(1, 6);
     for (int d = 0; d < depth; ++d) {
       const int out = 2 * pick(1, 8);
-      const int kind = pick(0, 7);
+      const int kind = pick(0, 9);
       if (kind <= 2) {
         layers += "    - conv: {out: " + std::to_string(out) + ", kernel: " + std::to_string(pick(1, 5)) +
                   ", padding: " + std::to_string(pick(0, 2)) + ", stride: " + std::to_string(pick(1, 2)) +
@@ -171,6 +176,13 @@ TEST_CASE("planned parameters and shapes equal the built module's, over 60 rando
                   std::to_string(pick(1, 2)) + "}}]}\n";
       } else if (kind == 6) {
         layers += "    - norm: {type: " + std::string(norms[pick(0, 3)]) + ", groups: 1}\n";
+      } else if (kind == 8) {
+        layers += "    - se: " + std::to_string(pick(1, 8)) + "\n";
+      } else if (kind == 9) {  // branches that keep the size: 1x1, 3x3 padded, a pool with stride 1
+        layers += "    - concat:\n        - branch: [{conv: {out: " + std::to_string(out) + ", kernel: 1}}]\n"
+                  "        - branch: [{conv: {out: " + std::to_string(2 * pick(1, 4)) + ", padding: 1}}" +
+                  (pick(0, 1) ? ", se" : "") + "]\n" +
+                  (pick(0, 1) ? "        - branch: [{avgpool: {kernel: 3, stride: 1, padding: 1}}]\n" : "");
       } else {
         layers += "    - residual:\n        - relu\n";
       }
@@ -188,6 +200,35 @@ TEST_CASE("planned parameters and shapes equal the built module's, over 60 rando
     ++built;
   }
   CHECK(built == 60);
+}
+
+TEST_CASE("concat names both branches when their sizes differ and refuses an item that is not a branch, se counts its gates") {
+  auto plan_error = [](const std::string& layers) {
+    try {
+      plan_model(model_of(layers).model);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string mismatch = plan_error(
+      "    - concat:\n        - branch: [{conv: {out: 4, kernel: 1}}]\n        - branch: [{conv: {out: 4, kernel: 3}}]\n"
+      "    - gap\n    - linear: 10\n");
+  CHECK(mismatch.find("t.yaml:4:7: key 'model.layers.0.concat': the branches must agree in height and width to be "
+                      "joined on channels: model.layers.0.concat.layers.0.branch gives [-1, 4, 32, 32] but "
+                      "model.layers.0.concat.layers.1.branch gives [-1, 4, 30, 30]") != std::string::npos);
+  const std::string not_branch = plan_error("    - concat: [{conv: {out: 4, kernel: 1}}, {conv: {out: 4, kernel: 1}}]\n"
+                                            "    - gap\n    - linear: 10\n");
+  CHECK(not_branch.find("each item of concat is a branch (- branch: [layers...]), but model.layers.0.concat.layers.0.conv "
+                        "is a conv") != std::string::npos);
+  CHECK(plan_error("    - concat: [{branch: [relu]}]\n    - gap\n    - linear: 10\n").find("at least two branches") !=
+        std::string::npos);
+  // se on 16 channels with reduction 4: 16·4 + 4 + 4·16 + 16 parameters, the shape unchanged
+  const ModelPlan plan = plan_model(model_of("    - conv: {out: 16, block: false}\n    - se: 4\n    - gap\n    - linear: 10\n").model);
+  REQUIRE(plan.rows.size() >= 2);
+  CHECK(plan.rows[1].type_name == "SqueezeExcite");
+  CHECK(plan.rows[1].params == 16 * 4 + 4 + 4 * 16 + 16);
+  CHECK(plan.rows[1].output == Shape{16, 30, 30});
 }
 
 TEST_CASE("a model at or over max_params is refused with the count, the budget and the three largest layers") {

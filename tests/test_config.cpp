@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "runner/config/config.h"
+#include "runner/config/grid.h"
 #include "runner/config/spec_json.h"
 #include "test_util.h"
 
@@ -55,6 +57,69 @@ TEST_CASE("every bad config in tests/data/bad gives exactly its expected message
     CHECK(got == expected);
   }
   CHECK(files >= 12);
+}
+
+TEST_CASE("strict YAML: merge keys resolve (own keys win, clones, not links), anchors work, CRLF and a BOM are accepted") {
+  const std::string merged = R"(name: merge-keys
+model:
+  norm: batch
+  layers:
+    - conv: &c {out: 16, kernel: 3}
+    - conv: {<<: *c, out: 32}
+    - conv: {<<: [*c, {padding: 1, out: 99}], out: 24}
+    - conv: *c
+    - gap
+    - conv: {out: 10, kernel: 1, block: false}
+train:
+  epochs: 2
+)";
+  const std::string flat = R"(name: merge-keys
+model:
+  norm: batch
+  layers:
+    - conv: {out: 16, kernel: 3}
+    - conv: {out: 32, kernel: 3}
+    - conv: {out: 24, kernel: 3, padding: 1}
+    - conv: {out: 16, kernel: 3}
+    - gap
+    - conv: {out: 10, kernel: 1, block: false}
+train:
+  epochs: 2
+)";
+  const ExperimentSpec a = parse_experiment(merged, "merged.yaml"), b = parse_experiment(flat, "flat.yaml");
+  CHECK(config_hash(experiment_json(a)) == config_hash(experiment_json(b)));
+  CHECK(a.yaml.find("<<") == std::string::npos);  // the recorded YAML is the resolved one
+  // --set through a merged layer changes that layer only, not the anchor it merged
+  const ExperimentSpec c = parse_experiment(merged, "merged.yaml", {"model.layers.1.conv.kernel=5"});
+  std::vector<int64_t> kernels;
+  for (const auto& layer : c.model.layers)
+    if (layer.type == "conv") kernels.push_back(layer.get_int("kernel"));
+  CHECK(kernels == std::vector<int64_t>{3, 5, 3, 3, 1});
+  // CRLF line ends and a UTF-8 byte-order mark
+  std::string crlf = "\xEF\xBB\xBF";
+  for (char ch : flat) crlf += ch == '\n' ? std::string("\r\n") : std::string(1, ch);
+  CHECK(config_hash(experiment_json(parse_experiment(crlf, "crlf.yaml"))) == config_hash(experiment_json(b)));
+}
+
+TEST_CASE("strict YAML: a key given twice is an error naming both places, in files and in --set values") {
+  const std::string twice = config_error("name: a\nmodel:\n  layers: [gap]\ntrain: {epochs: 2}\nname: b\n");
+  CHECK(twice.find("x.yaml:5:1: key 'name': given twice in one map (first at line 1, column 1)") != std::string::npos);
+  const std::string in_set = config_error(kMinimal, {"train.optimizer={lr: 0.1, lr: 0.2}"});
+  CHECK(in_set.find("--set train.optimizer={lr: 0.1, lr: 0.2}: key 'train.optimizer.lr': given twice in one map") !=
+        std::string::npos);
+  // a grid or search file too
+  test_util::TempDir tmp;
+  std::ofstream(tmp / "g.yaml") << "base: x.yaml\ngrid:\n  train.optimizer.lr: [0.1]\n  train.optimizer.lr: [0.2]\n";
+  try {
+    load_grid(tmp / "g.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("g.yaml:4:3: key 'grid.train.optimizer.lr': given twice in one map (first at line 3, "
+                                     "column 3)") != std::string::npos);
+  }
+  // the merge key itself twice is a duplicate too
+  CHECK(config_error("name: a\nmodel: {<<: {norm: batch}, <<: {norm: group}, layers: [gap]}\ntrain: {epochs: 2}\n")
+            .find("key 'model.<<': given twice") != std::string::npos);
 }
 
 TEST_CASE("all problems of a file are reported together, in file order") {
@@ -170,7 +235,6 @@ TEST_CASE("a missing experiment file is a config error naming the file") {
 
 // ---- grid files ----
 
-#include "runner/config/grid.h"
 
 namespace {
 std::string write_grid(const test_util::TempDir& tmp, const std::string& text) {

@@ -50,9 +50,13 @@ void apply_override(YAML::Node root, const Override& o) {
   const SourceLoc loc{"--set " + o.arg, 0, 0};
   YAML::Node value;
   try {
-    value = YAML::Load(o.value);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError({Diagnostic{loc, o.path, "value is not valid YAML: " + e.msg}});
+    value = load_yaml(o.value, loc.file);
+  } catch (const ConfigError& e) {  // invalid YAML, or a key given twice inside the value
+    std::vector<Diagnostic> diags;
+    for (const auto& d : e.diagnostics())
+      diags.push_back({loc, d.key.empty() ? o.path : o.path + "." + d.key,
+                       d.key.empty() ? "value is " + d.message : d.message});
+    throw ConfigError(diags);
   }
   std::vector<std::string> parts;
   std::stringstream ss(o.path);
@@ -471,13 +475,7 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
                                   "the file is empty; an experiment needs at least name, model.layers and train.epochs"}});
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(
-        {Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
-  }
+  YAML::Node root = load_yaml(text, label);
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
                                   "the top level must be a map of keys (name, data, budget, model, train), not a " +

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <regex>
+#include <sstream>
 
 #include "runner/base/errors.h"
 #include "runner/config/yaml_reader.h"
@@ -164,14 +166,12 @@ GridSpec load_grid(const std::string& path) {
   GridSpec grid;
   grid.file = path;
   grid.sweep = fs::path(path).stem().string();
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
     throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the grid file (no such file or not readable)"}});
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError({Diagnostic{SourceLoc{path, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
-  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const YAML::Node root = load_yaml(text.str(), path);
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{path, 1, 1}, "", "a grid file is a map with base, grid, seeds, name"}});
   Reader reader(path, {});

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 namespace runner {
@@ -30,6 +31,77 @@ std::string trim(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t") - first + 1);
 }
 }  // namespace
+
+namespace {
+
+/// Checks every map under `node` for keys given twice and resolves its merge
+/// keys, children first (a merged map may merge others). An aliased node is
+/// visited once (`seen`: its position in the text).
+void strict_walk(YAML::Node node, const std::string& path, const std::string& label, std::vector<Diagnostic>& diags,
+                 std::set<size_t>& seen) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  const YAML::Mark mark = node.Mark();
+  if (mark.pos >= 0 && !seen.insert(static_cast<size_t>(mark.pos)).second) return;
+  auto at = [&](const YAML::Mark& m) { return SourceLoc{label, m.line + 1, m.column + 1}; };
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) strict_walk(node[i], path + (path.empty() ? "" : ".") + std::to_string(i), label, diags, seen);
+    return;
+  }
+  std::map<std::string, YAML::Mark> keys;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    const std::string key = it->first.Scalar(), key_path = path.empty() ? key : path + "." + key;
+    const auto [first, fresh] = keys.emplace(key, it->first.Mark());
+    if (!fresh)
+      diags.push_back({at(it->first.Mark()), key_path,
+                       "given twice in one map (first at line " + std::to_string(first->second.line + 1) +
+                           ", column " + std::to_string(first->second.column + 1) + "); YAML keys are unique: keep one"});
+    strict_walk(it->second, key_path, label, diags, seen);
+  }
+  if (!keys.count("<<")) return;
+  const YAML::Node merge = node["<<"];
+  std::vector<YAML::Node> sources;
+  if (merge.IsMap()) sources.push_back(merge);
+  if (merge.IsSequence())
+    for (const auto& item : merge) sources.push_back(item);
+  for (const auto& source : sources)
+    if (!source.IsMap()) {
+      diags.push_back({at(merge.Mark()), path.empty() ? "<<" : path + ".<<",
+                       "a merge key takes a map (an alias such as *base) or a list of them"});
+      return;
+    }
+  if (sources.empty()) {
+    diags.push_back({at(merge.Mark()), path.empty() ? "<<" : path + ".<<",
+                     "a merge key takes a map (an alias such as *base) or a list of them"});
+    return;
+  }
+  node.remove("<<");
+  const YAML::Node& own = node;
+  std::set<std::string> present;
+  for (auto it = own.begin(); it != own.end(); ++it)
+    if (it->first.IsScalar()) present.insert(it->first.Scalar());
+  // Cloned: a merged value written through (--set) must not change the anchor's map.
+  for (const auto& source : sources)
+    for (auto it = source.begin(); it != source.end(); ++it)
+      if (it->first.IsScalar() && present.insert(it->first.Scalar()).second)
+        node.force_insert(YAML::Clone(it->first), YAML::Clone(it->second));
+}
+
+}  // namespace
+
+YAML::Node load_yaml(const std::string& text, const std::string& label) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError({Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
+  }
+  std::vector<Diagnostic> diags;
+  std::set<size_t> seen;
+  strict_walk(root, "", label, diags, seen);
+  if (!diags.empty()) throw ConfigError(diags);
+  return root;
+}
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;

@@ -20,6 +20,14 @@ namespace runner {
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
+/// Parses YAML text as the spec reads it, not as loosely as yaml-cpp: a key
+/// given twice in one map is an error naming both lines; merge keys
+/// (`<<: *base`, `<<: [*a, *b]`) are resolved, the map's own keys winning over
+/// merged ones and earlier merged maps over later ones. Anchors and aliases,
+/// a UTF-8 byte-order mark and CRLF line ends work. Throws ConfigError with
+/// `label`:line:col for invalid YAML and for every duplicate key.
+YAML::Node load_yaml(const std::string& text, const std::string& label);
+
 /// Expands ${VAR} and ${VAR:-default}; sets `error` for an unset VAR without default.
 std::string expand_env(const std::string& text, std::string& error);
 

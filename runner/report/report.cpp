@@ -155,9 +155,13 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
       << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 5 << "\" y=\"" << fmt(y_of(v) + 4, 1) << "\" text-anchor=\"end\">"
       << label << "</text>";
   }
-  const int64_t step = std::max<int64_t>(1, max_epoch / 10);
-  for (int64_t e = 1; e <= max_epoch; e += step)
-    s << "<text x=\"" << fmt(x_of(static_cast<double>(e)), 1) << "\" y=\"" << h - bottom + 15 << "\" text-anchor=\"middle\">" << e << "</text>";
+  // Epochs at round steps (5, 10, 15, 20; not 1, 3, 5, …), and epoch 1 where the axis starts.
+  std::vector<double> epoch_ticks{1};
+  for (double e : nice_ticks(1, static_cast<double>(max_epoch), 5))
+    if (e > 1 && std::fabs(e - std::round(e)) < 1e-9) epoch_ticks.push_back(e);
+  for (double e : epoch_ticks)
+    s << "<text x=\"" << fmt(x_of(e), 1) << "\" y=\"" << h - bottom + 15 << "\" text-anchor=\"middle\">"
+      << static_cast<int64_t>(e) << "</text>";
   s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">epoch</text>"
     << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w - left - right << "\" height=\"" << h - top - bottom
     << "\" fill=\"none\" stroke=\"#999\"/>";

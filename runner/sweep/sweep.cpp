@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <yaml-cpp/yaml.h>
@@ -320,7 +321,10 @@ void check_search(const GridSpec& grid, const ExperimentSpec& base, const std::v
   // or a key whose default the resolved config shows (train.label_smoothing).
   YAML::Node written;
   try {
-    written = YAML::LoadFile(grid.base);
+    std::ifstream in(grid.base, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    written = load_yaml(text.str(), grid.base);
   } catch (const std::exception&) {  // load_experiment already read it
   }
   auto written_has = [&](const std::string& key) {
