@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include "runner/config/config.h"
@@ -120,6 +121,90 @@ TEST_CASE("strict YAML: a key given twice is an error naming both places, in fil
   // the merge key itself twice is a duplicate too
   CHECK(config_error("name: a\nmodel: {<<: {norm: batch}, <<: {norm: group}, layers: [gap]}\ntrain: {epochs: 2}\n")
             .find("key 'model.<<': given twice") != std::string::npos);
+}
+
+TEST_CASE("extends: maps merge, lists and scalars replace, chains work, and the hash is the flat file's") {
+  test_util::TempDir tmp;
+  fs::create_directories(tmp / "sub");
+  std::ofstream(tmp / "base.yaml") << "name: base\nmodel:\n  norm: batch\n  layers:\n    - conv: {out: 8}\n    - gap\n"
+                                      "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
+                                      "  optimizer: {lr: 0.1, momentum: 0.8}\n";
+  std::ofstream(tmp / "mid.yaml") << "extends: base.yaml\nmodel:\n  norm: group\n  groups: 2\ntrain:\n  optimizer: {lr: 0.2}\n";
+  std::ofstream(tmp / "sub/child.yaml") << "extends: ../mid.yaml\nname: child\nmodel:\n  layers:\n    - conv: {out: 4}\n"
+                                           "    - gap\n    - conv: {out: 10, kernel: 1, block: false}\n";
+  const std::string flat = "name: child\nmodel:\n  norm: group\n  groups: 2\n  layers:\n    - conv: {out: 4}\n    - gap\n"
+                           "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
+                           "  optimizer: {lr: 0.2, momentum: 0.8}\n";
+  const ExperimentSpec child = load_experiment(tmp / "sub/child.yaml");
+  CHECK(config_hash(experiment_json(child)) == config_hash(experiment_json(parse_experiment(flat, "flat.yaml"))));
+  CHECK(child.files == std::vector<std::string>{tmp / "sub/child.yaml", tmp / "mid.yaml", tmp / "base.yaml"});
+  CHECK(child.yaml.find("extends") == std::string::npos);  // the recorded YAML is the resolved experiment
+  CHECK(child.train.optimizer.momentum == doctest::Approx(0.8));  // a map merged key by key
+  CHECK(child.model.layers.front().get_int("out") == 4);         // a list replaced
+}
+
+TEST_CASE("extends: an error points into the file that wrote the value, a cycle or a missing parent names the chain") {
+  test_util::TempDir tmp;
+  std::ofstream(tmp / "base.yaml") << "name: base\nmodel:\n  layers:\n    - conv: {out: 8, kernal: 3}\n    - gap\n"
+                                      "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
+                                      "  optimiser: {lr: 0.1}\n";
+  std::ofstream(tmp / "child.yaml") << "extends: base.yaml\nname: child\ntrain:\n  epochs: 3\n  batch_size: -4\n";
+  std::string message;
+  try {
+    load_experiment(tmp / "child.yaml");
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CAPTURE(message);
+  CHECK(message.find(tmp / "base.yaml" + ":4:22: key 'model.layers.0.conv.kernal': unknown key") != std::string::npos);
+  CHECK(message.find(tmp / "base.yaml" + ":9:3: key 'train.optimiser': unknown key") != std::string::npos);
+  CHECK(message.find(tmp / "child.yaml" + ":5:15: key 'train.batch_size'") != std::string::npos);
+  // three files: a grandparent's value, inherited through a map the middle file also writes
+  std::ofstream(tmp / "mid.yaml") << "extends: base.yaml\nname: mid\nmodel:\n  norm: group\n";
+  std::ofstream(tmp / "leaf.yaml") << "extends: mid.yaml\nname: leaf\nmodel:\n  groups: 2\n";
+  try {
+    load_experiment(tmp / "leaf.yaml");
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message.find(tmp / "base.yaml" + ":4:22: key 'model.layers.0.conv.kernal'") != std::string::npos);
+  // a cycle, and a parent that is not there
+  std::ofstream(tmp / "a.yaml") << "extends: b.yaml\nname: a\n";
+  std::ofstream(tmp / "b.yaml") << "extends: a.yaml\nname: b\n";
+  std::ofstream(tmp / "c.yaml") << "extends: a.yaml\n";
+  try {
+    load_experiment(tmp / "c.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("key 'extends': extends itself through " + tmp / "c.yaml" + " → " + tmp / "a.yaml" +
+                                     " → " + tmp / "b.yaml" + " → " + tmp / "a.yaml") != std::string::npos);
+  }
+  std::ofstream(tmp / "d.yaml") << "name: d\nextends: nowhere.yaml\n";
+  try {
+    load_experiment(tmp / "d.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find(tmp / "d.yaml" + ":2:10: key 'extends': cannot open " + tmp / "nowhere.yaml") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("the experiments written with extends are the configs their recorded runs trained") {
+  // docs/results/best.db holds seed-1 runs of each; config_hash leaves out the name, data root and threads.
+  test_util::TempDir tmp;  // a copy: reading a WAL database leaves -shm and -wal files beside it
+  fs::copy_file(test_util::source_path("docs/results/best.db"), tmp / "best.db");
+  SQLite::Database db(tmp / "best.db");
+  for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
+           {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
+           {"experiments/best/ln.yaml", "best-ws-layer-s1"},      {"experiments/best/gn.yaml", "best-ws-group-s1"}}) {
+    CAPTURE(file);
+    SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
+    q.bind(1, run);
+    REQUIRE(q.executeStep());
+    const ExperimentSpec spec = load_experiment(test_util::source_path(file), {"train.seed=1"});
+    CHECK(spec.files.size() >= 2);
+    CHECK(config_hash(experiment_json(spec)) == q.getColumn(0).getString());
+  }
 }
 
 TEST_CASE("all problems of a file are reported together, in file order") {

@@ -166,6 +166,9 @@ int cmd_check(const CheckArgs& args) {
   const ExperimentSpec spec = load_experiment(args.file, args.sets);
   const BuiltModel built = build_model(spec.model);
   std::cout << format_summary(built.plan);
+  if (spec.files.size() > 1)
+    std::cout << spec.files.front() << " extends "
+              << join(std::vector<std::string>(spec.files.begin() + 1, spec.files.end()), " → ") << "\n";
   check_param_budget(built.plan, spec.budget);
   std::cout << spec.name << ": OK — " << format_thousands(built.plan.total_params) << " trainable parameters < "
             << format_thousands(spec.budget.max_params) << ", " << spec.train.epochs

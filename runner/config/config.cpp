@@ -83,6 +83,10 @@ void apply_override(YAML::Node root, const Override& o) {
     if (!cur.IsMap() && !cur.IsNull() && cur.IsDefined())
       throw ConfigError({Diagnostic{loc, o.path, "'" + part + "' is below a single value, not a map"}});
     if (last) {
+      // A fresh entry, not an assignment into the old value's node: a merge key's
+      // map shares that node with its anchor, which must keep its own value.
+      const YAML::Node& view = cur;
+      if (view.IsMap() && view[part].IsDefined()) cur.remove(part);
       cur[part] = value;
       return;
     }
@@ -475,7 +479,8 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
                                   "the file is empty; an experiment needs at least name, model.layers and train.epochs"}});
-  YAML::Node root = load_yaml(text, label);
+  ResolvedYaml resolved = resolve_extends(text, label);
+  YAML::Node root = resolved.root;
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
                                   "the top level must be a map of keys (name, data, budget, model, train), not a " +
@@ -485,7 +490,7 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
     apply_override(root, o);
     override_paths[o.path] = o.arg;
   }
-  Reader reader(label, override_paths);
+  Reader reader(label, override_paths, resolved.origins);
   ExperimentSpec spec = ExperimentParser(reader).parse(root);
   if (!reader.diagnostics().empty()) {
     std::vector<Diagnostic> diags = reader.diagnostics();
@@ -495,6 +500,7 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
     throw ConfigError(diags);
   }
   spec.source_file = label;
+  spec.files = resolved.chain;
   spec.yaml = YAML::Dump(root);
   if (spec.train.epochs > spec.budget.max_epochs)
     throw BudgetError(label + ": train.epochs is " + std::to_string(spec.train.epochs) +

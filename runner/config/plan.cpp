@@ -30,10 +30,15 @@ class ShapeWalker : public Planner {
     Shape shape = in;
     for (const auto& layer : layers) {
       const LayerSpec* outer = current_;
+      const LayerSpec* before = previous_;
+      const Shape before_shape = previous_shape_;
       current_ = &layer;
       try {
         shape = find_layer_def(layer.type)->plan(layer, shape, *this);
       } catch (const PlanError& e) {
+        // A container's own error (concat, residual) follows the layer before the container,
+        // not the last layer walked inside it.
+        previous_ = before, previous_shape_ = before_shape;
         diags_.push_back(diagnostic(layer, e.what()));
         throw ConfigError(diags_);
       }

@@ -100,6 +100,7 @@ struct ExperimentSpec {
   std::string name;
   std::string description;
   std::string source_file;  ///< where it was read from
+  std::vector<std::string> files;  ///< source_file and the files it extends, in order
   std::string yaml;         ///< the effective config (after --set), as YAML text
   DataSpec data;
   BudgetSpec budget;

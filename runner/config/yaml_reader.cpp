@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -80,11 +82,11 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
   std::set<std::string> present;
   for (auto it = own.begin(); it != own.end(); ++it)
     if (it->first.IsScalar()) present.insert(it->first.Scalar());
-  // Cloned: a merged value written through (--set) must not change the anchor's map.
+  // The merged values are the anchor's own nodes (so their marks point at where they were
+  // written); --set replaces an entry rather than writing into its node (apply_override).
   for (const auto& source : sources)
     for (auto it = source.begin(); it != source.end(); ++it)
-      if (it->first.IsScalar() && present.insert(it->first.Scalar()).second)
-        node.force_insert(YAML::Clone(it->first), YAML::Clone(it->second));
+      if (it->first.IsScalar() && present.insert(it->first.Scalar()).second) node.force_insert(it->first, it->second);
 }
 
 }  // namespace
@@ -102,6 +104,78 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
   if (!diags.empty()) throw ConfigError(diags);
   return root;
 }
+
+namespace {
+
+/// Puts `base` under `over`, in place: keys only `base` has are added, maps both have
+/// merge the same way, anything else stays `over`'s (lists and scalars replace). `over`'s
+/// nodes stay (with their marks); paths whose values come from `base` get `base_file`, or
+/// the deeper origin `base` already had.
+void merge_under(YAML::Node over, const YAML::Node& base, const std::string& path, const std::string& base_file,
+                 const std::map<std::string, std::string>& base_origins, std::map<std::string, std::string>& origins) {
+  for (auto it = base.begin(); it != base.end(); ++it) {
+    const std::string key = it->first.Scalar(), p = path.empty() ? key : path + "." + key;
+    const YAML::Node& view = over;
+    const YAML::Node mine = view[key];
+    if (!mine.IsDefined()) {
+      over.force_insert(it->first, it->second);
+      // Written in base_file, unless base itself inherited it (at p, above p or below it).
+      std::string file = base_file;
+      size_t longest = 0;
+      for (const auto& [k, f] : base_origins) {
+        if ((p == k || p.rfind(k + ".", 0) == 0) && k.size() >= longest) file = f, longest = k.size();
+        if (k.rfind(p + ".", 0) == 0) origins[k] = f;
+      }
+      origins[p] = file;
+    } else if (mine.IsMap() && it->second.IsMap()) {
+      merge_under(mine, it->second, p, base_file, base_origins, origins);
+    }
+  }
+}
+
+std::string chain_text(const std::vector<std::string>& chain, const std::string& last) {
+  std::string out;
+  for (const auto& file : chain) out += file + " → ";
+  return out + last;
+}
+
+ResolvedYaml resolve_chain(const std::string& text, const std::string& label, std::vector<std::string> chain) {
+  namespace fs = std::filesystem;
+  ResolvedYaml r;
+  r.root = load_yaml(text, label);
+  chain.push_back(label);
+  r.chain = {label};
+  const YAML::Node& top = r.root;
+  if (!top.IsMap() || !top["extends"].IsDefined()) return r;
+  const YAML::Node ext = top["extends"];
+  const SourceLoc at{label, ext.Mark().line + 1, ext.Mark().column + 1};
+  if (!ext.IsScalar() || ext.Scalar().empty())
+    throw ConfigError({Diagnostic{at, "extends", "takes the path of the experiment this one builds on, relative to " + label}});
+  const fs::path parent_path = (fs::path(label).parent_path() / ext.Scalar()).lexically_normal();
+  const std::string parent = parent_path.string();
+  for (const auto& file : chain)
+    if (fs::path(file).lexically_normal() == parent_path)
+      throw ConfigError({Diagnostic{at, "extends", "extends itself through " + chain_text(chain, parent) +
+                                                        "; a chain of extends must end in a file without one"}});
+  std::ifstream in(parent, std::ios::binary);
+  if (!in)
+    throw ConfigError({Diagnostic{at, "extends", "cannot open " + parent + " (extends " + chain_text(chain, parent) + ")"}});
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const ResolvedYaml base = resolve_chain(buffer.str(), parent, chain);
+  if (!base.root.IsMap())
+    throw ConfigError({Diagnostic{SourceLoc{parent, 1, 1}, "", "an experiment that others extend must be a map of keys (extends " +
+                                                                    chain_text(chain, parent) + ")"}});
+  // Into the child's own nodes, not a clone: a clone would lose where each value was written.
+  r.root.remove("extends");
+  merge_under(r.root, base.root, "", parent, base.origins, r.origins);
+  r.chain.insert(r.chain.end(), base.chain.begin(), base.chain.end());
+  return r;
+}
+
+}  // namespace
+
+ResolvedYaml resolve_extends(const std::string& text, const std::string& label) { return resolve_chain(text, label, {}); }
 
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
@@ -153,8 +227,13 @@ SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const 
   for (const auto& [key, arg] : overrides_) {
     if (path == key || path.rfind(key + ".", 0) == 0) return SourceLoc{"--set " + arg, 0, 0};
   }
-  if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file_, node.Mark().line + 1, node.Mark().column + 1};
-  return SourceLoc{file_, 0, 0};
+  // A value inherited through `extends` points into the file that wrote it.
+  std::string file = file_;
+  size_t longest = 0;
+  for (const auto& [key, origin] : origins_)
+    if ((path == key || path.rfind(key + ".", 0) == 0) && key.size() >= longest) file = origin, longest = key.size();
+  if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file, node.Mark().line + 1, node.Mark().column + 1};
+  return SourceLoc{file, 0, 0};
 }
 
 void Reader::error(const YAML::Node& node, const std::string& path, const std::string& message) {

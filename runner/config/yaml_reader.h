@@ -28,13 +28,29 @@ std::string join(const std::vector<std::string>& items, const std::string& sep =
 /// `label`:line:col for invalid YAML and for every duplicate key.
 YAML::Node load_yaml(const std::string& text, const std::string& label);
 
+/// An experiment's YAML with `extends: PATH` resolved (PATH relative to the
+/// file; chains allowed): the parent's maps merged key by key with the child's,
+/// lists and scalars replaced. `origins` says which file each inherited value
+/// was written in; `chain` lists the files, the child first.
+struct ResolvedYaml {
+  YAML::Node root;
+  std::map<std::string, std::string> origins;
+  std::vector<std::string> chain;
+};
+/// Throws ConfigError (naming the chain) for a cycle, a missing parent or a
+/// parent that is not a map.
+ResolvedYaml resolve_extends(const std::string& text, const std::string& label);
+
 /// Expands ${VAR} and ${VAR:-default}; sets `error` for an unset VAR without default.
 std::string expand_env(const std::string& text, std::string& error);
 
 class Reader {
  public:
-  Reader(std::string file, std::map<std::string, std::string> overrides)
-      : file_(std::move(file)), overrides_(std::move(overrides)) {}
+  /// `origins`: dotted paths whose values were written in another file (a parent
+  /// an experiment extends) → that file; the longest matching path wins.
+  Reader(std::string file, std::map<std::string, std::string> overrides,
+         std::map<std::string, std::string> origins = {})
+      : file_(std::move(file)), overrides_(std::move(overrides)), origins_(std::move(origins)) {}
 
   void error(const YAML::Node& node, const std::string& path, const std::string& message);
   void error_at(const SourceLoc& loc, const std::string& path, const std::string& message);
@@ -54,6 +70,7 @@ class Reader {
   bool range_ok(double value, Range range, const YAML::Node& node, const std::string& path);
   std::string file_;
   std::map<std::string, std::string> overrides_;  ///< dotted path -> the --set argument
+  std::map<std::string, std::string> origins_;    ///< dotted path -> the file it was written in
   std::vector<Diagnostic> diags_;
 };
 

@@ -324,7 +324,7 @@ void check_search(const GridSpec& grid, const ExperimentSpec& base, const std::v
     std::ifstream in(grid.base, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
-    written = load_yaml(text.str(), grid.base);
+    written = resolve_extends(text.str(), grid.base).root;  // keys a parent wrote count too
   } catch (const std::exception&) {  // load_experiment already read it
   }
   auto written_has = [&](const std::string& key) {
