@@ -510,11 +510,9 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
 }
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the experiment file (no such file or not readable)"}});
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_experiment(buffer.str(), path, sets);
+  const std::optional<std::string> text = read_text_file(path);
+  if (!text) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the experiment file (no such file or not readable)"}});
+  return parse_experiment(*text, path, sets);
 }
 
 }  // namespace runner

@@ -9,10 +9,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <regex>
-#include <sstream>
 
 #include "runner/base/errors.h"
 #include "runner/config/yaml_reader.h"
@@ -166,12 +164,10 @@ GridSpec load_grid(const std::string& path) {
   GridSpec grid;
   grid.file = path;
   grid.sweep = fs::path(path).stem().string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  const std::optional<std::string> text = read_text_file(path);
+  if (!text)
     throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the grid file (no such file or not readable)"}});
-  std::stringstream text;
-  text << in.rdbuf();
-  const YAML::Node root = load_yaml(text.str(), path);
+  const YAML::Node root = load_yaml(*text, path);
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{path, 1, 1}, "", "a grid file is a map with base, grid, seeds, name"}});
   Reader reader(path, {});

@@ -66,13 +66,8 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
   if (merge.IsMap()) sources.push_back(merge);
   if (merge.IsSequence())
     for (const auto& item : merge) sources.push_back(item);
-  for (const auto& source : sources)
-    if (!source.IsMap()) {
-      diags.push_back({at(merge.Mark()), path.empty() ? "<<" : path + ".<<",
-                       "a merge key takes a map (an alias such as *base) or a list of them"});
-      return;
-    }
-  if (sources.empty()) {
+  if (sources.empty() ||
+      !std::all_of(sources.begin(), sources.end(), [](const YAML::Node& n) { return n.IsMap(); })) {
     diags.push_back({at(merge.Mark()), path.empty() ? "<<" : path + ".<<",
                      "a merge key takes a map (an alias such as *base) or a list of them"});
     return;
@@ -90,6 +85,14 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
 }
 
 }  // namespace
+
+std::optional<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
 
 YAML::Node load_yaml(const std::string& text, const std::string& label) {
   YAML::Node root;
@@ -157,12 +160,10 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
     if (fs::path(file).lexically_normal() == parent_path)
       throw ConfigError({Diagnostic{at, "extends", "extends itself through " + chain_text(chain, parent) +
                                                         "; a chain of extends must end in a file without one"}});
-  std::ifstream in(parent, std::ios::binary);
-  if (!in)
+  const std::optional<std::string> text_of_parent = read_text_file(parent);
+  if (!text_of_parent)
     throw ConfigError({Diagnostic{at, "extends", "cannot open " + parent + " (extends " + chain_text(chain, parent) + ")"}});
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const ResolvedYaml base = resolve_chain(buffer.str(), parent, chain);
+  const ResolvedYaml base = resolve_chain(*text_of_parent, parent, chain);
   if (!base.root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{parent, 1, 1}, "", "an experiment that others extend must be a map of keys (extends " +
                                                                     chain_text(chain, parent) + ")"}});

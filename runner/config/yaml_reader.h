@@ -20,6 +20,9 @@ namespace runner {
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
+/// A whole file's bytes; nullopt when it cannot be opened.
+std::optional<std::string> read_text_file(const std::string& path);
+
 /// Parses YAML text as the spec reads it, not as loosely as yaml-cpp: a key
 /// given twice in one map is an error naming both lines; merge keys
 /// (`<<: *base`, `<<: [*a, *b]`) are resolved, the map's own keys winning over

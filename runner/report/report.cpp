@@ -136,11 +136,9 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
   if (lo > hi) lo = 0, hi = 1;
   if (hi - lo < 1e-9) hi = lo + 1;
   // The axis runs between round values and ticks at each (not at 1.749 or 27.3).
-  const std::vector<double> round = nice_ticks(lo, hi, 4);
-  const double ystep = round.size() > 1 ? round[1] - round[0] : 1;
-  lo = std::floor(lo / ystep + 1e-9) * ystep, hi = std::ceil(hi / ystep - 1e-9) * ystep;
-  if (hi <= lo) hi = lo + ystep;
-  const std::vector<double> ticks = nice_ticks(lo, hi, static_cast<int>(std::lround((hi - lo) / ystep)));
+  const RoundAxis axis = round_axis(lo, hi, 4);
+  lo = axis.lo, hi = axis.hi;
+  const std::vector<double>& ticks = axis.ticks;
   auto x_of = [&](double epoch) { return left + (w - left - right) * (epoch - 1) / std::max<double>(1, max_epoch - 1); };
   auto y_of = [&](double v) { return top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)); };
   std::ostringstream s;

@@ -82,6 +82,15 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+RoundAxis round_axis(double lo, double hi, int target) {
+  const std::vector<double> round = nice_ticks(lo, hi, target);
+  const double step = round.size() > 1 ? round[1] - round[0] : 1;
+  RoundAxis axis{std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, {}};
+  if (axis.hi <= axis.lo) axis.hi = axis.lo + step;
+  axis.ticks = nice_ticks(axis.lo, axis.hi, static_cast<int>(std::lround((axis.hi - axis.lo) / step)));
+  return axis;
+}
+
 std::optional<SearchView> load_search_view(const Store& store, const std::string& sweep) {
   const std::optional<SearchRow> row = store.search(sweep);
   if (!row) return std::nullopt;
@@ -240,12 +249,9 @@ std::string search_html(const SearchView& view) {
     if (p.metric()) ylo = std::min(ylo, *p.metric()), yhi = std::max(yhi, *p.metric());
   if (ylo > yhi) ylo = 0, yhi = 100;
   if (yhi - ylo < 1) ylo -= 0.5, yhi += 0.5;
-  // The y axis ends at round values, so that every tick sits on one.
-  const std::vector<double> round = nice_ticks(ylo, yhi, 4);
-  const double ystep = round.size() > 1 ? round[1] - round[0] : 1;
-  ylo = std::floor(ylo / ystep + 1e-9) * ystep, yhi = std::ceil(yhi / ystep - 1e-9) * ystep;
-  if (yhi <= ylo) yhi = ylo + ystep;
-  const std::vector<double> yticks = nice_ticks(ylo, yhi, static_cast<int>(std::lround((yhi - ylo) / ystep)));
+  const RoundAxis yaxis = round_axis(ylo, yhi, 4);
+  ylo = yaxis.lo, yhi = yaxis.hi;
+  const std::vector<double>& yticks = yaxis.ticks;
   auto y_of = [&](double v) { return top + (h - top - bottom) * (1 - (v - ylo) / (yhi - ylo)); };
   for (size_t k = 0; k < view.keys.size(); ++k) {
     const bool categorical = view.kinds[k] == "choice", logx = view.kinds[k] == "log_uniform";

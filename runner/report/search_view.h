@@ -48,4 +48,12 @@ std::string search_html(const SearchView& view);
 /// Round tick values covering [lo, hi] (about `target` of them: 1, 2 or 5 times a power of ten).
 std::vector<double> nice_ticks(double lo, double hi, int target);
 
+/// [lo, hi] widened to round values (about `target` steps of 1, 2 or 5 times a power of
+/// ten), with a tick at each step: an axis whose every label is a round number.
+struct RoundAxis {
+  double lo = 0, hi = 1;
+  std::vector<double> ticks;
+};
+RoundAxis round_axis(double lo, double hi, int target);
+
 }  // namespace runner

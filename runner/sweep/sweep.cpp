@@ -20,7 +20,6 @@
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <yaml-cpp/yaml.h>
@@ -321,10 +320,8 @@ void check_search(const GridSpec& grid, const ExperimentSpec& base, const std::v
   // or a key whose default the resolved config shows (train.label_smoothing).
   YAML::Node written;
   try {
-    std::ifstream in(grid.base, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    written = resolve_extends(text.str(), grid.base).root;  // keys a parent wrote count too
+    // keys a parent wrote count too
+    written = resolve_extends(read_text_file(grid.base).value_or(""), grid.base).root;
   } catch (const std::exception&) {  // load_experiment already read it
   }
   auto written_has = [&](const std::string& key) {
