@@ -12,6 +12,7 @@
 
 #include "runner/config/config.h"
 #include "runner/config/grid.h"
+#include "runner/config/plan.h"
 #include "runner/config/spec_json.h"
 #include "test_util.h"
 
@@ -189,12 +190,13 @@ TEST_CASE("extends: an error points into the file that wrote the value, a cycle 
   }
 }
 
-TEST_CASE("the experiments written with extends are the configs their recorded runs trained") {
+TEST_CASE("the experiments written with extends and blocks are the configs their recorded runs trained") {
   // docs/results/best.db holds seed-1 runs of each; config_hash leaves out the name, data root and threads.
   test_util::TempDir tmp;  // a copy: reading a WAL database leaves -shm and -wal files beside it
   fs::copy_file(test_util::source_path("docs/results/best.db"), tmp / "best.db");
   SQLite::Database db(tmp / "best.db");
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
+           {"experiments/best/bn.yaml", "best-batch-s1"},  // its three groups written as one block
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/best/ln.yaml", "best-ws-layer-s1"},      {"experiments/best/gn.yaml", "best-ws-group-s1"}}) {
     CAPTURE(file);
@@ -202,9 +204,151 @@ TEST_CASE("the experiments written with extends are the configs their recorded r
     q.bind(1, run);
     REQUIRE(q.executeStep());
     const ExperimentSpec spec = load_experiment(test_util::source_path(file), {"train.seed=1"});
-    CHECK(spec.files.size() >= 2);
+    CHECK((spec.files.size() >= 2 || !spec.model.block_uses.empty()));
     CHECK(config_hash(experiment_json(spec)) == q.getColumn(0).getString());
   }
+}
+
+namespace {
+// A block with a required width, a default kernel and an activation chosen by name, used
+// directly, through another block, and inside a residual.
+const char* const kBlocks = R"(name: blocks
+model:
+  blocks:
+    unit:
+      params: {c: ~, k: 3, act: relu}
+      layers:
+        - conv: {out: $c, kernel: $k, padding: 1, block: false}
+        - norm
+        - $act
+    pair:
+      params: [c]
+      layers:
+        - unit: {c: $c}
+        - residual:
+            - unit: {c: $c, act: gelu}
+  layers:
+    - unit: 8
+    - pair: {c: 16}
+    - gap
+    - linear: 10
+train:
+  epochs: 1
+)";
+const char* const kBlocksFlat = R"(name: flat
+model:
+  layers:
+    - conv: {out: 8, kernel: 3, padding: 1, block: false}
+    - norm
+    - relu
+    - conv: {out: 16, kernel: 3, padding: 1, block: false}
+    - norm
+    - relu
+    - residual:
+        - conv: {out: 16, kernel: 3, padding: 1, block: false}
+        - norm
+        - gelu
+    - gap
+    - linear: 10
+train:
+  epochs: 1
+)";
+}  // namespace
+
+TEST_CASE("blocks: uses expand to the block's layers with the arguments, and the hash is the flat file's") {
+  const ExperimentSpec spec = parse_experiment(kBlocks, "x.yaml");
+  CHECK(config_hash(experiment_json(spec)) == config_hash(experiment_json(parse_experiment(kBlocksFlat, "flat.yaml"))));
+  REQUIRE(spec.model.layers.size() == 9);
+  CHECK(spec.model.layers[3].get_int("out") == 16);
+  CHECK(spec.model.layers[6].children.back().type == "gelu");
+  CHECK(spec.model.layers[0].path == "model.layers.0.unit.layers.0.conv");
+  CHECK(spec.model.layers[0].loc.line == 7);  // where the definition writes it
+  CHECK(spec.model.layers[0].via == "in block 'unit' (line 4), used at model.layers.0 (line 17)");
+  std::vector<std::string> uses;
+  for (const auto& use : spec.model.block_uses) uses.push_back(use.path + " " + use.block + " {" + use.args + "}");
+  CHECK(uses == std::vector<std::string>{"model.layers.0.unit unit {c: 8, k: 3, act: relu}",
+                                         "model.layers.1.pair pair {c: 16}",
+                                         "model.layers.1.pair.layers.0.unit unit {c: 16, k: 3, act: relu}",
+                                         "model.layers.1.pair.layers.1.residual.layers.0.unit unit {c: 16, k: 3, act: gelu}"});
+  // --set reaches a use's argument and the definition alike
+  CHECK(parse_experiment(kBlocks, "x.yaml", {"model.layers.1.pair.c=24"}).model.layers[3].get_int("out") == 24);
+  CHECK(parse_experiment(kBlocks, "x.yaml", {"model.blocks.unit.params.act=tanh"}).model.layers[2].type == "tanh");
+  // docs/dsl.md's depthwise-separable block: 16·9 + 16·32 weights, plus the pointwise conv's norm
+  const ExperimentSpec separable = parse_experiment(R"(name: sep
+model:
+  blocks:
+    separable:
+      params: [c_in, c_out]
+      layers:
+        - conv: {out: $c_in, kernel: 3, padding: 1, groups: $c_in, block: false}
+        - conv: {out: $c_out, kernel: 1}
+  layers:
+    - conv: {out: 16, padding: 1}
+    - separable: {c_in: 16, c_out: 32}
+    - gap
+    - linear: 10
+train:
+  epochs: 1
+)", "sep.yaml");
+  CHECK(separable.model.layers[3].get_int("groups") == 16);
+  CHECK(plan_model(separable.model).total_params == 432 + 32 + 144 + 512 + 64 + 330);
+  // a block defined in a parent file, used in the child
+  test_util::TempDir tmp;
+  std::ofstream(tmp / "base.yaml") << kBlocks;
+  std::ofstream(tmp / "child.yaml") << "extends: base.yaml\nname: child\nmodel:\n  layers:\n    - unit: {c: 4, k: 0}\n"
+                                       "    - gap\n    - linear: 10\n";
+  try {
+    load_experiment(tmp / "child.yaml");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) == tmp / "child.yaml" + ":5:23: key 'model.layers.0.unit.k': must be greater than 0, got 0 "
+                                       "(k of block 'unit', which uses it at " + tmp / "base.yaml" + " line 7)");
+  }
+}
+
+TEST_CASE("blocks: an error names the use and the definition, once per place") {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = kBlocks;
+    const size_t at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return config_error(text.replace(at, from.size(), to));
+  };
+  // a $name the block does not have: at the definition, naming the first use (not repeated for the others)
+  CHECK(with("out: $c, kernel", "out: $cc, kernel") ==
+        "x.yaml:7:23: key 'model.layers.0.unit.layers.0.conv.out': '$cc' is not a parameter of block 'unit' (did you mean "
+        "'$c'?) (in block 'unit' (line 4), used at model.layers.0 (line 17))");
+  // a bad argument: where it was written, naming where the block uses it
+  CHECK(with("- unit: 8", "- unit: -8") == "x.yaml:17:13: key 'model.layers.0.unit': must be greater than 0, got -8 "
+                                           "(c of block 'unit', which uses it at line 7)");
+  const std::string type_from_param = with("- $act", "- $act\n        - $k");  // a type named by an argument: at the argument
+  CAPTURE(type_from_param);
+  CHECK(type_from_param.find("x.yaml:5:25: key 'model.blocks.unit.params.k': unknown layer type '3'; known types: ") == 0);
+  CHECK(type_from_param.find("; blocks: pair, unit (k of block 'unit', which uses it at line 10)") != std::string::npos);
+  CHECK(with("- pair: {c: 16}", "- pair: {c: 16, w: 2}") == "x.yaml:18:21: key 'model.layers.1.pair.w': unknown key; valid keys here: c");
+  CHECK(with("- pair: {c: 16}", "- pair") == "x.yaml:18:7: key 'model.layers.1.pair.c': missing parameter of block 'pair' defined at line 10");
+  CHECK(with("- pair: {c: 16}", "- pair: {c: [16]}") ==
+        "x.yaml:18:17: key 'model.layers.1.pair.c': a block parameter is a single value (a number, a name, true or false)");
+  CHECK(with("- unit: 8", "- pair: 8\n    - unit: {c: 8, act: tanh, k: 1}").find("(no error)") != std::string::npos);
+  CHECK(with("- unit: 8", "- unitt: 8").find("unknown layer type 'unitt' (did you mean 'unit'?)") != std::string::npos);
+  CHECK(with("        - unit: {c: $c}", "        - pair: {c: $c}") ==
+        "x.yaml:13:11: key 'model.layers.1.pair.layers.0.pair': block 'pair' uses itself (pair → pair); a block may use "
+        "other blocks, not itself (in block 'pair' (line 10), used at model.layers.1 (line 18))");
+  CHECK(with("    unit:\n", "    conv:\n").find("x.yaml:4:5: key 'model.blocks.conv': 'conv' is a layer type; give the block a name of its own") == 0);
+  CHECK(with("params: [c]", "params: [c, layers]") ==
+        "x.yaml:11:19: key 'model.blocks.pair.params.layers': 'layers' is taken by the block's own layers; name the parameter otherwise");
+  CHECK(with("params: [c]", "params: {c: [1]}") ==
+        "x.yaml:11:19: key 'model.blocks.pair.params.c': a default is a single plain value (a number, a name, true or false), or ~ for none");
+  // blocks that use each other twice over (2^20 uses): a bounded error, not a hang
+  std::string doubling = "name: d\nmodel:\n  blocks:\n    b0: {layers: [relu]}\n";
+  for (int i = 1; i <= 20; ++i)
+    doubling += "    b" + std::to_string(i) + ": {layers: [b" + std::to_string(i - 1) + ", b" + std::to_string(i - 1) + "]}\n";
+  doubling += "  layers: [b20, gap, {linear: 10}]\ntrain: {epochs: 1}\n";
+  CHECK(config_error(doubling).find("the blocks expand to more than 4096 uses") != std::string::npos);
+  // a shape problem inside a block: the definition's line, the use's path and line
+  CHECK(with("- pair: {c: 16}", "- pair: {c: 16}\n    - linear: 5\n    - pair: {c: 4}") ==
+        "x.yaml:7:11: key 'model.layers.3.pair.layers.0.unit.layers.0.conv': conv needs a [C, H, W] feature map but gets "
+        "[-1, 5] (a linear layer already flattened it) (after model.layers.2.linear at line 19, whose output is [-1, 5]); "
+        "in block 'unit' (line 4), used at model.layers.3.pair.layers.0 (line 13)");
 }
 
 TEST_CASE("all problems of a file are reported together, in file order") {

@@ -1,5 +1,6 @@
 #include "runner/build/summary.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -44,6 +45,31 @@ std::string format_summary(const ModelPlan& plan) {
   out += megabytes("Params size (MB)", params_mb);
   out += megabytes("Estimated Total Size (MB)", input_mb + activations_mb + params_mb);
   return out + rule + "\n";
+}
+
+std::string format_block_uses(const ModelPlan& plan, const std::vector<BlockUseSpec>& uses) {
+  if (uses.empty()) return "";
+  std::string out = "Blocks (rows of the table above):\n";
+  size_t width = 0;
+  std::vector<std::string> where, what;
+  for (const auto& use : uses) {
+    where.push_back(use.path.substr(0, use.path.rfind('.')));
+    what.push_back(use.block + (use.args.empty() ? "" : " {" + use.args + "}"));
+    width = std::max(width, what.back().size());
+  }
+  for (size_t u = 0; u < uses.size(); ++u) {
+    const std::string inside = uses[u].path + ".layers.";
+    size_t first = 0, last = 0;
+    int64_t params = 0;
+    for (size_t i = 0; i < plan.rows.size(); ++i) {
+      if (plan.rows[i].layer_path.rfind(inside, 0) != 0) continue;
+      if (first == 0) first = i + 1;
+      last = i + 1, params += plan.rows[i].params;
+    }
+    out += "  " + what[u] + std::string(width + 2 - what[u].size(), ' ') + "rows " + std::to_string(first) + "-" +
+           std::to_string(last) + ", " + format_thousands(params) + " params, at " + where[u] + "\n";
+  }
+  return out;
 }
 
 }  // namespace runner

@@ -165,7 +165,7 @@ void install_stop_handlers() {
 int cmd_check(const CheckArgs& args) {
   const ExperimentSpec spec = load_experiment(args.file, args.sets);
   const BuiltModel built = build_model(spec.model);
-  std::cout << format_summary(built.plan);
+  std::cout << format_summary(built.plan) << format_block_uses(built.plan, spec.model.block_uses);
   if (spec.files.size() > 1)
     std::cout << spec.files.front() << " extends "
               << join(std::vector<std::string>(spec.files.begin() + 1, spec.files.end()), " → ") << "\n";
@@ -189,7 +189,7 @@ int cmd_layers() {
 
 int cmd_run(const RunArgs& args) {
   Prepared p = prepare(load_experiment(args.file, args.sets));
-  std::cout << format_summary(p.built.plan) << std::flush;
+  std::cout << format_summary(p.built.plan) << format_block_uses(p.built.plan, p.spec.model.block_uses) << std::flush;
   Store store(args.db);
   const nlohmann::json config = experiment_json(p.spec);
   const EnvInfo env = collect_env_info(args.file);

@@ -122,7 +122,8 @@ class ExperimentParser {
                  spec.budget);
     const size_t before_model = r_.error_count();
     if (top.require("model"))
-      parse_model(MapView(r_, top.node("model"), "model", {"input", "classes", "norm", "groups", "block", "standardize", "layers"}),
+      parse_model(MapView(r_, top.node("model"), "model",
+                          {"input", "classes", "norm", "groups", "block", "standardize", "blocks", "layers"}),
                   spec.model);
     if (top.require("train"))
       parse_train(MapView(r_, top.node("train"), "train",
@@ -247,6 +248,7 @@ class ExperimentParser {
     if (m.has("block")) {
       if (auto block = parse_block(m.node("block"), m.path("block"))) model.block = *block;
     }
+    if (m.has("blocks")) parse_blocks(m.node("blocks"), m.path("blocks"));
     if (!m.require("layers")) return;
     const YAML::Node layers = m.node("layers");
     if (!layers.IsSequence() || layers.size() == 0) {
@@ -255,6 +257,154 @@ class ExperimentParser {
     }
     model_ = &model;
     model.layers = parse_layers(layers, m.path("layers"));
+    model.block_uses = uses_;
+  }
+
+  /// A `model.blocks` entry: a named stack whose `$name` scalars are its parameters.
+  struct BlockDef {
+    std::string name, path;  ///< "stage", "model.blocks.stage"
+    SourceLoc loc;
+    std::vector<std::pair<std::string, std::optional<YAML::Node>>> params;  ///< name, default (none: required)
+    YAML::Node layers;
+    bool ok = true;  ///< false: its definition had errors, reported once; uses add none
+  };
+
+  void parse_blocks(const YAML::Node& node, const std::string& path) {
+    static const std::regex kName("[a-z_][a-z0-9_]*");
+    if (!node.IsMap()) {
+      r_.error(node, path, "must be a map of block names, each {params: ..., layers: [...]}");
+      return;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string name = it->first.Scalar(), block_path = path + "." + name;
+      if (!std::regex_match(name, kName)) {
+        r_.error(it->first, block_path, "a block name is lower-case letters, digits and _, starting with a letter or _");
+        continue;
+      }
+      if (find_layer_def(name) != nullptr) {
+        r_.error(it->first, block_path, "'" + name + "' is a layer type; give the block a name of its own");
+        continue;
+      }
+      MapView b(r_, it->second, block_path, {"params", "layers"});
+      BlockDef def{name, block_path, r_.loc_of(it->first, block_path), {}, {}};
+      if (!b.ok() || !it->second.IsMap()) {
+        if (b.ok()) r_.error(it->second, block_path, "a block is a map: {params: [w], layers: [...]}");
+        def.ok = false;
+        blocks_.emplace(name, def);
+        continue;
+      }
+      const size_t before = r_.error_count();
+      if (b.has("params")) def.params = parse_params(b.node("params"), b.path("params"));
+      if (b.require("layers")) {
+        def.layers.reset(b.node("layers"));
+        if (!def.layers.IsSequence() || def.layers.size() == 0)
+          r_.error(def.layers, b.path("layers"), "must be a non-empty list of layers");
+      }
+      def.ok = r_.error_count() == before;
+      blocks_.emplace(name, def);
+    }
+  }
+
+  /// `params: [w, k]` (all required) or `params: {w: 32, k: ~}` (defaults; ~ is required).
+  std::vector<std::pair<std::string, std::optional<YAML::Node>>> parse_params(const YAML::Node& node,
+                                                                             const std::string& path) {
+    static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
+    std::vector<std::pair<std::string, std::optional<YAML::Node>>> params;
+    auto add = [&](const YAML::Node& key, const std::optional<YAML::Node>& value) {
+      const std::string name = key.IsScalar() ? key.Scalar() : "", param_path = path + "." + name;
+      if (!std::regex_match(name, kName) || name == "layers") {
+        r_.error(key, param_path,
+                 name == "layers" ? "'layers' is taken by the block's own layers; name the parameter otherwise"
+                                  : "a parameter name is letters, digits and _ (used as $name in the layers)");
+        return;
+      }
+      for (const auto& [seen, unused] : params)
+        if (seen == name) return r_.error(key, param_path, "parameter given twice");
+      if (value && !value->IsNull() && (!value->IsScalar() || is_param_ref(value->Scalar()))) {
+        r_.error(*value, param_path, "a default is a single plain value (a number, a name, true or false), or ~ for none");
+        return;
+      }
+      params.emplace_back(name, value && !value->IsNull() ? value : std::nullopt);
+    };
+    if (node.IsSequence()) {
+      for (const auto& item : node) add(item, std::nullopt);
+    } else if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) add(it->first, it->second);
+    } else if (!node.IsNull()) {
+      r_.error(node, path, "must be a list of names ([w, k]) or a map of names to defaults ({w: 32, k: ~}; ~ = required)");
+    }
+    return params;
+  }
+
+  /// Reads one use of a block: its arguments, then its layers with the use entered in the reader.
+  void use_block(const BlockDef& b, const YAML::Node& type_node, const YAML::Node& value, const std::string& path,
+                 std::vector<LayerSpec>& out) {
+    const std::string use_path = path + "." + b.name;
+    if (!b.ok) return;
+    // Blocks that use each other twice over grow exponentially: a bound, not a hang.
+    constexpr size_t kMaxUses = 4096;
+    if (uses_.size() >= kMaxUses) {
+      if (uses_.size() == kMaxUses)
+        r_.error(type_node, use_path, "the blocks expand to more than " + std::to_string(kMaxUses) +
+                                          " uses; a model this large is not meant (does a block use another several times over?)");
+      uses_.push_back(BlockUseSpec{});
+      return;
+    }
+    if (std::find(active_.begin(), active_.end(), b.name) != active_.end()) {
+      std::vector<std::string> chain = active_;
+      chain.push_back(b.name);
+      r_.error(type_node, use_path, "block '" + b.name + "' uses itself (" + join(chain, " → ") +
+                                        "); a block may use other blocks, not itself");
+      return;
+    }
+    BlockFrame frame{b.name, use_path, b.path, r_.loc_of(type_node, use_path), b.loc, {}, {}};
+    for (const auto& param : b.params) frame.params.push_back(param.first);
+    const std::vector<std::string>& names = frame.params;
+    const std::string defined_at = "block '" + b.name + "' defined at line " + std::to_string(b.loc.line) +
+                                   (b.loc.file == frame.use_loc.file ? "" : " of " + b.loc.file);
+    const size_t before = r_.error_count();
+    // An argument that is itself a $name (a block used inside another) is resolved here, once.
+    auto take = [&](const std::string& name, const YAML::Node& node, const std::string& arg_path) {
+      if (!node.IsScalar()) return r_.error(node, arg_path, "a block parameter is a single value (a number, a name, true or false)");
+      if (const auto v = r_.resolve(node, arg_path)) frame.args[name] = {v->node, v->path};
+    };
+    if (value.IsDefined() && !value.IsNull() && !value.IsMap()) {
+      // `- stage: 32` sets the only parameter, or the only one without a default.
+      std::vector<std::string> required;
+      for (const auto& [name, default_value] : b.params)
+        if (!default_value) required.push_back(name);
+      const std::vector<std::string>& target = names.size() == 1 ? names : required;
+      if (target.size() != 1) {
+        r_.error(value, use_path, names.empty() ? defined_at + " takes no parameters"
+                                                : defined_at + " takes its parameters as a map: {" + join(names, ": ..., ") + ": ...}");
+        return;
+      }
+      for (const auto& [name, default_value] : b.params)
+        if (name == target[0])
+          take(name, value, use_path);
+        else
+          frame.args[name] = {*default_value, b.path + ".params." + name};
+    } else {
+      MapView m(r_, value, use_path, names);
+      for (const auto& [name, default_value] : b.params) {
+        if (m.has(name))
+          take(name, m.node(name), m.path(name));
+        else if (default_value)
+          frame.args[name] = {*default_value, b.path + ".params." + name};
+        else
+          r_.error_at(frame.use_loc, m.path(name), "missing parameter of " + defined_at);
+      }
+    }
+    if (r_.error_count() != before) return;
+    std::string args;
+    for (const auto& name : names) args += (args.empty() ? "" : ", ") + name + ": " + frame.args[name].node.Scalar();
+    uses_.push_back(BlockUseSpec{use_path, b.name, args});
+    r_.enter_block(std::move(frame));
+    active_.push_back(b.name);
+    std::vector<LayerSpec> layers = parse_layers(b.layers, use_path + ".layers");
+    active_.pop_back();
+    r_.leave_block();
+    for (auto& layer : layers) out.push_back(std::move(layer));
   }
 
   /// A block: conv once, at most one norm and one activation, any order.
@@ -284,12 +434,13 @@ class ExperimentParser {
     std::vector<LayerSpec> out;
     for (size_t i = 0; i < node.size(); ++i) {
       const std::string item_path = path + "." + std::to_string(i);
-      if (auto spec = parse_layer(node[i], item_path)) expand_block(std::move(*spec), out);
+      parse_layer(node[i], item_path, out);
     }
     return out;
   }
 
-  std::optional<LayerSpec> parse_layer(const YAML::Node& item, const std::string& path) {
+  /// Appends the layer's specs to `out`: one, a conv's block steps, or a block use's layers.
+  void parse_layer(const YAML::Node& item, const std::string& path, std::vector<LayerSpec>& out) {
     std::string type;
     // reset() rebinds; operator= on a bound yaml-cpp node would overwrite the document.
     YAML::Node value, type_node;
@@ -306,23 +457,38 @@ class ExperimentParser {
       r_.error(item, path,
                "a layer is one key (its type) with its options below it; found keys " + join(keys) +
                    " (indent the options under the type, e.g. - conv: {out: 16, kernel: 3})");
-      return std::nullopt;
+      return;
     } else {
       r_.error(item, path, "a layer must be a type name or a one-key map, e.g. - conv: {out: 16}");
-      return std::nullopt;
+      return;
+    }
+    std::optional<Reader::Value> given;  // `- $act` inside a block: the argument names the type
+    if (is_param_ref(type)) {
+      given = r_.resolve(type_node, path);
+      if (!given) return;
+      if (!given->node.IsScalar()) return r_.error(given->node, given->path, "must name a layer type" + given->note);
+      type = given->node.Scalar();
     }
     const LayerDef* def = find_layer_def(type);
     if (def == nullptr) {
+      if (const auto block = blocks_.find(type); block != blocks_.end())
+        return use_block(block->second, type_node, value, path, out);
+      std::vector<std::string> candidates = layer_names(), block_names;
+      for (const auto& [name, unused] : blocks_) block_names.push_back(name);
+      candidates.insert(candidates.end(), block_names.begin(), block_names.end());
       std::string message = "unknown layer type '" + type + "'";
-      const std::string near = did_you_mean(type, layer_names());
+      const std::string near = did_you_mean(type, candidates);
       if (!near.empty()) message += " (did you mean '" + near + "'?)";
-      r_.error(type_node, path, message + "; known types: " + join(layer_names()));
-      return std::nullopt;
+      message += "; known types: " + join(layer_names()) + (block_names.empty() ? "" : "; blocks: " + join(block_names));
+      if (given) return r_.error(given->node, given->path, message + given->note);
+      r_.error(type_node, path, message);
+      return;
     }
     LayerSpec spec;
     spec.type = type;
     spec.path = path + "." + type;
     spec.loc = r_.loc_of(type_node, spec.path);
+    spec.via = r_.block_context(spec.path);
     for (const auto& opt : def->options) spec.options[opt.name] = opt.default_value;
     if (type == "conv") spec.options["standardize"] = model_->standardize;  // the conv's own key overrides it
 
@@ -331,7 +497,7 @@ class ExperimentParser {
     if (value.IsDefined() && !value.IsNull() && !value.IsMap()) {
       if (def->shorthand.empty()) {
         r_.error(value, spec.path, "takes no shorthand value; write its options as a map (" + option_list(*def) + ")");
-        return std::nullopt;
+        return;
       }
       options.reset(YAML::Node(YAML::NodeType::Map));
       options[def->shorthand] = value;
@@ -341,9 +507,9 @@ class ExperimentParser {
     const size_t before = r_.error_count();
     MapView m(r_, options, spec.path, known);
     for (const auto& opt : def->options) read_option(m, opt, spec, value);
-    if (r_.error_count() != before) return std::nullopt;
+    if (r_.error_count() != before) return;
     resolve_norm_defaults(spec);
-    return spec;
+    expand_block(std::move(spec), out);
   }
 
   static std::string option_list(const LayerDef& def) {
@@ -469,6 +635,9 @@ class ExperimentParser {
 
   Reader& r_;
   const ModelSpec* model_ = nullptr;
+  std::map<std::string, BlockDef> blocks_;
+  std::vector<std::string> active_;  ///< blocks being read, outermost first (a block may not use itself)
+  std::vector<BlockUseSpec> uses_;
 };
 
 }  // namespace

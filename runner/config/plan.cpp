@@ -59,7 +59,8 @@ class ShapeWalker : public Planner {
                             layer.path.compare(layer.path.size() - layer.type.size() - 1, std::string::npos,
                                                "." + layer.type) != 0;
     return Diagnostic{layer.loc, layer.path,
-                      (from_block ? "its block's " + layer.type + ": " : "") + message + previous_layer()};
+                      (from_block ? "its block's " + layer.type + ": " : "") + message + previous_layer() +
+                          (layer.via.empty() ? "" : "; " + layer.via)};
   }
 
   std::string previous_layer() const {

@@ -22,6 +22,7 @@ struct LayerSpec {
   std::vector<LayerSpec> children;             ///< for containers (residual)
   std::string path;                            ///< "model.layers.3" for messages
   SourceLoc loc;
+  std::string via;  ///< inside a block: "in block 'stage' (line 12), used at model.layers.2 (line 40)"
 
   int64_t get_int(const std::string& key) const;
   double get_double(const std::string& key) const;
@@ -52,6 +53,14 @@ struct BudgetSpec {
   double target_test_acc = 70.0;  ///< percent
 };
 
+/// One use of a `model.blocks` entry; its layers are already in ModelSpec::layers,
+/// with paths below `path + ".layers"`.
+struct BlockUseSpec {
+  std::string path;   ///< "model.layers.2.stage"
+  std::string block;  ///< "stage"
+  std::string args;   ///< "w: 32" as given, defaults included
+};
+
 struct ModelSpec {
   std::array<int64_t, 3> input{3, 32, 32};
   int64_t classes = 10;
@@ -59,7 +68,8 @@ struct ModelSpec {
   int64_t groups = 4;
   std::vector<std::string> block{"conv", "relu", "norm"};
   bool standardize = false;  ///< default of every conv's `standardize` (weight standardization)
-  std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm
+  std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm; block uses their layers
+  std::vector<BlockUseSpec> block_uses;  ///< in the order they are read (outer before inner)
 };
 
 struct OptimizerSpec {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -189,7 +190,8 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& candidate : candidates) {
     const size_t d = edit_distance(word, candidate);
-    if (d < best_distance) best_distance = d, best = candidate;
+    // Replacing every character is not a near miss ('3' is not a typo of 'se').
+    if (d < best_distance && d < word.size()) best_distance = d, best = candidate;
   }
   return best;
 }
@@ -223,16 +225,47 @@ std::string expand_env(const std::string& text, std::string& error) {
   return out + text.substr(pos);
 }
 
+bool is_param_ref(const std::string& text) {
+  static const std::regex kRef("\\$[A-Za-z_][A-Za-z0-9_]*");
+  return std::regex_match(text, kRef);
+}
+
+const BlockFrame* Reader::frame_of(const std::string& path) const {
+  const BlockFrame* best = nullptr;
+  for (const auto& f : frames_) {
+    const std::string body = f.use_path + ".layers";
+    if ((path == body || path.rfind(body + ".", 0) == 0) && (best == nullptr || f.use_path.size() > best->use_path.size()))
+      best = &f;
+  }
+  return best;
+}
+
+std::string Reader::where(const SourceLoc& loc) const {
+  const std::string line = "line " + std::to_string(loc.line);
+  return loc.file == file_ ? line : loc.file + " " + line;
+}
+
+std::string Reader::block_context(const std::string& path) const {
+  const BlockFrame* f = frame_of(path);
+  if (f == nullptr) return "";
+  return "in block '" + f->block + "' (" + where(f->def_loc) + "), used at " + f->use_path.substr(0, f->use_path.rfind('.')) +
+         " (" + where(f->use_loc) + ")";
+}
+
 SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const {
+  // Inside a block's layers the value was written in the definition: find --set and
+  // extends origins by the definition's path.
+  std::string source = path;
+  if (const BlockFrame* f = frame_of(path)) source = f->def_path + path.substr(f->use_path.size());
   // A value set (or nested under a key set) by --set points at that argument.
   for (const auto& [key, arg] : overrides_) {
-    if (path == key || path.rfind(key + ".", 0) == 0) return SourceLoc{"--set " + arg, 0, 0};
+    if (source == key || source.rfind(key + ".", 0) == 0) return SourceLoc{"--set " + arg, 0, 0};
   }
   // A value inherited through `extends` points into the file that wrote it.
   std::string file = file_;
   size_t longest = 0;
   for (const auto& [key, origin] : origins_)
-    if ((path == key || path.rfind(key + ".", 0) == 0) && key.size() >= longest) file = origin, longest = key.size();
+    if ((source == key || source.rfind(key + ".", 0) == 0) && key.size() >= longest) file = origin, longest = key.size();
   if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file, node.Mark().line + 1, node.Mark().column + 1};
   return SourceLoc{file, 0, 0};
 }
@@ -242,96 +275,135 @@ void Reader::error(const YAML::Node& node, const std::string& path, const std::s
 }
 
 void Reader::error_at(const SourceLoc& loc, const std::string& path, const std::string& message) {
-  diags_.push_back(Diagnostic{loc, path, message});
+  report(loc, path, message, "");
 }
 
-std::optional<std::string> Reader::scalar(const YAML::Node& node, const std::string& path) {
-  if (node.IsNull()) {
-    error(node, path, "has no value");
+void Reader::report(const SourceLoc& loc, const std::string& path, const std::string& message, const std::string& note) {
+  if (!frames_.empty() && !reported_.insert(loc.str() + "\n" + message).second) return;
+  const std::string context = block_context(path);
+  diags_.push_back(Diagnostic{loc, path, message + note + (context.empty() ? "" : " (" + context + ")")});
+}
+
+std::optional<Reader::Value> Reader::resolve(const YAML::Node& node, const std::string& path) {
+  Value v{node, path, ""};
+  // An argument written inside an outer block's layers may itself be a $name of that block.
+  for (size_t depth = frames_.size(); depth > 0 && v.node.IsScalar() && is_param_ref(v.node.Scalar()); --depth) {
+    const BlockFrame& f = frames_[depth - 1];
+    const std::string name = v.node.Scalar().substr(1);
+    const auto arg = f.args.find(name);
+    if (arg == f.args.end()) {
+      const std::vector<std::string>& names = f.params;
+      std::string message = "'$" + name + "' is not a parameter of block '" + f.block + "'";
+      const std::string near = did_you_mean(name, names);
+      message += near.empty() ? " (its parameters: " + (names.empty() ? std::string("none") : join(names)) + ")"
+                              : " (did you mean '$" + near + "'?)";
+      error(v.node, v.path, message);
+      return std::nullopt;
+    }
+    if (v.note.empty())
+      v.note = " (" + name + " of block '" + f.block + "', which uses it at " + where(loc_of(v.node, v.path)) + ")";
+    v.node.reset(arg->second.node);
+    v.path = arg->second.path;
+  }
+  return v;
+}
+
+std::optional<std::string> Reader::text_of(const Value& v) {
+  if (v.node.IsNull()) {
+    fail(v, "has no value");
     return std::nullopt;
   }
-  if (!node.IsScalar()) {
-    error(node, path, std::string("must be a single value, not a ") + (node.IsMap() ? "map" : "list"));
+  if (!v.node.IsScalar()) {
+    fail(v, std::string("must be a single value, not a ") + (v.node.IsMap() ? "map" : "list"));
     return std::nullopt;
   }
   std::string problem;
-  std::string text = expand_env(node.Scalar(), problem);
+  std::string text = expand_env(v.node.Scalar(), problem);
   if (!problem.empty()) {
-    error(node, path, problem);
+    fail(v, problem);
     return std::nullopt;
   }
   return text;
 }
 
-bool Reader::range_ok(double value, Range range, const YAML::Node& node, const std::string& path) {
+std::optional<std::string> Reader::scalar(const YAML::Node& node, const std::string& path) {
+  const auto v = resolve(node, path);
+  return v ? text_of(*v) : std::nullopt;
+}
+
+bool Reader::range_ok(double value, Range range, const Value& v) {
   switch (range) {
     case Range::Any:
       return true;
     case Range::Positive:
       if (value > 0) return true;
-      error(node, path, "must be greater than 0, got " + trim(node.Scalar()));
+      fail(v, "must be greater than 0, got " + trim(v.node.Scalar()));
       return false;
     case Range::NonNegative:
       if (value >= 0) return true;
-      error(node, path, "must be 0 or more, got " + trim(node.Scalar()));
+      fail(v, "must be 0 or more, got " + trim(v.node.Scalar()));
       return false;
     case Range::Probability:
       if (value >= 0 && value < 1) return true;
-      error(node, path, "must be in [0, 1), got " + trim(node.Scalar()));
+      fail(v, "must be in [0, 1), got " + trim(v.node.Scalar()));
       return false;
   }
   return true;
 }
 
 std::optional<int64_t> Reader::to_int(const YAML::Node& node, const std::string& path, Range range) {
-  auto text = scalar(node, path);
+  const auto v = resolve(node, path);
+  const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
   char* end = nullptr;
   errno = 0;
   const long long value = std::strtoll(t.c_str(), &end, 10);
   if (t.empty() || *end != '\0' || errno == ERANGE) {
-    error(node, path, "must be an integer, got '" + t + "'");
+    fail(*v, "must be an integer, got '" + t + "'");
     return std::nullopt;
   }
-  if (!range_ok(static_cast<double>(value), range, node, path)) return std::nullopt;
+  if (!range_ok(static_cast<double>(value), range, *v)) return std::nullopt;
   return value;
 }
 
 std::optional<double> Reader::to_double(const YAML::Node& node, const std::string& path, Range range) {
-  auto text = scalar(node, path);
+  const auto v = resolve(node, path);
+  const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
   char* end = nullptr;
   errno = 0;
   const double value = std::strtod(t.c_str(), &end);
   if (t.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
-    error(node, path, "must be a number, got '" + t + "'");
+    fail(*v, "must be a number, got '" + t + "'");
     return std::nullopt;
   }
-  if (!range_ok(value, range, node, path)) return std::nullopt;
+  if (!range_ok(value, range, *v)) return std::nullopt;
   return value;
 }
 
 std::optional<bool> Reader::to_bool(const YAML::Node& node, const std::string& path) {
-  auto text = scalar(node, path);
+  const auto v = resolve(node, path);
+  const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
   if (t == "true" || t == "True" || t == "yes") return true;
   if (t == "false" || t == "False" || t == "no") return false;
-  error(node, path, "must be true or false, got '" + t + "'");
+  fail(*v, "must be true or false, got '" + t + "'");
   return std::nullopt;
 }
 
 std::optional<std::string> Reader::to_choice(const YAML::Node& node, const std::string& path,
                                              const std::vector<std::string>& choices) {
-  auto text = scalar(node, path);
+  const auto v = resolve(node, path);
+  const auto text = v ? text_of(*v) : std::nullopt;
   if (!text || choices.empty()) return text;
   if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return text;
   std::string message = "'" + *text + "' is not one of: " + join(choices);
   const std::string near = did_you_mean(*text, choices);
   if (!near.empty()) message += " (did you mean '" + near + "'?)";
-  error(node, path, message);
+  fail(*v, message);
   return std::nullopt;
 }
 

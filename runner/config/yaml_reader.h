@@ -8,6 +8,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,25 @@ ResolvedYaml resolve_extends(const std::string& text, const std::string& label);
 /// Expands ${VAR} and ${VAR:-default}; sets `error` for an unset VAR without default.
 std::string expand_env(const std::string& text, std::string& error);
 
+/// One use of a `model.blocks` entry while its layers are read: `$name` scalars in
+/// the definition stand for the use's arguments. Layers inside get paths below
+/// `use_path + ".layers"`; `def_path` is where the definition is written.
+struct BlockFrame {
+  std::string block;     ///< its name
+  std::string use_path;  ///< "model.layers.2.stage"
+  std::string def_path;  ///< "model.blocks.stage"
+  SourceLoc use_loc, def_loc;
+  struct Arg {
+    YAML::Node node;   ///< the value as written (at the use, or the definition's default)
+    std::string path;  ///< its dotted path, for locations
+  };
+  std::map<std::string, Arg> args;
+  std::vector<std::string> params;  ///< the names in the definition's order, for messages
+};
+
+/// `$name`: a whole scalar naming a block parameter.
+bool is_param_ref(const std::string& text);
+
 class Reader {
  public:
   /// `origins`: dotted paths whose values were written in another file (a parent
@@ -59,6 +79,22 @@ class Reader {
   void error_at(const SourceLoc& loc, const std::string& path, const std::string& message);
   SourceLoc loc_of(const YAML::Node& node, const std::string& path) const;
   const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+
+  /// Block uses, innermost last: a scalar read while one is entered resolves `$name`.
+  void enter_block(BlockFrame frame) { frames_.push_back(std::move(frame)); }
+  void leave_block() { frames_.pop_back(); }
+  /// "in block 'stage' (line 12), used at model.layers.2 (line 40)" for a path inside
+  /// an entered block's layers; "" elsewhere.
+  std::string block_context(const std::string& path) const;
+  /// A value as read: a `$name` inside a block is replaced by the argument node (its
+  /// own path, and a note naming where the block uses it).
+  struct Value {
+    YAML::Node node;
+    std::string path, note;
+  };
+  /// nullopt (and an error) for a `$name` that is not a parameter of the block.
+  std::optional<Value> resolve(const YAML::Node& node, const std::string& path);
+
   size_t error_count() const { return diags_.size(); }
 
   /// The scalar text with ${VAR} expanded; nullopt (and an error) if not a scalar.
@@ -70,11 +106,21 @@ class Reader {
                                        const std::vector<std::string>& choices);
 
  private:
-  bool range_ok(double value, Range range, const YAML::Node& node, const std::string& path);
+  std::optional<std::string> text_of(const Value& v);
+  void fail(const Value& v, const std::string& message) { report(loc_of(v.node, v.path), v.path, message, v.note); }
+  /// Adds a diagnostic; inside a block, one already given at the same place with the
+  /// same message (the block's next use) is not repeated.
+  void report(const SourceLoc& loc, const std::string& path, const std::string& message, const std::string& note);
+  bool range_ok(double value, Range range, const Value& v);
+  /// The frame whose layers `path` is in (longest use path), or null.
+  const BlockFrame* frame_of(const std::string& path) const;
+  std::string where(const SourceLoc& loc) const;
   std::string file_;
   std::map<std::string, std::string> overrides_;  ///< dotted path -> the --set argument
   std::map<std::string, std::string> origins_;    ///< dotted path -> the file it was written in
   std::vector<Diagnostic> diags_;
+  std::vector<BlockFrame> frames_;
+  std::set<std::string> reported_;  ///< place + message of problems found inside blocks
 };
 
 /// A YAML map with a fixed set of allowed keys; unknown keys are reported on
