@@ -4,6 +4,7 @@
 //   - conv: {out: 32, kernel: 3, padding: 1, stride: 1, dilation: 1, groups: 1, bias: false, norm: group}
 //   - conv: {out: 16, kernel: 1, block: false}        # just the convolution
 //   - conv: {out: 32, padding: 1, standardize: true}  # weight standardization
+//   - conv: {out: 32, padding: 1, init: dirac}        # starts as the identity on the inputs
 //
 // out (required), kernel 3, padding 0, stride 1, dilation 1, groups 1 (grouped
 // convolution: must divide in and out channels), bias false, norm (the norm of
@@ -11,7 +12,10 @@
 // such as [conv, norm, relu]), standardize false (weight standardization, Qiao
 // et al. 2019: each output channel's weights are shifted to mean 0 and scaled
 // to variance 1 before every use; same parameters, meant to help GroupNorm and
-// LayerNorm, whose statistics do not smooth the loss the way BatchNorm's do).
+// LayerNorm, whose statistics do not smooth the loss the way BatchNorm's do),
+// init default (LibTorch's) or dirac (airbench: the first min(in, out) filters
+// pass input channel i to output i through the kernel's centre, the others keep
+// the default; a deep stack then starts close to the identity; groups 1 only).
 // Summary row: Conv2d.
 #include "layers/layer_util.h"
 #include "layers/registry.h"
@@ -56,6 +60,8 @@ LayerDef conv_def() {
            "norm of this block (default model.norm)"},
           {"block", OptionKind::Block, true, Range::Any, {}, false, "true, false or a list like [conv, norm, relu]"},
           {"standardize", OptionKind::Bool, false, Range::Any, {}, false, "weight standardization"},
+          {"init", OptionKind::String, std::string{"default"}, Range::Any, {"default", "dirac"}, false,
+           "dirac: the first filters start as the identity"},
       },
       "",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {
@@ -66,6 +72,7 @@ LayerDef conv_def() {
                           std::to_string(in[0]) + ") and out (" + std::to_string(out) + ")");
         const Shape shape = spatial_out(in, out, k, spec.get_int("stride"), spec.get_int("padding"),
                                         spec.get_int("dilation"));
+        if (spec.get_string("init") == "dirac" && groups != 1) planner.problem("init: dirac needs groups: 1");
         const int64_t params = out * (in[0] / groups) * k * k + (spec.get_bool("bias") ? out : 0);
         planner.add_row("Conv2d", shape, params);
         return shape;
@@ -82,12 +89,26 @@ torch::nn::Conv2dOptions conv_options(const LayerSpec& spec, const Shape& in) {
       .bias(spec.get_bool("bias"));
 }
 
+/// Filter i < min(in, out) becomes a 1 at input channel i, the kernel's centre; its bias 0.
+void dirac_init(torch::Tensor& weight, torch::Tensor& bias) {
+  torch::NoGradGuard no_grad;
+  const int64_t m = std::min(weight.size(0), weight.size(1)), ch = weight.size(2) / 2, cw = weight.size(3) / 2;
+  weight.narrow(0, 0, m).zero_();
+  for (int64_t i = 0; i < m; ++i) weight[i][i][ch][cw] = 1.0;
+  if (bias.defined()) bias.narrow(0, 0, m).zero_();
+}
+
 torch::nn::AnyModule make_conv(const LayerSpec& spec, const Shape& in, ModuleBuilder&) {
-  if (spec.get_bool("standardize"))
-    return torch::nn::AnyModule(StandardizedConv2d(conv_options(spec, in), spec.get_int("stride"),
-                                                   spec.get_int("padding"), spec.get_int("dilation"),
-                                                   spec.get_int("groups")));
-  return torch::nn::AnyModule(torch::nn::Conv2d(conv_options(spec, in)));
+  const bool dirac = spec.get_string("init") == "dirac";
+  if (spec.get_bool("standardize")) {
+    StandardizedConv2d conv(conv_options(spec, in), spec.get_int("stride"), spec.get_int("padding"),
+                            spec.get_int("dilation"), spec.get_int("groups"));
+    if (dirac) dirac_init(conv->weight, conv->bias);
+    return torch::nn::AnyModule(conv);
+  }
+  torch::nn::Conv2d conv(conv_options(spec, in));
+  if (dirac) dirac_init(conv->weight, conv->bias);
+  return torch::nn::AnyModule(conv);
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 //             run (in execution order) and returns the output shape; throws
 //             PlanError with a plain sentence when the input does not fit, or
 //             calls Planner::problem when the output shape is still known.
-//   ensures:  the built module's trainable numel() equals the rows' params and a
+//   ensures:  the built module's numel() equals the rows' params, its trainable
+//             numel() the rows' params less their frozen ones, and a
 //             forward pass yields exactly the planned output shape.
 #pragma once
 #include <cstdint>
@@ -51,7 +52,8 @@ class PlanError : public std::runtime_error {
 struct SummaryRow {
   std::string type_name;  ///< "Conv2d", "BatchNorm2d", …
   Shape output;
-  int64_t params = 0;
+  int64_t params = 0;       ///< all of them, frozen ones included (the budget counts every parameter)
+  int64_t frozen = 0;       ///< of `params`, those never trained (a whitening layer's filters)
   std::string layer_path;  ///< the YAML layer it came from
 };
 
@@ -59,7 +61,8 @@ struct SummaryRow {
 class Planner {
  public:
   virtual ~Planner() = default;
-  virtual void add_row(const std::string& type_name, const Shape& out, int64_t params) = 0;
+  /// `frozen`: how many of `params` are not trained (the module registers them without grad).
+  virtual void add_row(const std::string& type_name, const Shape& out, int64_t params, int64_t frozen = 0) = 0;
   /// Reports a problem that leaves the output shape known, so the walk goes on
   /// and later problems are reported too (e.g. groups that do not divide).
   virtual void problem(const std::string& message) = 0;

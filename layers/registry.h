@@ -39,6 +39,23 @@ inline std::string layer_scope_name(const torch::nn::Module& module) {
   return "layer: " + name;
 }
 
+/// A layer whose weights are computed from the training data before training
+/// (whiten). `first_images(n)` gives the first n training images (0 = all),
+/// normalized and not augmented, on the module's device.
+class InitFromData {
+ public:
+  virtual ~InitFromData() = default;
+  virtual void init_from_data(const std::function<torch::Tensor(int64_t)>& first_images) = 0;
+};
+
+/// A layer that changes what it trains as epochs pass (whiten's short-lived bias).
+/// Called before each epoch, 0-based, also for the epoch a resumed run starts in.
+class EpochAware {
+ public:
+  virtual ~EpochAware() = default;
+  virtual void start_epoch(int64_t epoch) = 0;
+};
+
 /// A layer that can apply the ReLU in front of it itself, in the same passes
 /// over memory: where fuses_relu(x), forward_after_relu(x) == forward(relu(x)).
 class FusesPrecedingRelu {

@@ -46,7 +46,7 @@ std::vector<std::vector<SeedRow>> seed_tables() {
 
 /// Records the output shape after each top-level layer.
 struct TopLevelShapes : Planner {
-  void add_row(const std::string&, const Shape&, int64_t) override {}
+  void add_row(const std::string&, const Shape&, int64_t, int64_t) override {}
   void problem(const std::string& message) override { FAIL(message); }
   Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
     Shape shape = in;
@@ -469,4 +469,28 @@ TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, va
   CHECK(names(*ours_group) == names(*stock_group));
   CHECK(torch::equal(ours_group(x), stock_group(x)));
   CHECK(torch::allclose(ours_group(x.contiguous(at::MemoryFormat::ChannelsLast)), stock_group(x), 1e-5, 1e-6));
+}
+
+TEST_CASE("whiten: its frozen filters count against the budget and show as non-trainable, only as the first layer") {
+  const ExperimentSpec spec = parse_experiment(R"(name: w
+model:
+  layers:
+    - whiten
+    - relu
+    - conv: {out: 8, kernel: 3, padding: 1}
+    - gap
+    - linear: 10
+train: {epochs: 1}
+)", "w.yaml");
+  const BuiltModel built = build_model(spec.model);  // the module's counts agree with the plan, trainable and all
+  const std::string summary = format_summary(built.plan);
+  CHECK(summary.find("Total params: 2,146\nTrainable params: 1,858\nNon-trainable params: 288\n") != std::string::npos);
+  CHECK(count_trainable_params(*built.net) == 1858);
+  BudgetSpec budget;
+  budget.max_params = 2000;  // 1,858 trainable would fit; all 2,146 do not
+  CHECK_THROWS_AS(check_param_budget(built.plan, budget), BudgetError);
+  CHECK_THROWS_WITH_AS(parse_experiment("name: w\nmodel:\n  layers:\n    - conv: {out: 8}\n    - whiten\n    - gap\n"
+                                        "    - linear: 10\ntrain: {epochs: 1}\n", "w.yaml"),
+                       "w.yaml:5:7: key 'model.layers.1.whiten': whiten must be the model's first layer: its filters come "
+                       "from the training images' patches", ConfigError);
 }

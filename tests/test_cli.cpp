@@ -40,6 +40,19 @@ TEST_CASE("runner check: 0 for the seed experiments, with the table") {
     CHECK(run.exit_code == 0);
     CHECK(run.output.find("Total params: 39,056") != std::string::npos);
   }
+  // The config hash: equal for the same experiment however it is written (blocks, extends, defaults).
+  const auto best = run_runner("check " + test_util::source_path("experiments/best/bn.yaml"));
+  const auto techniques = run_runner("check " + test_util::source_path("experiments/ablation/techniques.yaml"));
+  const auto whiten = run_runner("check " + test_util::source_path("experiments/ablation/techniques.yaml") +
+                                 " --set model.blocks.net.params.stem=whiten_stem");
+  const auto hash_of = [](const std::string& out) { return out.substr(out.rfind("config hash ")); };
+  REQUIRE(best.output.find("config hash ") != std::string::npos);
+  CHECK(hash_of(best.output) == hash_of(techniques.output));
+  CHECK(hash_of(best.output) != hash_of(whiten.output));
+  CHECK(whiten.output.find("46,568 parameters (288 of them frozen) < 50,000") != std::string::npos);
+  CHECK(whiten.output.find("Non-trainable params: 288") != std::string::npos);
+  CHECK(best.output.find("Blocks (rows of the table above):\n  group {w: 16}  rows 4-10, 4,672 params, at model.layers.1\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {

@@ -197,6 +197,7 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
   SQLite::Database db(tmp / "best.db");
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
            {"experiments/best/bn.yaml", "best-batch-s1"},  // its three groups written as one block
+           {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // the ablations' base, at its defaults
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/best/ln.yaml", "best-ws-layer-s1"},      {"experiments/best/gn.yaml", "best-ws-group-s1"}}) {
     CAPTURE(file);

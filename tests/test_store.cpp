@@ -267,6 +267,31 @@ TEST_CASE("Welch's t-test p-values match reference values") {
   CHECK(std::isnan(welch_p_value({2, 2}, {3, 3})));  // no spread: no test
 }
 
+TEST_CASE("compare --by and --where a block's parameter: its value as written, one row per value, no experiment column") {
+  // experiments/ablation/techniques.yaml chooses its first layer by a block parameter, which the
+  // recorded (expanded) config does not have: the two stems are two networks, told apart by that key.
+  std::vector<RunRow> runs;
+  int64_t id = 0;
+  for (const char* stem : {"conv_stem", "whiten_stem"})
+    for (int seed : {1, 2}) {
+      ++id;
+      runs.push_back(finished_run(id, "experiments/ablation/techniques.yaml",
+                                  {"model.blocks.net.params.stem=" + std::string(stem), "train.seed=" + std::to_string(seed)},
+                                  80.0 + static_cast<double>(id), "ablation"));
+    }
+  CompareOptions options;
+  options.format = "json";
+  options.by = "model.blocks.net.params.stem";
+  const nlohmann::json json = nlohmann::json::parse(compare_runs(runs, options));
+  REQUIRE(json.size() == 2);
+  CHECK(json[0]["model.blocks.net.params.stem"] == "conv_stem");
+  CHECK(json[0]["runs"] == 2);
+  CHECK(json[0]["differs"].empty());
+  CHECK(json[1]["model.blocks.net.params.stem"] == "whiten_stem");
+  options.where = {"model.blocks.net.params.stem=conv_stem"};
+  CHECK(nlohmann::json::parse(compare_runs(runs, options)).size() == 1);
+}
+
 TEST_CASE("compare groups by several keys and, when ranking seeds, says whether each group is behind the best") {
   std::vector<RunRow> runs;
   auto add = [&](const std::string& norm, int64_t seed, double final_acc, double lr) {

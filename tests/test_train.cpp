@@ -560,3 +560,91 @@ TEST_CASE("flip TTA scores the mean of the image's and its mirror's probabilitie
   CHECK(torch::allclose(eval_log_probs(forward, x.flip({3}), "flip"), flip, 1e-5, 1e-6));
   CHECK(!torch::allclose(eval_log_probs(forward, x.flip({3}), "none"), plain, 1e-3, 1e-3));
 }
+
+TEST_CASE("flip_translate TTA weighs the image and its mirror 1/4 each and their one-pixel shifts 1/8 each") {
+  // A two-class "model" that looks at one pixel only, so every view's contribution is known.
+  const int64_t r = 5, c = 6;
+  const auto forward = [&](const torch::Tensor& in) {
+    const torch::Tensor v = in.select(1, 0).select(1, r).select(1, c);
+    return torch::stack({v, torch::zeros_like(v)}, 1);
+  };
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({4, 3, 12, 12});
+  const torch::Tensor px = x.select(1, 0);
+  auto p = [&](int64_t row, int64_t col) { return torch::sigmoid(px.select(1, row).select(1, col)); };
+  const int64_t w = 12;
+  // up-left shift: view[i][j] = x[i+1][j+1]; down-right: x[i-1][j-1]; mirrors read column w-1-j of the view
+  const torch::Tensor expected = 0.25 * p(r, c) + 0.25 * p(r, w - 1 - c) + 0.125 * p(r + 1, c + 1) +
+                                 0.125 * p(r + 1, w - c) + 0.125 * p(r - 1, c - 1) + 0.125 * p(r - 1, w - 2 - c);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor got = eval_log_probs(forward, x, "flip_translate").exp();
+  CHECK(torch::allclose(got.select(1, 0), expected, 1e-5, 1e-6));
+  CHECK(torch::allclose(got.sum(1), torch::ones({4}), 1e-5, 1e-6));
+}
+
+TEST_CASE("whiten: decorrelated unit-variance filters from the training patches, never trained; its bias trains for bias_epochs") {
+  ExperimentSpec spec = small_bn({"data.limit.train=600", "data.limit.test=100", "train.epochs=3", "data.augment=[]"});
+  spec.model = parse_experiment(R"(name: w
+model:
+  layers:
+    - whiten: {kernel: 2, bias_epochs: 1, images: 500}
+    - relu
+    - conv: {out: 8, kernel: 3, padding: 1}
+    - gap
+    - linear: 10
+train: {epochs: 3}
+)", "w.yaml").model;
+  const Dataset data = load_dataset(spec.data);
+  seed_everything(1);
+  BuiltModel built = build_model(spec.model);
+  CHECK(built.plan.rows[0].params == 24 * 12 + 24);
+  CHECK(built.plan.frozen_params == 24 * 12);  // the bias trains at first
+  CHECK(built.plan.rows[0].output == Shape{24, 31, 31});
+  const torch::nn::Module& first = *built.net->layers()->ptr(0);
+  torch::Tensor weight = first.named_parameters()["weight"], bias = first.named_parameters()["bias"];
+  CHECK(!weight.requires_grad());
+  Trainer trainer(spec, built.net, data, torch::kCPU);
+  // The responses of the first half on the images it was computed from: covariance ≈ diag(λ / (λ + eps)).
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = BatchTransform(spec.data, torch::kCPU).eval(data.train.images.narrow(0, 0, 500));
+    const torch::Tensor out = torch::conv2d(x, weight.narrow(0, 0, 12)).permute({1, 0, 2, 3}).reshape({12, -1});
+    const torch::Tensor cov = out.matmul(out.t()) / static_cast<double>(out.size(1));
+    CHECK((cov - torch::diag(torch::diag(cov))).abs().max().item<double>() < 1e-3);
+    CHECK(cov[0][0].item<double>() == doctest::Approx(1.0).epsilon(0.01));  // the largest eigenvalue ≫ eps
+    CHECK(torch::diag(cov).max().item<double>() < 1.0 + 1e-3);
+    CHECK(torch::equal(weight.narrow(0, 12, 12), -weight.narrow(0, 0, 12)));
+  }
+  const torch::Tensor initial = weight.detach().clone();
+  std::vector<torch::Tensor> biases;
+  TrainObserver observer;
+  observer.on_epoch = [&](const EpochMetrics&) { biases.push_back(bias.detach().clone()); };
+  test_util::TempDir tmp;
+  REQUIRE(trainer.run(observer, tmp / "w.pt", false, {}).status == RunStatus::Finished);
+  REQUIRE(biases.size() == 3);
+  CHECK(torch::equal(weight, initial));
+  CHECK(biases[0].abs().sum().item<double>() > 0);  // trained in epoch 1
+  CHECK(torch::equal(biases[1], biases[0]));        // frozen after it, momentum and decay included
+  CHECK(torch::equal(biases[2], biases[0]));
+}
+
+TEST_CASE("conv init: dirac passes the first min(in, out) channels through, the default is LibTorch's and leaves the hash alone") {
+  const ExperimentSpec spec = parse_experiment(R"(name: d
+model:
+  layers:
+    - conv: {out: 5, kernel: 3, padding: 1, block: false, init: dirac}
+    - gap
+    - linear: 10
+train: {epochs: 1}
+)", "d.yaml");
+  seed_everything(1);
+  BuiltModel built = build_model(spec.model);
+  const torch::Tensor x = torch::randn({2, 3, 8, 8});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor y = built.net->layers()->ptr(0)->as<torch::nn::Conv2d>()->forward(x);
+  CHECK(torch::allclose(y.narrow(1, 0, 3), x));
+  CHECK(y.narrow(1, 3, 2).abs().sum().item<double>() > 0);  // the other filters keep the default init
+  CHECK_THROWS_WITH_AS(parse_experiment("name: d\nmodel:\n  layers:\n    - conv: {out: 4, groups: 2, init: dirac}\n"
+                                         "    - gap\n    - linear: 10\ntrain: {epochs: 1}\n", "d.yaml"),
+                       doctest::Contains("init: dirac needs groups: 1"), ConfigError);
+}

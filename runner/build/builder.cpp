@@ -27,7 +27,7 @@ class StackBuilder : public ModuleBuilder {
 
  private:
   struct NullPlanner : Planner {
-    void add_row(const std::string&, const Shape&, int64_t) override {}
+    void add_row(const std::string&, const Shape&, int64_t, int64_t) override {}
     void problem(const std::string&) override {}
     Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
       Shape shape = in;
@@ -52,11 +52,16 @@ BuiltModel build_model(const ModelSpec& model) {
   StackBuilder builder;
   Shape out;
   built.net = Net(builder.build_stack(model.layers, built.plan.input, out));
-  const int64_t counted = count_trainable_params(*built.net);
-  if (counted != built.plan.total_params || out != built.plan.output)
-    throw std::logic_error("the built module has " + std::to_string(counted) + " parameters and output " +
-                           shape_str(out) + " but the plan says " + std::to_string(built.plan.total_params) +
-                           " and " + shape_str(built.plan.output) + " (a layer's plan and make disagree)");
+  const int64_t trainable = count_trainable_params(*built.net);
+  int64_t all = 0;
+  for (const auto& p : built.net->parameters()) all += p.numel();
+  if (all != built.plan.total_params || trainable != built.plan.total_params - built.plan.frozen_params ||
+      out != built.plan.output)
+    throw std::logic_error("the built module has " + std::to_string(all) + " parameters (" + std::to_string(trainable) +
+                           " trainable) and output " + shape_str(out) + " but the plan says " +
+                           std::to_string(built.plan.total_params) + " (" +
+                           std::to_string(built.plan.total_params - built.plan.frozen_params) + ") and " +
+                           shape_str(built.plan.output) + " (a layer's plan and make disagree)");
   return built;
 }
 

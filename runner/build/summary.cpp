@@ -38,8 +38,8 @@ std::string format_summary(const ModelPlan& plan) {
   const double params_mb = static_cast<double>(plan.total_params) * 4.0 / kMb;
   out += double_rule + "\n";
   out += "Total params: " + format_thousands(plan.total_params) + "\n";
-  out += "Trainable params: " + format_thousands(plan.total_params) + "\n";
-  out += "Non-trainable params: 0\n" + rule + "\n";
+  out += "Trainable params: " + format_thousands(plan.total_params - plan.frozen_params) + "\n";
+  out += "Non-trainable params: " + format_thousands(plan.frozen_params) + "\n" + rule + "\n";
   out += megabytes("Input size (MB)", input_mb);
   out += megabytes("Forward/backward pass size (MB)", activations_mb);
   out += megabytes("Params size (MB)", params_mb);

@@ -170,9 +170,13 @@ int cmd_check(const CheckArgs& args) {
     std::cout << spec.files.front() << " extends "
               << join(std::vector<std::string>(spec.files.begin() + 1, spec.files.end()), " → ") << "\n";
   check_param_budget(built.plan, spec.budget);
-  std::cout << spec.name << ": OK — " << format_thousands(built.plan.total_params) << " trainable parameters < "
+  const int64_t frozen = built.plan.frozen_params;
+  std::cout << spec.name << ": OK — " << format_thousands(built.plan.total_params)
+            << (frozen > 0 ? " parameters (" + format_thousands(frozen) + " of them frozen) < " : " trainable parameters < ")
             << format_thousands(spec.budget.max_params) << ", " << spec.train.epochs
             << " epochs <= " << spec.budget.max_epochs << "\n";
+  // Equal hashes: one experiment to compare and to a sweep's resume, however it is written.
+  std::cout << "config hash " << config_hash(experiment_json(spec)) << "\n";
   return 0;
 }
 

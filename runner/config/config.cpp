@@ -258,6 +258,18 @@ class ExperimentParser {
     model_ = &model;
     model.layers = parse_layers(layers, m.path("layers"));
     model.block_uses = uses_;
+    check_whiten_first(model.layers, true);
+  }
+
+  /// whiten's statistics are the images', so it must see them: the model's first layer only.
+  void check_whiten_first(const std::vector<LayerSpec>& layers, bool top) {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (layers[i].type == "whiten" && !(top && i == 0))
+        r_.error_at(layers[i].loc, layers[i].path,
+                    "whiten must be the model's first layer: its filters come from the training images' patches" +
+                        (layers[i].via.empty() ? std::string() : " (" + layers[i].via + ")"));
+      check_whiten_first(layers[i].children, false);
+    }
   }
 
   /// A `model.blocks` entry: a named stack whose `$name` scalars are its parameters.
@@ -629,7 +641,7 @@ class ExperimentParser {
     m.get_choice("layout", train.layout, {"auto", "nchw", "channels_last"});
     if (m.has("eval")) {
       MapView e(r_, m.node("eval"), m.path("eval"), {"tta"});
-      e.get_choice("tta", train.tta, {"none", "flip"});
+      e.get_choice("tta", train.tta, {"none", "flip", "flip_translate"});
     }
   }
 
@@ -676,6 +688,29 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
                       " but budget.max_epochs is " + std::to_string(spec.budget.max_epochs) +
                       "; lower train.epochs or raise the budget");
   return spec;
+}
+
+std::optional<std::string> yaml_scalar_at(const std::string& yaml, const std::string& dotted) {
+  YAML::Node cur;
+  try {
+    cur = YAML::Load(yaml);
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
+  }
+  std::stringstream ss(dotted);
+  for (std::string part; std::getline(ss, part, '.');) {
+    YAML::Node next;
+    if (cur.IsMap()) {
+      next.reset(cur[part]);
+    } else if (cur.IsSequence() && is_index(part) && std::stoul(part) < cur.size()) {
+      next.reset(cur[std::stoul(part)]);
+    } else {
+      return std::nullopt;
+    }
+    if (!next.IsDefined()) return std::nullopt;
+    cur.reset(next);
+  }
+  return cur.IsScalar() ? std::optional<std::string>(cur.Scalar()) : std::nullopt;
 }
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets) {

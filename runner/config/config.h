@@ -2,6 +2,7 @@
 // collected and thrown together as one ConfigError whose lines read
 // `file:line:col: key 'a.b': message`.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,10 @@ ExperimentSpec load_experiment(const std::string& path, const std::vector<std::s
 /// The same from text; `label` stands for the file name in messages.
 ExperimentSpec parse_experiment(const std::string& text, const std::string& label,
                                 const std::vector<std::string>& sets = {});
+
+/// The scalar at a dotted path of experiment YAML as written (`model.blocks.net.params.stem`:
+/// a block's parameter, which the recorded config, expanded, does not have); nullopt if none.
+std::optional<std::string> yaml_scalar_at(const std::string& yaml, const std::string& dotted);
 
 /// Activation layer types a block may name.
 const std::vector<std::string>& activation_names();

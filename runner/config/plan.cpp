@@ -19,9 +19,10 @@ class ShapeWalker : public Planner {
  public:
   explicit ShapeWalker(ModelPlan& plan) : plan_(plan) {}
 
-  void add_row(const std::string& type_name, const Shape& out, int64_t params) override {
-    plan_.rows.push_back(SummaryRow{type_name, out, params, current_->path});
+  void add_row(const std::string& type_name, const Shape& out, int64_t params, int64_t frozen) override {
+    plan_.rows.push_back(SummaryRow{type_name, out, params, frozen, current_->path});
     plan_.total_params += params;
+    plan_.frozen_params += frozen;
   }
 
   void problem(const std::string& message) override { diags_.push_back(diagnostic(*current_, message)); }
@@ -109,9 +110,12 @@ void check_param_budget(const ModelPlan& plan, const BudgetSpec& budget) {
     top += "\n  " + row.type_name + "-" + std::to_string(order[i] + 1) + " (" + row.layer_path +
            "): " + format_thousands(row.params);
   }
-  throw BudgetError("the model has " + format_thousands(plan.total_params) +
-                    " trainable parameters; the budget needs fewer than " + format_thousands(budget.max_params) +
-                    " (budget.max_params). Largest layers:" + top);
+  const std::string counted =
+      plan.frozen_params > 0
+          ? " parameters (" + format_thousands(plan.frozen_params) + " of them frozen, which count too)"
+          : " trainable parameters";
+  throw BudgetError("the model has " + format_thousands(plan.total_params) + counted + "; the budget needs fewer than " +
+                    format_thousands(budget.max_params) + " (budget.max_params). Largest layers:" + top);
 }
 
 }  // namespace runner

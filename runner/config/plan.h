@@ -12,7 +12,8 @@ struct ModelPlan {
   std::vector<SummaryRow> rows;
   Shape input;
   Shape output;
-  int64_t total_params = 0;
+  int64_t total_params = 0;   ///< every parameter: what the budget limits
+  int64_t frozen_params = 0;  ///< of those, the ones not trained
 };
 
 /// Throws ConfigError naming the failing layer and the one before it when a

@@ -12,6 +12,7 @@ nlohmann::json layer_json(const LayerSpec& layer, const ModelSpec& model) {
     // A conv's `standardize` came later: left out while it equals the model's default, so that
     // configs without it keep their hash.
     if (layer.type == "conv" && key == "standardize" && layer.get_bool(key) == model.standardize) continue;
+    if (layer.type == "conv" && key == "init" && layer.get_string(key) == "default") continue;  // the same for init
     std::visit([&](const auto& v) { options[key] = v; }, value);
   }
   if (!layer.children.empty()) {

@@ -9,10 +9,22 @@ namespace runner {
 torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
                              const std::string& tta) {
   const torch::Tensor log_probs = torch::log_softmax(forward(x), 1);
-  if (tta != "flip") return log_probs;
+  if (tta == "none") return log_probs;
   // The mean of the probabilities of the image and its mirror, in log space.
   const torch::Tensor flipped = torch::log_softmax(forward(x.flip({3})), 1);
-  return torch::logsumexp(torch::stack({log_probs, flipped}), 0) - std::log(2.0);
+  if (tta == "flip") return torch::logsumexp(torch::stack({log_probs, flipped}), 0) - std::log(2.0);
+  // flip_translate (airbench's): those two at 1/4 each, and both again shifted one pixel
+  // up-left and one down-right (borders reflected) at 1/8 each.
+  namespace F = torch::nn::functional;
+  const torch::Tensor padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
+  const int64_t h = x.size(2), w = x.size(3);
+  std::vector<torch::Tensor> views{log_probs + std::log(0.25), flipped + std::log(0.25)};
+  for (const int64_t offset : {2, 0}) {
+    const torch::Tensor shifted = padded.narrow(2, offset, h).narrow(3, offset, w);
+    views.push_back(torch::log_softmax(forward(shifted), 1) + std::log(0.125));
+    views.push_back(torch::log_softmax(forward(shifted.flip({3})), 1) + std::log(0.125));
+  }
+  return torch::logsumexp(torch::stack(views), 0);
 }
 
 Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::Tensor& labels) {

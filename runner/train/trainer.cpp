@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "layers/registry.h"
 #include "runner/train/progress.h"
 
 namespace runner {
@@ -43,6 +44,16 @@ Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch
     val_images_ = data_.validation.images.to(device_);
     val_labels_ = data_.validation.labels.to(device_);
   }
+  // Data-dependent layers (whiten) before anything copies the weights; a resumed run's
+  // checkpoint then replaces them with the same values.
+  for (const auto& module : net_->modules(/*include_self=*/false))
+    if (auto* layer = dynamic_cast<InitFromData*>(module.get())) {
+      torch::NoGradGuard no_grad;
+      layer->init_from_data([&](int64_t n) {
+        const int64_t count = n <= 0 ? train_images_.size(0) : std::min(n, train_images_.size(0));
+        return in_layout(transform_.eval(train_images_.narrow(0, 0, count)));
+      });
+    }
   if (spec_.train.ema > 0) {
     // Handles stay valid: the optimizer and checkpoint loading update them in place.
     model_state_ = net_->parameters();
@@ -118,6 +129,8 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
 
   for (; epoch < train.epochs; ++epoch) {
     net_->train();
+    for (const auto& module : net_->modules(/*include_self=*/false))
+      if (auto* layer = dynamic_cast<EpochAware*>(module.get())) layer->start_epoch(epoch);
     const auto epoch_start = Clock::now();
     // The epoch's order and each step's randomness derive from (seed, epoch,
     // step) alone, so a run resumed mid-epoch continues exactly as it would have.
