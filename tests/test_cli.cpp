@@ -41,18 +41,22 @@ TEST_CASE("runner check: 0 for the seed experiments, with the table") {
     CHECK(run.output.find("Total params: 39,056") != std::string::npos);
   }
   // The config hash: equal for the same experiment however it is written (blocks, extends, defaults).
+  const std::string techniques = "check " + test_util::source_path("experiments/ablation/techniques.yaml");
   const auto best = run_runner("check " + test_util::source_path("experiments/best/bn.yaml"));
-  const auto techniques = run_runner("check " + test_util::source_path("experiments/ablation/techniques.yaml"));
-  const auto whiten = run_runner("check " + test_util::source_path("experiments/ablation/techniques.yaml") +
-                                 " --set model.blocks.net.params.stem=whiten_stem");
+  const auto defaults = run_runner(techniques);
+  // best/bn.yaml extends techniques.yaml with the search's winner: the same as setting those keys
+  const auto searched = run_runner(techniques + " --set name=x --set model.blocks.net.params.stem=whiten_stem"
+                                   " --set model.blocks.net.params.w1=20 --set train.optimizer.weight_decay=0.000494539"
+                                   " --set train.schedule.max_lr=0.109499 --set train.label_smoothing=0.0375"
+                                   " --set train.eval.tta=flip_translate");
   const auto hash_of = [](const std::string& out) { return out.substr(out.rfind("config hash ")); };
   REQUIRE(best.output.find("config hash ") != std::string::npos);
-  CHECK(hash_of(best.output) == hash_of(techniques.output));
-  CHECK(hash_of(best.output) != hash_of(whiten.output));
-  CHECK(whiten.output.find("46,568 parameters (288 of them frozen) < 50,000") != std::string::npos);
-  CHECK(whiten.output.find("Non-trainable params: 288") != std::string::npos);
-  CHECK(best.output.find("Blocks (rows of the table above):\n  group {w: 16}  rows 4-10, 4,672 params, at model.layers.1\n") !=
-        std::string::npos);
+  CHECK(hash_of(best.output) == hash_of(searched.output));
+  CHECK(hash_of(best.output) != hash_of(defaults.output));
+  CHECK(best.output.find("49,896 parameters (288 of them frozen) < 50,000") != std::string::npos);
+  CHECK(best.output.find("Non-trainable params: 288") != std::string::npos);
+  CHECK(defaults.output.find("\n  group {w: 16, act: relu}  ") != std::string::npos);
+  CHECK(defaults.output.find("  rows 4-10, 4,672 params, at model.layers.0.net.layers.1\n") != std::string::npos);
 }
 
 TEST_CASE("exit codes: 2 config, 3 budget, 2 usage") {

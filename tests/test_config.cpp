@@ -196,10 +196,10 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
   fs::copy_file(test_util::source_path("docs/results/best.db"), tmp / "best.db");
   SQLite::Database db(tmp / "best.db");
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
-           {"experiments/best/bn.yaml", "best-batch-s1"},  // its three groups written as one block
-           {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // the ablations' base, at its defaults
+           {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
+           {"experiments/best/bn.yaml", "best2-batch-s1"},             // extends it with the searched parameters
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
-           {"experiments/best/ln.yaml", "best-ws-layer-s1"},      {"experiments/best/gn.yaml", "best-ws-group-s1"}}) {
+           {"experiments/best/ln.yaml", "best2-ws-layer-s1"},     {"experiments/best/gn.yaml", "best2-ws-group-s1"}}) {
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
     q.bind(1, run);

@@ -582,7 +582,7 @@ TEST_CASE("flip_translate TTA weighs the image and its mirror 1/4 each and their
   CHECK(torch::allclose(got.sum(1), torch::ones({4}), 1e-5, 1e-6));
 }
 
-TEST_CASE("whiten: decorrelated unit-variance filters from the training patches, never trained; its bias trains for bias_epochs") {
+TEST_CASE("whiten: decorrelated unit-variance filters from the training patches, never trained, its bias trained for bias_epochs only") {
   ExperimentSpec spec = small_bn({"data.limit.train=600", "data.limit.test=100", "train.epochs=3", "data.augment=[]"});
   spec.model = parse_experiment(R"(name: w
 model:
