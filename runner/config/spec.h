@@ -97,7 +97,7 @@ struct TrainSpec {
   int64_t seed = 1;
   std::string device = "auto";  ///< auto | cpu | cuda
   int64_t threads = 0;          ///< 0 = all cores
-  std::string tta = "none";     ///< none | flip
+  std::string tta = "none";     ///< none | flip | flip_translate
   /// Memory layout of images and activations: auto (channels_last on the CPU,
   /// nchw on CUDA) | nchw | channels_last. How a run computes, not what: it stays
   /// out of the config hash.

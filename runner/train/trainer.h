@@ -34,7 +34,8 @@ void seed_everything(int64_t seed);
 /// (1 - ε + ε/K on the labelled class, ε/K on each other class).
 torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing);
 /// Log-probabilities that evaluation scores: the model's, or with tta "flip" the
-/// log of the mean of the probabilities of the images and of their mirrors.
+/// log of the mean of the probabilities of the images and of their mirrors, or
+/// with "flip_translate" also of both shifted one pixel each way (weights 1/4, 1/8).
 torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
                              const std::string& tta);
 /// The number of epochs completed in a checkpoint file (checkpoint.cpp).
