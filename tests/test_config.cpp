@@ -199,7 +199,7 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
            {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
            {"experiments/best/bn.yaml", "best2-batch-s1"},             // extends it with the searched parameters
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
-           {"experiments/best/ln.yaml", "best2-ws-layer-s1"},     {"experiments/best/gn.yaml", "best2-ws-group-s1"}}) {
+           {"experiments/best/ln.yaml", "best2-ws-layer-s1"},     {"experiments/best/gn.yaml", "best3-gn-2-s1"}}) {
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
     q.bind(1, run);
@@ -522,6 +522,34 @@ name: "{model.nrom}"
   CHECK(message.find("grid.yaml:4:7: key 'name': '{model.nrom}' is not a grid key") != std::string::npos);
 }
 
+TEST_CASE("every experiment, grid and search file under experiments/ checks, and every point fits its budget") {
+  int files = 0, points = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(test_util::source_path("experiments"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string path = entry.path().string();
+    INFO(path);
+    const std::string text = test_util::read_file(path);
+    std::vector<std::vector<std::string>> sets;
+    std::string experiment = path;
+    if (text.rfind("base:", 0) == 0 || text.find("\nbase:") != std::string::npos) {
+      const GridSpec grid = load_grid(path);
+      const ExperimentSpec base = load_experiment(grid.base);
+      for (const auto& point : expand_grid(grid, base.name, base.train.seed)) sets.push_back(point.sets);
+      experiment = grid.base;
+    } else {
+      sets.push_back({});
+    }
+    for (const auto& set : sets) {
+      const ExperimentSpec spec = load_experiment(experiment, set);
+      CHECK_NOTHROW(check_param_budget(plan_model(spec.model), spec.budget));
+      ++points;
+    }
+    ++files;
+  }
+  CHECK(files >= 20);
+  CHECK(points > files);
+}
+
 // ---- search files (a grid file that samples) ----
 
 #include <boost/random/mersenne_twister.hpp>
@@ -686,6 +714,46 @@ TEST_CASE("data.validation and train.ema: shorthand and map forms, checks, and n
   const nlohmann::json with = experiment_json(spec);
   CHECK(with["data"]["validation"]["size"] == 300);
   CHECK(config_hash(with) != config_hash(plain));
+}
+
+TEST_CASE("horizontal_flip: alternating and train.lookahead: forms, defaults, checks, and no change to older configs' hash") {
+  ExperimentSpec spec = parse_experiment(
+      kMinimal, "x.yaml",
+      {"data.augment=[horizontal_flip, {horizontal_flip: alternating}, {horizontal_flip: {mode: random}}]",
+       "train.lookahead={}"});
+  REQUIRE(spec.data.augment.size() == 3);
+  CHECK(spec.data.augment[0].mode == "random");
+  CHECK(spec.data.augment[1].mode == "alternating");
+  CHECK(spec.data.augment[2].mode == "random");
+  CHECK(spec.train.lookahead_every == 5);
+  CHECK(spec.train.lookahead_decay == doctest::Approx(std::pow(0.95, 5)));
+  spec = parse_experiment(kMinimal, "x.yaml", {"train.lookahead={every: 10, decay: 0.5}"});
+  CHECK(spec.train.lookahead_every == 10);
+  CHECK(spec.train.lookahead_decay == doctest::Approx(0.5));
+  CHECK(config_error(kMinimal, {"data.augment=[{horizontal_flip: sideways}]"})
+            .find("key 'data.augment.0.horizontal_flip': 'sideways' is not one of: random, alternating") !=
+        std::string::npos);
+  CHECK(config_error(kMinimal, {"data.augment=[{horizontal_flip: {mod: random}}]"})
+            .find("key 'data.augment.0.horizontal_flip.mod'") != std::string::npos);
+  CHECK(config_error(kMinimal, {"train.lookahead=5"}).find("key 'train.lookahead': must be a map") !=
+        std::string::npos);
+  CHECK(config_error(kMinimal, {"train.lookahead={decay: 1}"}).find("key 'train.lookahead.decay'") !=
+        std::string::npos);
+  CHECK(config_error(kMinimal, {"train.lookahead={}", "train.ema=0.99"})
+            .find("train.ema and train.lookahead both average the weights") != std::string::npos);
+  // every: 0 is off, so a grid can compare with and without; unused, neither key reaches the recorded config.
+  const nlohmann::json plain =
+      experiment_json(parse_experiment(kMinimal, "x.yaml", {"data.augment=[horizontal_flip]"}));
+  const nlohmann::json off = experiment_json(
+      parse_experiment(kMinimal, "x.yaml", {"data.augment=[{horizontal_flip: random}]", "train.lookahead={every: 0}"}));
+  CHECK(!plain["train"].contains("lookahead"));
+  CHECK(!plain["data"]["augment"][0].contains("mode"));
+  CHECK(config_hash(off) == config_hash(plain));
+  const nlohmann::json with = experiment_json(spec);
+  CHECK(with["train"]["lookahead"]["every"] == 10);
+  CHECK(config_hash(with) != config_hash(plain));
+  CHECK(experiment_json(parse_experiment(kMinimal, "x.yaml", {"data.augment=[{horizontal_flip: alternating}]"}))["data"]
+            ["augment"][0]["mode"] == "alternating");
 }
 
 TEST_CASE("model.standardize sets every conv's default, a conv's own key wins, and unused it leaves the hash alone") {

@@ -476,6 +476,85 @@ TEST_CASE("validation is evaluated every epoch, EMA changes what is evaluated, n
   }
 }
 
+TEST_CASE("horizontal_flip: alternating mirrors each image on every other epoch, from its own start") {
+  DataSpec spec;
+  spec.mean = {0, 0, 0};
+  spec.std = {1, 1, 1};
+  spec.augment = {{"horizontal_flip", 0, "alternating"}};
+  const BatchTransform transform(spec, torch::kCPU);
+  CHECK(transform.alternates());
+  const torch::Tensor images = torch::randint(1, 255, {32, 3, 8, 8}, torch::kUInt8);
+  const torch::Tensor base = transform.eval(images);
+  const torch::Tensor start = torch::arange(32) % 3 == 0;
+  torch::Generator gen = torch::make_generator<at::CPUGeneratorImpl>(7);
+  std::vector<torch::Tensor> epochs;
+  for (int64_t e = 0; e < 3; ++e) epochs.push_back(transform.train(images, gen, {start, e}));
+  for (int64_t i = 0; i < 32; ++i) {
+    const bool first = start[i].item<bool>();
+    CHECK(epochs[0][i].equal(first ? base[i].flip({2}) : base[i]));
+    CHECK(epochs[1][i].equal(first ? base[i] : base[i].flip({2})));  // the other way round the next epoch
+    CHECK(epochs[2][i].equal(epochs[0][i]));
+  }
+  CHECK_THROWS_AS(transform.train(images, gen), std::invalid_argument);  // it cannot guess the phase
+  CHECK(!BatchTransform(DataSpec{}, torch::kCPU).alternates());
+}
+
+TEST_CASE("lookahead: every k steps the weights become their moving average, the decay ramps as a cube, the run ends on the average") {
+  TrainSpec t;
+  t.lookahead_every = 5;
+  t.lookahead_decay = 0.8;
+  CHECK(!lookahead_decay_at(t, 3, 100).has_value());
+  CHECK(*lookahead_decay_at(t, 5, 100) == doctest::Approx(0.8 * 0.05 * 0.05 * 0.05));
+  CHECK(*lookahead_decay_at(t, 50, 100) == doctest::Approx(0.1));
+  CHECK(*lookahead_decay_at(t, 100, 100) == doctest::Approx(0.8));
+  CHECK(*lookahead_decay_at(t, 102, 102) == 1.0);  // a last step off the period: the weights take the average
+  CHECK(!lookahead_decay_at(TrainSpec{}, 5, 100).has_value());
+
+  std::vector<torch::Tensor> average{torch::full({3}, 1.0), torch::full({1}, 7, torch::kLong)};
+  std::vector<torch::Tensor> weights{torch::full({3}, 3.0), torch::full({1}, 9, torch::kLong)};
+  lookahead_step(average, weights, 0.25);
+  CHECK(torch::allclose(average[0], torch::full({3}, 2.5)));
+  CHECK(torch::equal(weights[0], average[0]));
+  CHECK(average[1].item<int64_t>() == 7);  // counters are not averaged
+  CHECK(weights[1].item<int64_t>() == 9);
+  weights[0].fill_(10.0);
+  lookahead_step(average, weights, 1.0);
+  CHECK(torch::equal(weights[0], torch::full({3}, 2.5)));  // decay 1: back to the average
+
+  // In a run it changes training (unlike train.ema); at decay 0 it is the plain run.
+  test_util::TempDir tmp;
+  const ExperimentSpec plain = small_bn({"data.limit.train=1000"});
+  const Dataset data = load_dataset(plain.data);
+  const TrainResult base = train(plain, data, tmp / "a.pt");
+  const TrainResult none =
+      train(small_bn({"data.limit.train=1000", "train.lookahead={every: 5, decay: 0}"}), data, tmp / "b.pt");
+  const TrainResult ahead =
+      train(small_bn({"data.limit.train=1000", "train.lookahead={every: 5, decay: 0.9}"}), data, tmp / "c.pt");
+  for (size_t e = 0; e < 2; ++e)
+    CHECK(none.epochs[e].train_loss == doctest::Approx(base.epochs[e].train_loss).epsilon(1e-4));
+  CHECK(ahead.epochs[1].train_loss != doctest::Approx(base.epochs[1].train_loss).epsilon(1e-4));
+}
+
+TEST_CASE("alternating flips and lookahead: a run stopped mid-epoch and resumed ends with the uninterrupted metrics") {
+  test_util::TempDir tmp;
+  const ExperimentSpec spec =
+      small_bn({"data.limit.train=1000", "data.augment=[{random_crop: 4}, {horizontal_flip: alternating}]",
+                "train.lookahead={every: 5}", "train.epochs=3"});
+  const Dataset data = load_dataset(spec.data);
+  const TrainResult whole = train(spec, data, tmp / "a.pt");
+  int64_t steps = 0;
+  TrainObserver stop;
+  stop.stop_requested = [&] { return ++steps == 12; };  // mid-epoch 2 (8 steps each), off the lookahead period
+  const TrainResult first = train(spec, data, tmp / "b.pt", stop);
+  REQUIRE(first.status == RunStatus::Interrupted);
+  const TrainResult rest = train(spec, data, tmp / "b.pt", {}, true, first.epochs);
+  REQUIRE(rest.epochs.size() == 3);
+  for (size_t e = 0; e < 3; ++e) {
+    CHECK(rest.epochs[e].train_loss == whole.epochs[e].train_loss);
+    CHECK(rest.epochs[e].test_loss == whole.epochs[e].test_loss);
+  }
+}
+
 // ---- fuzzer regressions ----
 
 #include "fuzz/fuzz_inputs.h"
@@ -625,6 +704,23 @@ train: {epochs: 3}
   CHECK(torch::equal(weight, initial));
   CHECK(biases[0].abs().sum().item<double>() > 0);  // trained in epoch 1
   CHECK(torch::equal(biases[1], biases[0]));        // frozen after it, momentum and decay included
+  CHECK(torch::equal(biases[2], biases[0]));
+
+  // With lookahead too: it averages what trains and leaves the frozen filters and bias as they are.
+  spec.train.lookahead_every = 3;  // off the 5 steps of an epoch: the bias freezes between two updates
+  spec.train.lookahead_decay = 0.9;
+  seed_everything(1);
+  BuiltModel again = build_model(spec.model);
+  const torch::nn::Module& first_again = *again.net->layers()->ptr(0);
+  weight = first_again.named_parameters()["weight"];
+  bias = first_again.named_parameters()["bias"];
+  Trainer ahead(spec, again.net, data, torch::kCPU);
+  const torch::Tensor initial_again = weight.detach().clone();
+  biases.clear();
+  REQUIRE(ahead.run(observer, tmp / "l.pt", false, {}).status == RunStatus::Finished);
+  REQUIRE(biases.size() == 3);
+  CHECK(torch::equal(weight, initial_again));
+  CHECK(torch::equal(biases[1], biases[0]));
   CHECK(torch::equal(biases[2], biases[0]));
 }
 

@@ -127,8 +127,8 @@ class ExperimentParser {
                   spec.model);
     if (top.require("train"))
       parse_train(MapView(r_, top.node("train"), "train",
-                          {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "ema", "seed", "device",
-                           "threads", "layout", "eval"}),
+                          {"epochs", "batch_size", "optimizer", "schedule", "label_smoothing", "ema", "lookahead",
+                           "seed", "device", "threads", "layout", "eval"}),
                   spec.train);
     // The shape walk needs a well-formed model; its misfits join the other problems.
     if (r_.error_count() == before_model && !spec.model.layers.empty()) {
@@ -208,9 +208,15 @@ class ExperimentParser {
       }
       if (auto k = r_.to_choice(kind_node, item_path, kKinds)) kind = *k; else continue;
       AugmentStep step{kind, kind == "random_crop" ? 4 : kind == "cutout" ? 8 : 0};
-      const std::string key = kind == "random_crop" ? "padding" : "size";
+      const std::string key = kind == "random_crop" ? "padding" : kind == "cutout" ? "size" : "mode";
       if (kind == "horizontal_flip") {
-        if (options.IsDefined() && !options.IsNull()) r_.error(options, item_path, "horizontal_flip takes no options");
+        static const std::vector<std::string> kModes{"random", "alternating"};
+        if (options.IsScalar()) {
+          if (auto mode = r_.to_choice(options, item_path + ".horizontal_flip", kModes)) step.mode = *mode;
+        } else if (options.IsDefined() && !options.IsNull()) {
+          MapView o(r_, options, item_path + ".horizontal_flip", {key});
+          o.get_choice(key, step.mode, kModes);
+        }
       } else if (options.IsScalar()) {
         if (auto v = r_.to_int(options, item_path + "." + kind, kind == "cutout" ? Range::Positive : Range::NonNegative))
           step.size = *v;
@@ -635,6 +641,19 @@ class ExperimentParser {
     }
     m.get("label_smoothing", train.label_smoothing, Range::Probability);
     m.get("ema", train.ema, Range::Probability);
+    if (m.has("lookahead")) {
+      MapView l(r_, m.node("lookahead"), m.path("lookahead"), {"every", "decay"});
+      if (l.ok()) {
+        train.lookahead_every = 5;
+        train.lookahead_decay = 0.7737809375;  // 0.95^5: airbench's per-step 0.95 over 5 steps
+        l.get("every", train.lookahead_every, Range::NonNegative);  // 0: off, so a grid can compare
+        l.get("decay", train.lookahead_decay, Range::Probability);
+        if (train.lookahead_every == 0) train.lookahead_decay = 0;
+        if (train.ema > 0 && train.lookahead_every > 0)
+          r_.error(m.node("lookahead"), m.path("lookahead"),
+                   "train.ema and train.lookahead both average the weights; use one of them");
+      }
+    }
     m.get("seed", train.seed, Range::NonNegative);
     m.get_choice("device", train.device, {"auto", "cpu", "cuda"});
     m.get("threads", train.threads, Range::NonNegative);

@@ -33,6 +33,9 @@ struct LayerSpec {
 struct AugmentStep {
   std::string type;  ///< random_crop | horizontal_flip | cutout
   int64_t size = 0;  ///< padding for random_crop, side for cutout
+  /// horizontal_flip only: "random" (each image, each epoch, with probability 1/2) or
+  /// "alternating" (each image mirrored on every other epoch, from a random start per image).
+  std::string mode = "random";
 };
 
 struct DataSpec {
@@ -103,6 +106,11 @@ struct TrainSpec {
   /// out of the config hash.
   std::string layout = "auto";
   double ema = 0.0;             ///< decay of the weights' moving average evaluated instead of the weights; 0 = off
+  /// Lookahead: every `lookahead_every` steps the weights move to their moving
+  /// average (decay lookahead_decay * (step / steps)^3) and the average is copied
+  /// back; at the end the weights are the average. 0 = off.
+  int64_t lookahead_every = 0;
+  double lookahead_decay = 0.0;
 };
 
 /// A checked experiment: everything stage 2 and 3 need.

@@ -27,7 +27,10 @@ nlohmann::json layer_json(const LayerSpec& layer, const ModelSpec& model) {
 namespace {
 nlohmann::json experiment_json_base(const ExperimentSpec& s) {
   nlohmann::json augment = nlohmann::json::array();
-  for (const auto& a : s.data.augment) augment.push_back({{"type", a.type}, {"size", a.size}});
+  for (const auto& a : s.data.augment) {
+    augment.push_back({{"type", a.type}, {"size", a.size}});
+    if (a.mode != "random") augment.back()["mode"] = a.mode;  // newer key: absent keeps older hashes
+  }
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& layer : s.model.layers) layers.push_back(layer_json(layer, s.model));
   const TrainSpec& t = s.train;
@@ -81,6 +84,8 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
   if (s.data.validation > 0)
     j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
   if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
+  if (s.train.lookahead_every > 0)
+    j["train"]["lookahead"] = {{"every", s.train.lookahead_every}, {"decay", s.train.lookahead_decay}};
   if (s.model.standardize) j["model"]["standardize"] = true;
   if (s.train.layout != "auto") j["train"]["layout"] = s.train.layout;
   return j;

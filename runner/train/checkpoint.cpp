@@ -1,6 +1,6 @@
 // The checkpoint format: one LibTorch archive with the model, the optimizer,
 // where in the run it stopped (epoch, step, running sums), a fingerprint of the
-// data and the EMA weights; written atomically.
+// data and the EMA or lookahead weights; written atomically.
 #include "runner/train/trainer.h"
 
 #include <filesystem>
@@ -28,6 +28,7 @@ void Trainer::save_checkpoint(const std::string& path, int64_t epoch, int64_t st
     archive.write("ema_updates", torch::tensor(ema_updates_));
     for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema_" + std::to_string(i), ema_[i]);
   }
+  for (size_t i = 0; i < lookahead_.size(); ++i) archive.write("lookahead_" + std::to_string(i), lookahead_[i]);
   // Serialized in memory, then written by us: LibTorch's file writer throws from
   // a destructor when the disk fills, which aborts the process.
   std::ostringstream buffer;
@@ -74,6 +75,11 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
         archive.read("ema_" + std::to_string(i), t);
         ema_[i] = t.to(device_);
       }
+    }
+    for (size_t i = 0; i < lookahead_.size(); ++i) {
+      torch::Tensor t;
+      archive.read("lookahead_" + std::to_string(i), t);
+      lookahead_[i] = t.to(device_);
     }
   } catch (const c10::Error& e) {
     std::string reason = e.what();

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "runner/base/errors.h"
 
@@ -301,11 +302,22 @@ torch::Tensor BatchTransform::normalize(const torch::Tensor& images) const {
 
 torch::Tensor BatchTransform::eval(const torch::Tensor& images) const { return normalize(images); }
 
-torch::Tensor BatchTransform::train(const torch::Tensor& images, torch::Generator& generator) const {
+bool BatchTransform::alternates() const {
+  return std::any_of(steps_.begin(), steps_.end(), [](const AugmentStep& s) { return s.mode == "alternating"; });
+}
+
+torch::Tensor BatchTransform::train(const torch::Tensor& images, torch::Generator& generator,
+                                    const FlipPhase& phase) const {
   torch::Tensor x = normalize(images);
   for (const auto& step : steps_) {
     if (step.type == "random_crop") {
       x = random_crop(x, step.size, generator);
+    } else if (step.type == "horizontal_flip" && step.mode == "alternating") {
+      if (!phase.start.defined() || phase.start.size(0) != x.size(0))
+        throw std::invalid_argument("horizontal_flip: alternating needs each image's epoch-0 flip");
+      // Every image is seen both ways in any two consecutive epochs (airbench's derandomized flip).
+      const torch::Tensor flip = phase.epoch % 2 == 0 ? phase.start : phase.start.logical_not();
+      x = torch::where(flip.to(device_).view({-1, 1, 1, 1}), x.flip({3}), x);
     } else if (step.type == "horizontal_flip") {
       const torch::Tensor flip = (torch::rand({x.size(0)}, generator) < 0.5).to(device_);
       x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);

@@ -46,13 +46,23 @@ void hold_out_validation(Dataset& data, int64_t n, int64_t seed);
 /// Dispatches on data.dataset, then holds out data.validation images.
 Dataset load_dataset(const DataSpec& data);
 
+/// Where a batch stands for an alternating flip: whether each of its images is
+/// mirrored in epoch 0 (bool [B], on the transform's device), and the epoch.
+struct FlipPhase {
+  torch::Tensor start;
+  int64_t epoch = 0;
+};
+
 /// Turns a batch of uint8 images into normalized float input, applying the
 /// augmentation steps in order with `generator`.
 class BatchTransform {
  public:
   BatchTransform(const DataSpec& data, torch::Device device);
   /// images: [B, C, H, W] uint8 on any device. Returns float on `device`.
-  torch::Tensor train(const torch::Tensor& images, torch::Generator& generator) const;
+  /// `phase` is needed by horizontal_flip: alternating (std::invalid_argument without it).
+  torch::Tensor train(const torch::Tensor& images, torch::Generator& generator, const FlipPhase& phase = {}) const;
+  /// Whether a step needs a FlipPhase.
+  bool alternates() const;
   torch::Tensor eval(const torch::Tensor& images) const;
 
  private:

@@ -54,11 +54,18 @@ Trainer::Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch
         return in_layout(transform_.eval(train_images_.narrow(0, 0, count)));
       });
     }
-  if (spec_.train.ema > 0) {
+  if (spec_.train.ema > 0 || spec_.train.lookahead_every > 0) {
     // Handles stay valid: the optimizer and checkpoint loading update them in place.
     model_state_ = net_->parameters();
+    lookahead_params_ = model_state_.size();
     for (const auto& b : net_->buffers()) model_state_.push_back(b);
-    for (const auto& t : model_state_) ema_.push_back(t.detach().clone());
+    for (const auto& t : model_state_) (spec_.train.ema > 0 ? ema_ : lookahead_).push_back(t.detach().clone());
+  }
+  if (transform_.alternates()) {
+    // Fixed by the seed alone, like the order: a resumed run flips as the uninterrupted one.
+    auto generator =
+        torch::make_generator<at::CPUGeneratorImpl>(mix_seed(static_cast<uint64_t>(spec_.train.seed), 0, 0xF11F));
+    flip_start_ = (torch::rand({train_labels_.size(0)}, generator) < 0.5).to(device_);
   }
 }
 
@@ -75,12 +82,15 @@ torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& la
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
 }
 
-Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, torch::Generator& generator) {
+Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, torch::Generator& generator,
+                                        int64_t epoch) {
   // The named scopes are what `runner bench --profile` reports besides the layers.
   torch::Tensor x, y;
   {
     RECORD_FUNCTION("batch + augmentation", std::vector<c10::IValue>());
-    x = in_layout(transform_.train(train_images_.index_select(0, index), generator));
+    FlipPhase phase;
+    if (flip_start_.defined()) phase = {flip_start_.index_select(0, index), epoch};
+    x = in_layout(transform_.train(train_images_.index_select(0, index), generator, phase));
     y = train_labels_.index_select(0, index);
   }
   {
@@ -146,7 +156,7 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
       torch::manual_seed(step_seed + 1);  // dropout
       const int64_t begin = step * batch, len = std::min(batch, n - begin);
       lr = learning_rate_at(train, epoch * steps + step, steps);
-      const StepResult r = train_step(order.narrow(0, begin, len), lr, generator);
+      const StepResult r = train_step(order.narrow(0, begin, len), lr, generator, epoch);
       const double loss_value = r.loss;
       if (!std::isfinite(loss_value)) {
         result.status = RunStatus::Diverged;
@@ -155,6 +165,7 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
                          std::to_string(epoch * steps + step + 1) + ", lr " + std::to_string(lr) + ")";
         return result;
       }
+      update_lookahead(epoch * steps + step + 1, train.epochs * steps);
       loss_sum += loss_value * static_cast<double>(len);
       correct_now += r.correct;
       seen += len;

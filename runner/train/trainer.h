@@ -38,6 +38,13 @@ torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& la
 /// with "flip_translate" also of both shifted one pixel each way (weights 1/4, 1/8).
 torch::Tensor eval_log_probs(const std::function<torch::Tensor(const torch::Tensor&)>& forward, const torch::Tensor& x,
                              const std::string& tta);
+/// train.lookahead after `done` of `total` steps: the decay to average with when
+/// this step updates (decay * (done / total)^3 every `every` steps; 1, the weights
+/// taking the average, after a last step that is not one), else nothing.
+std::optional<double> lookahead_decay_at(const TrainSpec& train, int64_t done, int64_t total);
+/// average = decay * average + (1 - decay) * weights, then weights = average
+/// (floating-point tensors only; counters are left alone).
+void lookahead_step(std::vector<torch::Tensor>& average, const std::vector<torch::Tensor>& weights, double decay);
 /// The number of epochs completed in a checkpoint file (checkpoint.cpp).
 int64_t checkpoint_epoch(const std::string& path);
 
@@ -73,7 +80,7 @@ class Trainer {
     torch::Tensor correct;  ///< on the device: summed without a host sync per step
   };
   /// One optimizer step on the training images at `index`.
-  StepResult train_step(const torch::Tensor& index, double lr, torch::Generator& generator);
+  StepResult train_step(const torch::Tensor& index, double lr, torch::Generator& generator, int64_t epoch = 0);
   struct EvalResult {
     double loss = 0, acc = 0;
     torch::Tensor predictions;
@@ -91,6 +98,8 @@ class Trainer {
   void update_ema();
   /// Swaps the averaged weights in (evaluation) and back; no-op without train.ema.
   void swap_ema();
+  /// lookahead_step when lookahead_decay_at says so; no-op without train.lookahead.
+  void update_lookahead(int64_t done, int64_t total);
 
   const ExperimentSpec& spec_;
   Net net_;
@@ -100,9 +109,12 @@ class Trainer {
   bool channels_last_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Tensor train_images_, train_labels_, val_images_, val_labels_, test_images_, test_labels_;  // on device_
-  std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled when train.ema > 0
+  std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled with train.ema or lookahead
   std::vector<torch::Tensor> ema_;          ///< the average of model_state_
   int64_t ema_updates_ = 0;
+  std::vector<torch::Tensor> lookahead_;    ///< train.lookahead's average of model_state_
+  size_t lookahead_params_ = 0;             ///< how many of model_state_ are parameters
+  torch::Tensor flip_start_;                ///< horizontal_flip: alternating: each training image's epoch-0 flip
 };
 
 }  // namespace runner
