@@ -42,9 +42,9 @@ TEST_CASE("runner check: 0 for the seed experiments, with the table") {
   }
   // The config hash: equal for the same experiment however it is written (blocks, extends, defaults).
   const std::string techniques = "check " + test_util::source_path("experiments/ablation/techniques.yaml");
-  const auto best = run_runner("check " + test_util::source_path("experiments/best/bn.yaml"));
+  const auto best = run_runner("check " + test_util::source_path("experiments/ablation/best_full.yaml"));
   const auto defaults = run_runner(techniques);
-  // best/bn.yaml extends techniques.yaml with the search's winner: the same as setting those keys
+  // best_full.yaml extends techniques.yaml with the search's winner: the same as setting those keys
   const auto searched = run_runner(techniques + " --set name=x --set model.blocks.net.params.stem=whiten_stem"
                                    " --set model.blocks.net.params.w1=20 --set train.optimizer.weight_decay=0.000494539"
                                    " --set train.schedule.max_lr=0.109499 --set train.label_smoothing=0.0375"
@@ -55,6 +55,10 @@ TEST_CASE("runner check: 0 for the seed experiments, with the table") {
   CHECK(hash_of(best.output) != hash_of(defaults.output));
   CHECK(best.output.find("49,896 parameters (288 of them frozen) < 50,000") != std::string::npos);
   CHECK(best.output.find("Non-trainable params: 288") != std::string::npos);
+  // best/bn.yaml: separable residual convs buy the width 24-44-56 within the budget
+  const auto separable = run_runner("check " + test_util::source_path("experiments/best/bn.yaml"));
+  CHECK(separable.output.find("49,388 parameters (288 of them frozen) < 50,000") != std::string::npos);
+  CHECK(separable.output.find("\n  sep_group {w: 56, act: relu}  ") != std::string::npos);
   CHECK(defaults.output.find("\n  group {w: 16, act: relu}  ") != std::string::npos);
   CHECK(defaults.output.find("  rows 4-10, 4,672 params, at model.layers.0.net.layers.1\n") != std::string::npos);
 }

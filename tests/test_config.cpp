@@ -197,7 +197,8 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
   SQLite::Database db(tmp / "best.db");
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
            {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
-           {"experiments/best/bn.yaml", "best2-batch-s1"},             // extends it with the searched parameters
+           {"experiments/ablation/best_full.yaml", "best2-batch-s1"},  // extends it with the searched parameters
+           {"experiments/best/bn.yaml", "best4-bn-s1"},                // and that with separable residual convs
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/best/ln.yaml", "best2-ws-layer-s1"},     {"experiments/best/gn.yaml", "best3-gn-2-s1"}}) {
     CAPTURE(file);
@@ -754,6 +755,40 @@ TEST_CASE("horizontal_flip: alternating and train.lookahead: forms, defaults, ch
   CHECK(config_hash(with) != config_hash(plain));
   CHECK(experiment_json(parse_experiment(kMinimal, "x.yaml", {"data.augment=[{horizontal_flip: alternating}]"}))["data"]
             ["augment"][0]["mode"] == "alternating");
+}
+
+TEST_CASE("train.optimizer.param_groups: per-class lr_scale and weight_decay, checks, and groups at their defaults dropped") {
+  ExperimentSpec spec = parse_experiment(
+      kMinimal, "x.yaml",
+      {"train.optimizer.weight_decay=5e-4",
+       "train.optimizer.param_groups={norm_scales: {lr_scale: 0}, norm_biases: {lr_scale: 16, weight_decay: 1e-4}, "
+       "weights: {weight_decay: 5e-4}, biases: {lr_scale: 1}}"});
+  const auto& groups = spec.train.optimizer.param_groups;
+  REQUIRE(groups.size() == 2);  // weights and biases as given are their defaults
+  CHECK(groups.at("norm_scales").lr_scale == 0.0);
+  CHECK(!groups.at("norm_scales").weight_decay);
+  CHECK(groups.at("norm_biases").lr_scale == 16.0);
+  CHECK(*groups.at("norm_biases").weight_decay == doctest::Approx(1e-4));
+  const nlohmann::json with = experiment_json(spec);
+  CHECK(with["train"]["optimizer"]["param_groups"]["norm_biases"]["lr_scale"] == 16.0);
+  CHECK(!with["train"]["optimizer"]["param_groups"].contains("weights"));
+
+  const nlohmann::json plain = experiment_json(parse_experiment(kMinimal, "x.yaml", {}));
+  const nlohmann::json defaults = experiment_json(parse_experiment(
+      kMinimal, "x.yaml", {"train.optimizer.param_groups={weights: {}, norm_biases: {lr_scale: 1, weight_decay: 0}}"}));
+  CHECK(!plain["train"]["optimizer"].contains("param_groups"));
+  CHECK(config_hash(defaults) == config_hash(plain));
+  CHECK(config_hash(with) != config_hash(plain));
+
+  CHECK(config_error(kMinimal, {"train.optimizer.param_groups={norm_scale: {lr_scale: 0}}"})
+            .find("key 'train.optimizer.param_groups.norm_scale': unknown key (did you mean 'norm_scales'?)") !=
+        std::string::npos);
+  CHECK(config_error(kMinimal, {"train.optimizer.param_groups={biases: {lr_scale: -1}}"})
+            .find("key 'train.optimizer.param_groups.biases.lr_scale'") != std::string::npos);
+  CHECK(config_error(kMinimal, {"train.optimizer.param_groups={biases: {lr: 2}}"})
+            .find("valid keys here: lr_scale, weight_decay") != std::string::npos);
+  CHECK(config_error(kMinimal, {"train.optimizer.param_groups=[weights]"})
+            .find("key 'train.optimizer.param_groups': must be a map") != std::string::npos);
 }
 
 TEST_CASE("model.standardize sets every conv's default, a conv's own key wins, and unused it leaves the hash alone") {

@@ -622,7 +622,8 @@ class ExperimentParser {
     if (m.require("epochs")) m.get("epochs", train.epochs, Range::Positive);
     m.get("batch_size", train.batch_size, Range::Positive);
     if (m.has("optimizer")) {
-      MapView o(r_, m.node("optimizer"), m.path("optimizer"), {"type", "lr", "momentum", "nesterov", "weight_decay"});
+      MapView o(r_, m.node("optimizer"), m.path("optimizer"),
+                {"type", "lr", "momentum", "nesterov", "weight_decay", "param_groups"});
       o.get_choice("type", train.optimizer.type, {"sgd", "adam", "adamw"});
       o.get("lr", train.optimizer.lr, Range::Positive);
       o.get("momentum", train.optimizer.momentum, Range::Probability);
@@ -630,6 +631,24 @@ class ExperimentParser {
       o.get("weight_decay", train.optimizer.weight_decay, Range::NonNegative);
       if (train.optimizer.nesterov && (train.optimizer.type != "sgd" || train.optimizer.momentum <= 0))
         r_.error(o.node("nesterov"), o.path("nesterov"), "needs optimizer.type sgd with momentum > 0");
+      if (o.has("param_groups")) {
+        const std::vector<std::string> kinds{"weights", "biases", "norm_scales", "norm_biases"};
+        MapView g(r_, o.node("param_groups"), o.path("param_groups"), kinds);
+        for (const auto& kind : kinds) {
+          if (!g.ok() || !g.has(kind)) continue;
+          MapView k(r_, g.node(kind), g.path(kind), {"lr_scale", "weight_decay"});
+          if (!k.ok()) continue;
+          ParamGroupSpec& group = train.optimizer.param_groups[kind];
+          k.get("lr_scale", group.lr_scale, Range::NonNegative);
+          if (k.has("weight_decay")) {
+            double decay = 0;
+            k.get("weight_decay", decay, Range::NonNegative);
+            if (decay != (kind == "weights" ? train.optimizer.weight_decay : 0.0)) group.weight_decay = decay;
+          }
+          // A class at its defaults is no group: the run and its hash are the plain ones.
+          if (group.lr_scale == 1.0 && !group.weight_decay) train.optimizer.param_groups.erase(kind);
+        }
+      }
     }
     if (m.has("schedule")) {
       MapView s(r_, m.node("schedule"), m.path("schedule"), {"type", "max_lr", "pct_start", "step_size", "gamma"});

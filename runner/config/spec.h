@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -75,12 +76,22 @@ struct ModelSpec {
   std::vector<BlockUseSpec> block_uses;  ///< in the order they are read (outer before inner)
 };
 
+/// One class of parameters in train.optimizer.param_groups: its learning rate
+/// is the schedule's times lr_scale (0 keeps it at its initial value).
+struct ParamGroupSpec {
+  double lr_scale = 1.0;
+  std::optional<double> weight_decay;  ///< unset: optimizer.weight_decay for weights, 0 for the rest
+};
+
 struct OptimizerSpec {
   std::string type = "sgd";  ///< sgd | adam | adamw
   double lr = 0.05;
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 0.0;
+  /// Keyed by weights | biases | norm_scales | norm_biases; empty: weights
+  /// with weight_decay, every other parameter without, all at the schedule's lr.
+  std::map<std::string, ParamGroupSpec> param_groups;
 };
 
 struct ScheduleSpec {

@@ -86,6 +86,11 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
   if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
   if (s.train.lookahead_every > 0)
     j["train"]["lookahead"] = {{"every", s.train.lookahead_every}, {"decay", s.train.lookahead_decay}};
+  for (const auto& [kind, group] : s.train.optimizer.param_groups) {
+    nlohmann::json& g = j["train"]["optimizer"]["param_groups"][kind];
+    g["lr_scale"] = group.lr_scale;
+    if (group.weight_decay) g["weight_decay"] = *group.weight_decay;
+  }
   if (s.model.standardize) j["model"]["standardize"] = true;
   if (s.train.layout != "auto") j["train"]["layout"] = s.train.layout;
   return j;

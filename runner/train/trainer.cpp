@@ -95,7 +95,7 @@ Trainer::StepResult Trainer::train_step(const torch::Tensor& index, double lr, t
   }
   {
     RECORD_FUNCTION("optimizer (zero_grad)", std::vector<c10::IValue>());
-    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+    optimizer_.set_lr(lr);
     optimizer_->zero_grad();
   }
   const torch::Tensor logits = net_->forward(x);

@@ -16,6 +16,7 @@
 #include "runner/train/device.h"
 #include "runner/train/metrics.h"
 #include "runner/train/optimizer.h"
+#include "runner/train/optimizer.h"
 #include "runner/train/schedule.h"
 
 namespace runner {
@@ -107,7 +108,7 @@ class Trainer {
   torch::Device device_;
   BatchTransform transform_;
   bool channels_last_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  Optimizer optimizer_;
   torch::Tensor train_images_, train_labels_, val_images_, val_labels_, test_images_, test_labels_;  // on device_
   std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled with train.ema or lookahead
   std::vector<torch::Tensor> ema_;          ///< the average of model_state_
