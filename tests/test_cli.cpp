@@ -303,6 +303,19 @@ TEST_CASE("sweep --plan lists every point with its parameters, a point over budg
   CHECK_FALSE(fs::exists(tmp / "r.db"));
 }
 
+TEST_CASE("sweep's SLURM-only options without --slurm are a usage error, not a local sweep") {
+  test_util::TempDir tmp;
+  const std::string grid = tiny_grid(tmp);
+  for (const char* opt : {"--dry-run", "--partition p", "--time 00:10:00", "--cpus-per-task 2", "--gres gpu:1",
+                          "--array-limit 2"}) {
+    CAPTURE(opt);
+    const auto run = run_runner("sweep " + grid + " " + opt + " --db " + tmp / "r.db");
+    CHECK(run.exit_code == 2);
+    CHECK(run.output.find("requires --slurm") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "r.db"));  // nothing trained, nothing recorded
+  }
+}
+
 TEST_CASE("sweep runs every point once, and the same command again skips them all") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp), db = tmp / "r.db";

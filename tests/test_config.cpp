@@ -198,9 +198,12 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
            {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
            {"experiments/ablation/best_full.yaml", "best2-batch-s1"},  // extends it with the searched parameters
-           {"experiments/best/bn.yaml", "best4-bn-s1"},                // and that with separable residual convs
+           {"experiments/ablation/separable.yaml", "best4-bn-s1"},     // and that with separable residual convs
+           {"experiments/best/bn.yaml", "best6-bn-s1"},                // and that with lighter crops
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
-           {"experiments/best/ln.yaml", "best2-ws-layer-s1"},     {"experiments/best/gn.yaml", "best3-gn-2-s1"}}) {
+           {"experiments/best/ln.yaml", "best2-ws-layer-s1"},
+           {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln.yaml with GroupNorm in 2 groups
+           {"experiments/best/gn.yaml", "best5-gn-s1"}}) {              // separable.yaml, the same norm
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
     q.bind(1, run);
