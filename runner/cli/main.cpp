@@ -138,11 +138,12 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
                       "with halving, each rung's points, metric and promotions");
   sweep_cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
-  CLI::Option* slurm_flag = sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a merge job; "
-                      "halving: one array per rung, each merge job promotes and submits the next");
+  CLI::Option* slurm_flag =
+      sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a "
+                          "merge job; halving: one array per rung, each merge job promotes and submits the next");
   // Without --slurm these would be ignored and the sweep would train here: `--dry-run` alone once ran a
   // whole grid. A usage error instead.
-  for (CLI::Option* o : {sweep_cmd->add_flag("--dry-run", sweep.dry_run, "with --slurm: print the sbatch scripts, submit nothing"),
+  for (CLI::Option* o : {sweep_cmd->add_flag("--dry-run", sweep.dry_run, "print the sbatch scripts, submit nothing"),
                          sweep_cmd->add_option("--partition", sweep.partition, "SLURM partition"),
                          sweep_cmd->add_option("--time", sweep.time, "SLURM time limit per task, HH:MM:SS"),
                          sweep_cmd->add_option("--cpus-per-task", sweep.cpus_per_task, "SLURM CPUs per task"),
