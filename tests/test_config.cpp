@@ -204,7 +204,7 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
            {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"}, // best_full.yaml, LayerNorm, standardized
            {"experiments/best/ln.yaml", "best8-ln-s1"},                // and that with lighter crops
            {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln_full.yaml with GroupNorm in 2 groups
-           {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml, the same norm
+           {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml with GroupNorm in 2 groups
            {"experiments/best/gn.yaml", "best7-gn-s1"}}) {              // and that with lighter crops
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
