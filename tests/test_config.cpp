@@ -199,13 +199,15 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
            {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
            {"experiments/ablation/best_full.yaml", "best2-batch-s1"},  // extends it with the searched parameters
            {"experiments/ablation/separable.yaml", "best4-bn-s1"},     // and that with separable residual convs
-           {"experiments/best/bn.yaml", "best6-bn-s1"},                // and that with lighter crops
+           {"experiments/ablation/bn_crop3.yaml", "best6-bn-s1"},      // and that with lighter crops
+           {"experiments/best/bn.yaml", "best10-bn-s1"},               // and lighter still
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"}, // best_full.yaml, LayerNorm, standardized
            {"experiments/best/ln.yaml", "best8-ln-s1"},                // and that with lighter crops
            {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln_full.yaml with GroupNorm in 2 groups
            {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml with GroupNorm in 2 groups
-           {"experiments/best/gn.yaml", "best7-gn-s1"}}) {              // and that with lighter crops
+           {"experiments/ablation/gn_crop3.yaml", "best7-gn-s1"},      // and that with lighter crops
+           {"experiments/best/gn.yaml", "best9-gn-s1"}}) {              // and lighter still
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
     q.bind(1, run);
