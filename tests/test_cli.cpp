@@ -328,6 +328,17 @@ TEST_CASE("sweep runs every point once, and the same command again skips them al
   const auto compare = run_runner("compare --sweep tiny --by model.norm --db " + db);
   CHECK(compare.output.find("group          2") != std::string::npos);
 
+  // Looking at a committed database (a VACUUM INTO copy, rollback journal) leaves its bytes as they
+  // were: opened for writing, it was switched to WAL, which rewrote its header.
+  const std::string copy = tmp / "copy.db";
+  SQLite::Database(db).exec("VACUUM INTO '" + copy + "'");
+  const std::string before = test_util::read_file(copy);
+  CHECK(run_runner("sweep " + grid + " --status --db " + copy).output.find("4 points: 4 finished") !=
+        std::string::npos);
+  CHECK(run_runner("sweep " + grid + " --plan --db " + copy).exit_code == 0);
+  CHECK(run_runner("sweep " + grid + " --best --db " + copy).exit_code == 0);
+  CHECK(test_util::read_file(copy) == before);
+
   // One log per point, named by the point, even after a value is added in front of the others (the
   // points' indices shift; logs named by index made two points share, and interleave, one file).
   std::string grid_text = test_util::read_file(grid);

@@ -189,8 +189,8 @@ std::map<std::string, PointRow> point_status(const SweepArgs& args, const std::s
   auto rank = [](const std::string& status) { return status == "finished" ? 3 : status == "running" ? 2 : 1; };
   std::map<std::string, PointRow> best;
   for (const auto& db : dbs) {
-    Store store(db);
-    for (auto& row : store.sweep_points(sweep)) {
+    const auto store = Store::open_read_only(db);
+    for (auto& row : store->sweep_points(sweep)) {
       auto it = best.find(row.point_key);
       if (it == best.end() || rank(row.status) > rank(it->second.status)) best[row.point_key] = row;
     }
@@ -546,8 +546,8 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
     std::printf("sweep %s: nothing recorded in %s yet\n", grid.sweep.c_str(), args.db.c_str());
     return kExitOk;
   }
-  Store store(args.db);
-  const auto states = rung_states(store, grid, drawn, base);
+  const auto store = Store::open_read_only(args.db);
+  const auto states = rung_states(*store, grid, drawn, base);
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
   for (size_t r = 0; r < states.size(); ++r) {
     const RungState& st = states[r];
@@ -576,7 +576,8 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
 int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<GridPoint>& drawn,
                const ExperimentSpec& base) {
   if (!fs::exists(args.db)) throw StoreError(args.db + ": no such database; run the sweep first");
-  Store store(args.db);
+  const auto read_only = Store::open_read_only(args.db);
+  const Store& store = *read_only;
   std::vector<std::string> sets;
   std::string what;
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
@@ -796,9 +797,13 @@ int cmd_sweep(const SweepArgs& args) {
   // A sampled search trains the points that pass and records the others as
   // rejected; a grid is a deliberate list, so one bad point refuses it all.
   const bool refuse_all = !refused.empty() && !grid.sampled();
-  // Planning reads an existing database but never creates one; a refused sweep records nothing.
+  // Looking (--plan, --status, --best) reads an existing database read-only and never creates one,
+  // so a copied or committed database keeps its bytes; a refused sweep records nothing.
   std::map<std::string, PointRow> known;
-  if (fs::exists(args.db) || (!args.plan && !args.status && !args.best && !args.slurm && !refuse_all)) {
+  const bool looking = args.plan || args.status || args.best;
+  if (looking && fs::exists(args.db)) {
+    for (auto& row : Store::open_read_only(args.db)->sweep_points(grid.sweep)) known[row.point_key] = row;
+  } else if (fs::exists(args.db) || (!looking && !args.slurm && !refuse_all)) {
     Store store(args.db);
     for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
   }
