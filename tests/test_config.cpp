@@ -203,7 +203,8 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
            {"experiments/best/bn.yaml", "best10-bn-s1"},               // and lighter still
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"}, // best_full.yaml, LayerNorm, standardized
-           {"experiments/best/ln.yaml", "best8-ln-s1"},                // and that with lighter crops
+           {"experiments/ablation/ln_crop3.yaml", "best8-ln-s1"},      // and that with lighter crops
+           {"experiments/best/ln.yaml", "best11-ln-s1"},               // best/gn.yaml with LayerNorm
            {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln_full.yaml with GroupNorm in 2 groups
            {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml with GroupNorm in 2 groups
            {"experiments/ablation/gn_crop3.yaml", "best7-gn-s1"},      // and that with lighter crops
