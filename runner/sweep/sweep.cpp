@@ -801,11 +801,9 @@ int cmd_sweep(const SweepArgs& args) {
   // so a copied or committed database keeps its bytes; a refused sweep records nothing.
   std::map<std::string, PointRow> known;
   const bool looking = args.plan || args.status || args.best;
-  if (looking && fs::exists(args.db)) {
-    for (auto& row : Store::open_read_only(args.db)->sweep_points(grid.sweep)) known[row.point_key] = row;
-  } else if (fs::exists(args.db) || (!looking && !args.slurm && !refuse_all)) {
-    Store store(args.db);
-    for (auto& row : store.sweep_points(grid.sweep)) known[row.point_key] = row;
+  if (fs::exists(args.db) || (!looking && !args.slurm && !refuse_all)) {
+    const auto store = looking ? Store::open_read_only(args.db) : std::make_unique<Store>(args.db);
+    for (auto& row : store->sweep_points(grid.sweep)) known[row.point_key] = row;
   }
 
   if (args.plan) {
