@@ -204,7 +204,8 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
            {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
            {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"}, // best_full.yaml, LayerNorm, standardized
            {"experiments/ablation/ln_crop3.yaml", "best8-ln-s1"},      // and that with lighter crops
-           {"experiments/best/ln.yaml", "best11-ln-s1"},               // best/gn.yaml with LayerNorm
+           {"experiments/ablation/ln_sep_crop2.yaml", "best11-ln-s1"}, // best/gn.yaml with LayerNorm
+           {"experiments/best/ln.yaml", "best12-ln-s1"},               // and that with LN's searched recipe
            {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln_full.yaml with GroupNorm in 2 groups
            {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml with GroupNorm in 2 groups
            {"experiments/ablation/gn_crop3.yaml", "best7-gn-s1"},      // and that with lighter crops
@@ -217,6 +218,14 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
     CHECK((spec.files.size() >= 2 || !spec.model.block_uses.empty()));
     CHECK(config_hash(experiment_json(spec)) == q.getColumn(0).getString());
   }
+  // best/ln.yaml's recipe is the winner of LN's halving search, the point its last rung trained on validation.
+  fs::copy_file(test_util::source_path("docs/results/ablation.db"), tmp / "ablation.db");
+  SQLite::Database ablation(tmp / "ablation.db");
+  SQLite::Statement q(ablation, "SELECT config_hash FROM runs WHERE name = 'best-ln-sep-search-4-r2'");
+  REQUIRE(q.executeStep());
+  const ExperimentSpec spec =
+      load_experiment(test_util::source_path("experiments/best/ln.yaml"), {"train.seed=1", "data.validation=5000"});
+  CHECK(config_hash(experiment_json(spec)) == q.getColumn(0).getString());
 }
 
 namespace {
