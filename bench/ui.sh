@@ -10,7 +10,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -n "${UI_BENCH_DIR:-}" ]; then dir=$UI_BENCH_DIR; rm -rf "$dir"; mkdir -p "$dir"; keep=1; else dir=$(mktemp -d); keep=; fi
 ui=; trap '[ -n "$ui" ] && kill $ui 2>/dev/null; [ -z "$keep" ] && rm -rf "$dir"' EXIT
 db=$dir/big.db
-"$runner" runs --db "$db" >/dev/null  # the current schema
+# The current schema, empty: a copy of a committed database without its rows (the
+# looking commands never create one).
+sqlite3 "$here/docs/results/search.db" "VACUUM INTO '$db'"
+for t in $(sqlite3 "$db" "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"); do
+  sqlite3 "$db" "DELETE FROM $t"
+done
 yaml=$here/experiments/session8/bn.yaml
 sqlite3 "$db" <<SQL
 ATTACH '$here/docs/results/search.db' AS seed;  -- a recorded config of the seed network

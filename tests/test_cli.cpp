@@ -337,7 +337,19 @@ TEST_CASE("sweep runs every point once, and the same command again skips them al
         std::string::npos);
   CHECK(run_runner("sweep " + grid + " --plan --db " + copy).exit_code == 0);
   CHECK(run_runner("sweep " + grid + " --best --db " + copy).exit_code == 0);
+  CHECK(run_runner("runs --db " + copy).output.find("tiny-batch-s1") != std::string::npos);
+  CHECK(run_runner("show 1 --db " + copy).exit_code == 0);
+  CHECK(run_runner("compare --sweep tiny --by model.norm --db " + copy).output.find("group          2") !=
+        std::string::npos);
+  CHECK(run_runner("report --db " + copy + " --out " + (tmp / "copy.html")).exit_code == 0);
   CHECK(test_util::read_file(copy) == before);
+  CHECK_FALSE(fs::exists(copy + "-wal"));
+  CHECK_FALSE(fs::exists(copy + "-shm"));
+  // Nor does looking create a database where there is none.
+  const auto missing = run_runner("runs --db " + (tmp / "none.db"));
+  CHECK(missing.exit_code == 5);
+  CHECK(missing.output.find("no results database here yet") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp / "none.db"));
 
   // One log per point, named by the point, even after a value is added in front of the others (the
   // points' indices shift; logs named by index made two points share, and interleave, one file).

@@ -456,3 +456,29 @@ TEST_CASE("a version 1 database is migrated to the current version in place, kee
   CHECK(store.epochs(1).size() == 1);
   CHECK(!store.epochs(1)[0].val_acc);
 }
+
+TEST_CASE("open_to_look reads a current database without changing a byte, and migrates an older one") {
+  test_util::TempDir tmp;
+  const std::string current = tmp / "current.db", copy = tmp / "copy.db";
+  { Store store(current); }
+  SQLite::Database(current).exec("VACUUM INTO '" + copy + "'");  // as committed: rollback journal
+  const std::string before = test_util::read_file(copy);
+  {
+    const auto looked = Store::open_to_look(copy);
+    CHECK(looked->runs().empty());
+  }
+  CHECK(test_util::read_file(copy) == before);
+  CHECK_FALSE(std::filesystem::exists(copy + "-wal"));
+
+  {  // version 1: migrated, as the writing open would, so the looking commands can read it
+    SQLite::Database v1(tmp / "v1.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    v1.exec(schema_step(1));
+    v1.exec("PRAGMA user_version = 1");
+  }
+  { const auto looked = Store::open_to_look(tmp / "v1.db"); }
+  CHECK(SQLite::Database(tmp / "v1.db").execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
+
+  CHECK(store_error([&] { Store::open_to_look(tmp / "none.db"); }).find("no results database here yet") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(tmp / "none.db"));
+}

@@ -309,7 +309,8 @@ int cmd_resume(int64_t run_id, const std::string& db) {
 }
 
 int cmd_runs(const std::string& db) {
-  Store store(db);
+  const auto opened = Store::open_to_look(db);
+  const Store& store = *opened;
   const std::string host = host_name();
   std::printf("%5s  %-24s %-22s %8s %9s %9s  %s\n", "id", "name", "status", "epochs", "final %", "best %",
               "started (UTC)");
@@ -325,7 +326,8 @@ int cmd_runs(const std::string& db) {
 }
 
 int cmd_show(int64_t run_id, const std::string& db) {
-  Store store(db);
+  const auto opened = Store::open_to_look(db);
+  const Store& store = *opened;
   const RunRow r = store.run(run_id);
   std::printf("run %lld: %s — %s%s\n", static_cast<long long>(r.id), r.record.name.c_str(), r.status.c_str(),
               r.error.empty() ? "" : (" (" + r.error + ")").c_str());
@@ -350,8 +352,8 @@ int cmd_show(int64_t run_id, const std::string& db) {
 }
 
 int cmd_compare(const CompareOptions& options, const std::string& db) {
-  if (!std::filesystem::exists(db)) throw StoreError(db + ": no results database here yet (run an experiment first)");
-  Store store(db);
+  const auto opened = Store::open_to_look(db);
+  const Store& store = *opened;
   // A search's own view (rungs, promotions) unless --by asks for its runs compared as runs.
   if (!options.by_given && !options.sweep.empty() && options.sweep.find(',') == std::string::npos && options.where.empty())
     if (const auto view = load_search_view(store, options.sweep)) {

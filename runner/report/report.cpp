@@ -453,8 +453,8 @@ std::string run_page_html(const Store& store, int64_t run_id) {
 }
 
 int cmd_report(const ReportArgs& args) {
-  if (!fs::exists(args.db)) throw StoreError(args.db + ": no results database here yet (run an experiment first)");
-  Store store(args.db);
+  const auto opened = Store::open_to_look(args.db);
+  const Store& store = *opened;
   const std::vector<RunRow> rows = pick_runs(store, args.run_ids, args.where, args.sweep);
   const std::vector<RunView> runs = load_views(store, rows);
   std::map<std::string, ImageSet> cache;
@@ -479,8 +479,8 @@ int cmd_report(const ReportArgs& args) {
 int cmd_plot(const PlotArgs& args) {
   const std::string ext = fs::path(args.out).extension().string();
   if (ext != ".png" && ext != ".svg") throw ConfigError("--out " + args.out + ": must end in .png or .svg");
-  if (!fs::exists(args.db)) throw StoreError(args.db + ": no results database here yet (run an experiment first)");
-  Store store(args.db);
+  const auto opened = Store::open_to_look(args.db);
+  const Store& store = *opened;
   const std::vector<RunView> runs = load_views(store, pick_runs(store, args.run_ids, {}, ""));
   std::string svg;
   if (args.what == "curves") {

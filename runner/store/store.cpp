@@ -69,13 +69,27 @@ Store::Store(const std::string& path, ReadOnly) : path_(path), busy_timeout_ms_(
                        std::to_string(kSchemaVersion) + "); use a newer runner");
     if (version < kSchemaVersion)
       throw StoreError(path_ + ": schema version " + std::to_string(version) + " is older than this runner's (" +
-                       std::to_string(kSchemaVersion) + "); any command that writes (runner runs --db FILE) migrates it");
+                       std::to_string(kSchemaVersion) + "); runner runs --db FILE migrates it");
     return 0;
   });
 }
 
 std::unique_ptr<Store> Store::open_read_only(const std::string& path) {
   return std::unique_ptr<Store>(new Store(path, ReadOnly{}));
+}
+
+std::unique_ptr<Store> Store::open_to_look(const std::string& path) {
+  if (!std::filesystem::exists(path))
+    throw StoreError(path + ": no results database here yet (run an experiment first)");
+  const int version = guarded(path, "cannot open the results database to read", [&] {
+    return SQLite::Database(path, SQLite::OPEN_READONLY).execAndGet("PRAGMA user_version").getInt();
+  });
+  if (version > 0 && version < kSchemaVersion) {
+    std::fprintf(stderr, "%s: schema version %d is older than this runner's (%d): migrating it in place\n",
+                 path.c_str(), version, kSchemaVersion);
+    return std::make_unique<Store>(path);
+  }
+  return open_read_only(path);
 }
 
 Store::~Store() {

@@ -109,6 +109,11 @@ class Store {
   /// locks it for writing (a live view beside running sweeps). StoreError for a
   /// missing file, not a runner database, or a schema other than this runner's.
   static std::unique_ptr<Store> open_read_only(const std::string& path);
+  /// What the looking commands (runs, show, compare, report, plot) open: read-only,
+  /// so a committed database keeps its bytes; one of an older schema is migrated
+  /// in place first (saying so on stderr), as it always was, so it stays readable.
+  /// StoreError for a missing file, not a runner database, or a newer schema.
+  static std::unique_ptr<Store> open_to_look(const std::string& path);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
