@@ -14,6 +14,9 @@
 #   make fuzz FUZZ_SECONDS=N     each libFuzzer target for N seconds (build-fuzz/)
 #   make reliability  kill tests (runs, sweeps) and the soak test (docs/reliability.md)
 #   make build-cxx20  everything compiled as C++20, as newer LibTorch needs (build-cxx20/)
+#   make test-debian13  `make test` in a clean Debian 13 root (debootstrap, LibTorch 2.6,
+#                     GCC 14) with a fresh clone of HEAD; as root. DEBIAN13_TARGETS=...
+#                     runs other targets there (scripts/debian13.sh says the rest)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 EXP ?= experiments/session8/bn.yaml
@@ -26,7 +29,7 @@ STUDY ?= experiments/session8/bn.yaml experiments/session8/ln.yaml experiments/s
 CIFAR10_ROOT ?= $(abspath $(firstword $(wildcard data/cifar-10-batches-bin ../shared/data/cifar-10-batches-bin) data/cifar-10-batches-bin))
 export CIFAR10_ROOT
 
-.PHONY: all deps build test test-isa check run study data bench bench-convs bench-ui clean test-asan fuzz reliability build-cxx20
+.PHONY: all deps build test test-isa check run study data bench bench-convs bench-ui clean test-asan fuzz reliability build-cxx20 test-debian13
 
 all: build
 
@@ -100,6 +103,10 @@ test-asan: deps
 build-cxx20: deps
 	@cmake -S . -B build-cxx20 -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_STANDARD=20 $(CMAKE_ARGS) >/dev/null
 	@cmake --build build-cxx20 -j $(JOBS)
+
+DEBIAN13_TARGETS ?= test
+test-debian13:
+	scripts/debian13.sh $(DEBIAN13_TARGETS)
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "layers/torch_compat.h"
 #include "runner/base/errors.h"
 
 namespace runner {
@@ -496,8 +497,9 @@ torch::Tensor batch_norm_nhwc(const torch::Tensor& x, const torch::Tensor& weigh
       rv[c] = static_cast<float>((1 - factor) * rv[c] + factor * m.var[c] * unbiased);
     }
   }
-  return BatchNormNhwc::apply(x, ones_if_undefined(weight, g.C, 1.0), ones_if_undefined(bias, g.C, 0.0), m.mean,
-                              inverse_std(m.var, eps), relu_input);
+  return compat::apply_function<BatchNormNhwc>(x, ones_if_undefined(weight, g.C, 1.0),
+                                               ones_if_undefined(bias, g.C, 0.0), m.mean, inverse_std(m.var, eps),
+                                               relu_input);
 }
 
 torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
@@ -505,8 +507,8 @@ torch::Tensor group_norm_nhwc(const torch::Tensor& x, int64_t groups, const torc
   TORCH_CHECK(nhwc_norm_applies(x), "group_norm_nhwc: a 4-D float CPU tensor in channels-last expected");
   TORCH_CHECK(groups > 0 && x.size(1) % groups == 0, "group_norm_nhwc: groups must divide the channels");
   active_isa();
-  return GroupNormNhwc::apply(x, ones_if_undefined(weight, x.size(1), 1.0), ones_if_undefined(bias, x.size(1), 0.0),
-                              groups, eps, relu_input);
+  return compat::apply_function<GroupNormNhwc>(x, ones_if_undefined(weight, x.size(1), 1.0),
+                                               ones_if_undefined(bias, x.size(1), 0.0), groups, eps, relu_input);
 }
 
 BatchNorm2dImpl::BatchNorm2dImpl(int64_t channels, double eps, double momentum)

@@ -16,6 +16,7 @@
 // shows the frozen ones).
 #include "layers/layer_util.h"
 #include "layers/registry.h"
+#include "layers/torch_compat.h"
 
 namespace runner {
 namespace {
@@ -42,7 +43,7 @@ class WhitenImpl : public torch::nn::Module, public InitFromData, public EpochAw
                                       .transpose(1, 2)
                                       .reshape({-1, dims});
     const torch::Tensor covariance = patches.t().matmul(patches) / static_cast<double>(patches.size(0));
-    const auto [eigenvalues, eigenvectors] = torch::linalg::eigh(covariance, "U");
+    const auto [eigenvalues, eigenvectors] = compat::eigh(covariance);
     // Largest variance first; unfold's order (channel, row, column) is the filters' layout.
     const torch::Tensor filters = (eigenvectors.t() / torch::sqrt(eigenvalues + eps_).unsqueeze(1)).flip({0});
     const torch::Tensor w = filters.reshape({dims, c, kernel_, kernel_});

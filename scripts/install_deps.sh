@@ -13,8 +13,14 @@ packages=(
 
 # `install_deps.sh bench` also installs the Python peers of `make bench`.
 if [ "${1:-}" = bench ]; then packages+=(python3-torch python3-torchvision python3-yaml python3-numpy curl); fi
+# Package names that differ between releases: Debian 12 (bookworm) and 13 (trixie).
+codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+case "$codename" in
+  bookworm) clang_rt=libclang-rt-14-dev ;;   # clang 14
+  *) clang_rt=libclang-rt-dev ;;             # trixie on: the default clang's (19) runtimes
+esac
 # `install_deps.sh fuzz` adds clang and its libFuzzer/sanitizer runtimes.
-if [ "${1:-}" = fuzz ]; then packages+=(clang libclang-rt-14-dev); fi
+if [ "${1:-}" = fuzz ]; then packages+=(clang "$clang_rt"); fi
 
 missing=()
 for p in "${packages[@]}"; do
