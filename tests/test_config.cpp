@@ -5,7 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
+
+#include <sys/stat.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
@@ -843,4 +846,59 @@ train: {epochs: 1}
             .find("\"standardize\":true") != std::string::npos);
   const std::string bad = config_error(kMinimal, {"model.standardize=maybe"});
   CHECK(bad.find("model.standardize") != std::string::npos);
+}
+
+TEST_CASE("every input is bounded: not a regular file, too large, a second document, ${VAR} in extends, YAML 1.2 scalars") {
+  test_util::TempDir tmp;
+  const std::string bn = test_util::source_path("experiments/session8/bn.yaml");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(tmp / name, std::ios::binary) << text;
+    return std::string(tmp / name);
+  };
+  auto load_error = [](const std::function<void()>& load) {
+    try {
+      load();
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+
+  // A FIFO is refused before it is opened (opening one blocks until a writer comes).
+  const std::string fifo = tmp / "fifo.yaml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(load_error([&] { load_experiment(fifo); }).find("is not a regular file (a device, FIFO or socket)") !=
+        std::string::npos);
+  CHECK(load_error([&] { load_experiment(write("child.yaml", "name: c\nextends: fifo.yaml\n")); })
+            .find("child.yaml:2:10: key 'extends': cannot open") != std::string::npos);
+  CHECK(load_error([&] { load_grid(tmp.path.string()); }).find("is a directory, not a file") != std::string::npos);
+  // Larger than 1 MiB: refused, whatever it holds.
+  const std::string big = write("big.yaml", "name: big\ndescription: \"" + std::string(1 << 20, 'x') + "\"\n");
+  CHECK(load_error([&] { load_experiment(big); }).find("a config file may have at most 1048576 (1 MiB)") != std::string::npos);
+  // A grid file is one document too.
+  CHECK(load_error([&] { load_grid(write("g.yaml", "base: " + bn + "\ngrid: {model.norm: [batch]}\n---\nseeds: [1]\n")); })
+            .find("g.yaml:3:1: a second YAML document begins here") != std::string::npos);
+  // A leading '---' (a document start) and a final '...' are one document.
+  CHECK(load_error([&] { load_experiment(write("marked.yaml", "---\nextends: " + bn + "\nname: marked\n...\n")); }) ==
+        "(no error)");
+
+  // ${VAR:-default} expands in extends: as everywhere else; an unset VAR without a default is named.
+  ::unsetenv("RUNNER_TEST_NO_SUCH_VAR");
+  const std::string folder = fs::path(bn).parent_path().string();
+  CHECK(load_experiment(write("env.yaml", "extends: ${RUNNER_TEST_NO_SUCH_VAR:-" + folder + "}/ln.yaml\nname: env\n"))
+            .model.norm == "layer");
+  CHECK(load_error([&] { load_experiment(write("env2.yaml", "extends: ${RUNNER_TEST_NO_SUCH_VAR}/ln.yaml\nname: e\n")); })
+            .find("env2.yaml:1:10: key 'extends': environment variable RUNNER_TEST_NO_SUCH_VAR is not set") !=
+        std::string::npos);
+
+  // YAML 1.2's core schema: 0x and 0o integers, true/True/TRUE; 1e3 is not an integer.
+  const ExperimentSpec hex = parse_experiment(kMinimal, "x.yaml", {"train.epochs=0x2", "train.batch_size=0o200"});
+  CHECK(hex.train.epochs == 2);
+  CHECK(hex.train.batch_size == 128);
+  CHECK(parse_experiment(kMinimal, "x.yaml", {"train.optimizer.lr=.05"}).train.optimizer.lr == doctest::Approx(0.05));
+  CHECK(config_error(kMinimal, {"train.epochs=1e3"}) == "--set train.epochs=1e3: key 'train.epochs': must be an integer, got '1e3'");
+  CHECK(config_error(kMinimal, {"train.optimizer.lr=0x1p-3"}).find("must be a number, got '0x1p-3'") != std::string::npos);
+  CHECK(config_error(kMinimal, {"model.layers.0.conv.standardize=TRUE"}) == "(no error)");
+  CHECK(config_error(kMinimal, {"model.layers.0.conv.standardize=on"}).find("yes/no/on/off are not booleans") !=
+        std::string::npos);
 }

@@ -103,7 +103,8 @@ class ExperimentParser {
 
   ExperimentSpec parse(const YAML::Node& root) {
     ExperimentSpec spec;
-    MapView top(r_, root, "", {"version", "name", "description", "data", "budget", "model", "train"});
+    // extends is resolved (and removed) before this; it is listed for the message a typo of it gets.
+    MapView top(r_, root, "", {"version", "extends", "name", "description", "data", "budget", "model", "train"});
     if (top.has("version")) {
       int64_t version = 1;
       top.get("version", version);
@@ -752,8 +753,9 @@ std::optional<std::string> yaml_scalar_at(const std::string& yaml, const std::st
 }
 
 ExperimentSpec load_experiment(const std::string& path, const std::vector<std::string>& sets) {
-  const std::optional<std::string> text = read_text_file(path);
-  if (!text) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the experiment file (no such file or not readable)"}});
+  std::string why;
+  const std::optional<std::string> text = read_text_file(path, &why);
+  if (!text) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the experiment file: " + why}});
   return parse_experiment(*text, path, sets);
 }
 

@@ -164,9 +164,9 @@ GridSpec load_grid(const std::string& path) {
   GridSpec grid;
   grid.file = path;
   grid.sweep = fs::path(path).stem().string();
-  const std::optional<std::string> text = read_text_file(path);
-  if (!text)
-    throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the grid file (no such file or not readable)"}});
+  std::string why;
+  const std::optional<std::string> text = read_text_file(path, &why);
+  if (!text) throw ConfigError({Diagnostic{SourceLoc{path, 0, 0}, "", "cannot open the grid file: " + why}});
   const YAML::Node root = load_yaml(*text, path);
   if (!root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{path, 1, 1}, "", "a grid file is a map with base, grid, seeds, name"}});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,6 +38,9 @@ std::string trim(const std::string& s) {
 
 namespace {
 
+/// The tag an empty value gets, followed by its key's "line:col" (see strict_walk).
+const std::string kEmptyValueTag = "!runner-empty-value-at:";
+
 /// Checks every map under `node` for keys given twice and resolves its merge
 /// keys, children first (a merged map may merge others). An aliased node is
 /// visited once (`seen`: its position in the text).
@@ -55,6 +59,11 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
     if (!it->first.IsScalar()) continue;
     const std::string key = it->first.Scalar(), key_path = path.empty() ? key : path + "." + key;
     const auto [first, fresh] = keys.emplace(key, it->first.Mark());
+    // An empty value (`epochs:` and nothing) is a null whose mark is the next token,
+    // lines later or at the end of the file: it remembers its key's place instead.
+    if (it->second.IsNull() && it->second.Mark().line > it->first.Mark().line)
+      it->second.SetTag(kEmptyValueTag + std::to_string(it->first.Mark().line + 1) + ":" +
+                        std::to_string(it->first.Mark().column + 1));
     if (!fresh)
       diags.push_back({at(it->first.Mark()), key_path,
                        "given twice in one map (first at line " + std::to_string(first->second.line + 1) +
@@ -87,21 +96,157 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
 
 }  // namespace
 
-std::optional<std::string> read_text_file(const std::string& path) {
+std::optional<std::string> read_text_file(const std::string& path, std::string* why) {
+  namespace fs = std::filesystem;
+  auto refuse = [&](const std::string& reason) -> std::optional<std::string> {
+    if (why != nullptr) *why = reason;
+    return std::nullopt;
+  };
+  // Checked before opening: a directory reads as nothing, and /dev/zero or a FIFO
+  // would be read until memory runs out, or block forever.
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || status.type() == fs::file_type::not_found) return refuse("no such file");
+  if (status.type() == fs::file_type::directory) return refuse("is a directory, not a file");
+  if (status.type() != fs::file_type::regular) return refuse("is not a regular file (a device, FIFO or socket)");
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size > kMaxConfigBytes)
+    return refuse("is " + std::to_string(size) + " bytes; a config file may have at most " +
+                  std::to_string(kMaxConfigBytes) + " (1 MiB)");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  if (!in) return refuse("not readable");
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) return refuse("is larger than a config file may be (1 MiB)");
+  return text;
 }
 
+namespace {
+
+/// Where the first byte that is not well-formed UTF-8 (RFC 3629: no overlong
+/// forms, no surrogates, at most U+10FFFF) starts; npos when all of it is.
+size_t first_invalid_utf8(const std::string& text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char b = s[i + k];
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+SourceLoc location_of(const std::string& text, size_t offset, const std::string& label) {
+  int line = 1, col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line, col = 1;
+    else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++col;  // not a continuation byte
+  }
+  return SourceLoc{label, line, col};
+}
+
+/// Deepest nesting of lists and maps under `node`, stopping once past `limit`.
+int nesting_depth(const YAML::Node& node, int limit) {
+  if (!node.IsMap() && !node.IsSequence()) return 0;
+  int deepest = 0;
+  for (auto it = node.begin(); it != node.end() && deepest <= limit; ++it)
+    deepest = std::max(deepest, nesting_depth(node.IsMap() ? it->second : *it, limit));
+  return deepest + 1;
+}
+
+}  // namespace
+
 YAML::Node load_yaml(const std::string& text, const std::string& label) {
-  YAML::Node root;
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[bad]));
+    throw ConfigError({Diagnostic{location_of(text, bad, label), "",
+                                  std::string("byte ") + byte +
+                                      " is not UTF-8; config files are UTF-8 text (re-save the file as UTF-8, "
+                                      "e.g. iconv -f latin1 -t utf-8)"}});
+  }
+  // Bracket nesting is counted before parsing: yaml-cpp recurses once per level.
+  {
+    int depth = 0;
+    bool in_single = false, in_double = false, in_comment = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c == '\n') in_comment = false;
+      if (in_comment) continue;
+      if (in_double) {
+        if (c == '\\') ++i;
+        else if (c == '"') in_double = false;
+        continue;
+      }
+      if (in_single) {
+        if (c == '\'') in_single = false;
+        continue;
+      }
+      if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) in_comment = true;
+      else if (c == '"') in_double = true;
+      else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos)) in_single = true;
+      else if (c == '[' || c == '{') {
+        if (++depth > kMaxConfigDepth)
+          throw ConfigError({Diagnostic{location_of(text, i, label), "",
+                                        "lists and maps nest more than " + std::to_string(kMaxConfigDepth) +
+                                            " levels deep here; the DSL allows at most " + std::to_string(kMaxConfigDepth)}});
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      }
+    }
+  }
+  std::vector<YAML::Node> documents;
   try {
-    root = YAML::Load(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError({Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
   }
+  if (documents.size() > 1) {
+    // The '---' that ends the first document's content starts the second.
+    int line = 1, marker = 1;
+    bool content = false;
+    for (size_t pos = 0; pos < text.size(); ++line) {
+      const size_t end = std::min(text.find('\n', pos), text.size());
+      const std::string row = trim(text.substr(pos, end - pos));
+      if (row.rfind("---", 0) == 0 && (row.size() == 3 || row[3] == ' ' || row[3] == '\r')) {
+        if (content) {
+          marker = line;
+          break;
+        }
+      } else if (!row.empty() && row[0] != '#' && row[0] != '%' && row != "\r") {
+        content = true;
+      }
+      pos = end + 1;
+    }
+    throw ConfigError({Diagnostic{SourceLoc{label, marker, 1}, "",
+                                  "a second YAML document begins here ('---'); a config file is one document: "
+                                  "remove the '---' and what follows, or split it into two files"}});
+  }
+  YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+  if (nesting_depth(root, kMaxConfigDepth) > kMaxConfigDepth)
+    throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
+                                  "lists and maps nest more than " + std::to_string(kMaxConfigDepth) +
+                                      " levels deep; the DSL allows at most " + std::to_string(kMaxConfigDepth)}});
   std::vector<Diagnostic> diags;
   std::set<size_t> seen;
   strict_walk(root, "", label, diags, seen);
@@ -155,15 +300,20 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
   const SourceLoc at{label, ext.Mark().line + 1, ext.Mark().column + 1};
   if (!ext.IsScalar() || ext.Scalar().empty())
     throw ConfigError({Diagnostic{at, "extends", "takes the path of the experiment this one builds on, relative to " + label}});
-  const fs::path parent_path = (fs::path(label).parent_path() / ext.Scalar()).lexically_normal();
+  std::string env_error;  // ${VAR} and ${VAR:-default} expand here as in every other value
+  const std::string written = expand_env(ext.Scalar(), env_error);
+  if (!env_error.empty()) throw ConfigError({Diagnostic{at, "extends", env_error}});
+  const fs::path parent_path = (fs::path(label).parent_path() / written).lexically_normal();
   const std::string parent = parent_path.string();
   for (const auto& file : chain)
     if (fs::path(file).lexically_normal() == parent_path)
       throw ConfigError({Diagnostic{at, "extends", "extends itself through " + chain_text(chain, parent) +
                                                         "; a chain of extends must end in a file without one"}});
-  const std::optional<std::string> text_of_parent = read_text_file(parent);
+  std::string why;
+  const std::optional<std::string> text_of_parent = read_text_file(parent, &why);
   if (!text_of_parent)
-    throw ConfigError({Diagnostic{at, "extends", "cannot open " + parent + " (extends " + chain_text(chain, parent) + ")"}});
+    throw ConfigError({Diagnostic{at, "extends", "cannot open " + parent + ": " + why + " (extends " +
+                                                      chain_text(chain, parent) + ")"}});
   const ResolvedYaml base = resolve_chain(*text_of_parent, parent, chain);
   if (!base.root.IsMap())
     throw ConfigError({Diagnostic{SourceLoc{parent, 1, 1}, "", "an experiment that others extend must be a map of keys (extends " +
@@ -266,6 +416,10 @@ SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const 
   size_t longest = 0;
   for (const auto& [key, origin] : origins_)
     if ((source == key || source.rfind(key + ".", 0) == 0) && key.size() >= longest) file = origin, longest = key.size();
+  if (node.IsDefined() && node.IsNull() && node.Tag().rfind(kEmptyValueTag, 0) == 0) {
+    const std::string at = node.Tag().substr(kEmptyValueTag.size());
+    return SourceLoc{file, std::stoi(at), std::stoi(at.substr(at.find(':') + 1))};
+  }
   if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file, node.Mark().line + 1, node.Mark().column + 1};
   return SourceLoc{file, 0, 0};
 }
@@ -351,18 +505,37 @@ bool Reader::range_ok(double value, Range range, const Value& v) {
   return true;
 }
 
+namespace {
+
+/// An integer as YAML 1.2's core schema writes it: [-+]?[0-9]+, 0x[0-9a-fA-F]+ or 0o[0-7]+.
+std::optional<long long> core_schema_int(const std::string& t) {
+  static const std::regex kDecimal("[-+]?[0-9]+"), kHex("0x[0-9a-fA-F]+"), kOctal("0o[0-7]+");
+  int base = 0;
+  size_t skip = 0;
+  if (std::regex_match(t, kDecimal)) base = 10;
+  else if (std::regex_match(t, kHex)) base = 16, skip = 2;
+  else if (std::regex_match(t, kOctal)) base = 8, skip = 2;
+  else return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(t.c_str() + skip, &end, base);
+  if (errno == ERANGE || *end != '\0') return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
 std::optional<int64_t> Reader::to_int(const YAML::Node& node, const std::string& path, Range range) {
   const auto v = resolve(node, path);
   const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
-  char* end = nullptr;
-  errno = 0;
-  const long long value = std::strtoll(t.c_str(), &end, 10);
-  if (t.empty() || *end != '\0' || errno == ERANGE) {
+  const std::optional<long long> parsed = core_schema_int(t);
+  if (!parsed) {
     fail(*v, "must be an integer, got '" + t + "'");
     return std::nullopt;
   }
+  const long long value = *parsed;
   if (!range_ok(static_cast<double>(value), range, *v)) return std::nullopt;
   return value;
 }
@@ -372,10 +545,19 @@ std::optional<double> Reader::to_double(const YAML::Node& node, const std::strin
   const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(t.c_str(), &end);
-  if (t.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
+  // YAML 1.2's core schema: a float as [-+]?(.5|5|5.|5.5)(e[-+]?5)?, or one of its integers (0x10, 0o17).
+  static const std::regex kCoreFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  double value = 0;
+  if (std::regex_match(t, kCoreFloat)) {
+    errno = 0;
+    value = std::strtod(t.c_str(), nullptr);
+    if (errno == ERANGE || !std::isfinite(value)) {
+      fail(*v, "must be a number, got '" + t + "' (out of range)");
+      return std::nullopt;
+    }
+  } else if (const auto as_int = core_schema_int(t)) {
+    value = static_cast<double>(*as_int);
+  } else {
     fail(*v, "must be a number, got '" + t + "'");
     return std::nullopt;
   }
@@ -388,9 +570,13 @@ std::optional<bool> Reader::to_bool(const YAML::Node& node, const std::string& p
   const auto text = v ? text_of(*v) : std::nullopt;
   if (!text) return std::nullopt;
   const std::string t = trim(*text);
-  if (t == "true" || t == "True" || t == "yes") return true;
-  if (t == "false" || t == "False" || t == "no") return false;
-  fail(*v, "must be true or false, got '" + t + "'");
+  // YAML 1.2's core schema: yes/no/on/off are words, not booleans (they were in YAML 1.1).
+  if (t == "true" || t == "True" || t == "TRUE") return true;
+  if (t == "false" || t == "False" || t == "FALSE") return false;
+  fail(*v, "must be true or false, got '" + t + "'" +
+               (t == "yes" || t == "no" || t == "on" || t == "off" || t == "y" || t == "n"
+                    ? " (the DSL reads YAML 1.2's core schema: yes/no/on/off are not booleans)"
+                    : ""));
   return std::nullopt;
 }
 

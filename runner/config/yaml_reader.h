@@ -21,15 +21,23 @@ namespace runner {
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
-/// A whole file's bytes; nullopt when it cannot be opened.
-std::optional<std::string> read_text_file(const std::string& path);
+/// What a config file may be: its size, and how deep its lists and maps nest.
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+inline constexpr int kMaxConfigDepth = 64;
+
+/// A whole config file's bytes; nullopt, with the reason in `why`, when it is not
+/// a regular file (a directory, device or FIFO is refused before it is read), is
+/// larger than kMaxConfigBytes, or cannot be read.
+std::optional<std::string> read_text_file(const std::string& path, std::string* why = nullptr);
 
 /// Parses YAML text as the spec reads it, not as loosely as yaml-cpp: a key
 /// given twice in one map is an error naming both lines; merge keys
 /// (`<<: *base`, `<<: [*a, *b]`) are resolved, the map's own keys winning over
 /// merged ones and earlier merged maps over later ones. Anchors and aliases,
 /// a UTF-8 byte-order mark and CRLF line ends work. Throws ConfigError with
-/// `label`:line:col for invalid YAML and for every duplicate key.
+/// `label`:line:col for invalid YAML, for every duplicate key, for a byte that is
+/// not UTF-8, for a second document ('---') and for nesting deeper than
+/// kMaxConfigDepth.
 YAML::Node load_yaml(const std::string& text, const std::string& label);
 
 /// An experiment's YAML with `extends: PATH` resolved (PATH relative to the
