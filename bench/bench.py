@@ -8,7 +8,10 @@ per-image offsets, so the comparison leans towards the peer.
 All measure steady-state training images/s (after warm-up, augmentation and optimizer step included).
 Every contender runs --repeat times, interleaved round by round (this machine's speed drifts by tens of
 percent over minutes); the table shows medians, and the min-max of each.
-Uses Debian's python3-torch (the same LibTorch 1.13.1 as the runner). Run with /usr/bin/python3.
+Uses Debian's python3-torch (the LibTorch release the runner builds against there: 1.13.1 on Debian 12, 2.6 on
+Debian 13). Run with /usr/bin/python3.
+The peers get the allocator settings the runner gives itself (mallopt in runner/cli/main.cpp: mmap and trim
+thresholds of 1 GiB), through GLIBC_TUNABLES; on glibc's defaults a peer loses 15-20 % to page faults.
 """
 import argparse, json, os, re, statistics, subprocess, sys, time
 
@@ -182,6 +185,9 @@ def main():
     if a.peer:  # one peer in a fresh process, so peers do not share warm state
         print(json.dumps(peer(a.experiments[0], a.peer, a.batch, a.threads, a.steps, a.warmup)))
         return
+    # The runner's mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD, 1 GiB), for the Python peers.
+    tunables = "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824"
+    peer_env = dict(os.environ, GLIBC_TUNABLES=":".join(filter(None, [os.environ.get("GLIBC_TUNABLES"), tunables])))
     rows = []
     common = ["--batch", str(a.batch), "--threads", str(a.threads), "--steps", str(a.steps), "--warmup", str(a.warmup)]
     for exp in a.experiments:
@@ -190,7 +196,8 @@ def main():
             out = subprocess.check_output([a.runner, "bench", exp, "--json"] + common).decode()
             runs["runner"].append(json.loads(out.strip().splitlines()[-1])["train_images_per_s"])
             for mode in ("notebook", "tuned"):
-                res = json.loads(subprocess.check_output([sys.executable, __file__, exp, "--peer", mode] + common).decode())
+                res = json.loads(subprocess.check_output([sys.executable, __file__, exp, "--peer", mode] + common,
+                                                         env=peer_env).decode())
                 if mode == "notebook":
                     runs["notebook"].append(res["train_images_per_s"])
                 else:
@@ -200,8 +207,9 @@ def main():
         other = "nchw" if fmt == "channels_last" else "channels_last"
         rows.append((os.path.basename(exp), runs["runner"], runs[fmt], fmt, runs["notebook"], other, runs[other]))
     caps = "oneDNN and ATen capped at AVX2, runner's norm kernels AVX2" if a.isa == "avx2" else "no ISA caps"
-    print(f"batch {a.batch}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up, median of {a.repeat} "
-          f"interleaved rounds (min-max); training images/s; {caps}")
+    print(f"torch {torch.__version__}; batch {a.batch}, {a.threads} threads, {a.steps} timed steps after {a.warmup} "
+          f"warm-up, median of {a.repeat} interleaved rounds (min-max); training images/s; {caps}; peers with the "
+          f"runner's allocator settings ({tunables})")
     print("| experiment | runner | peer (b) tuned | peer (a) notebook | runner / (b) | runner / (a) |")
     print("|---|---:|---:|---:|---:|---:|")
     med = statistics.median

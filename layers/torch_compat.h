@@ -6,8 +6,11 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <sstream>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 // The oldest release whose API this header was written against.
 static_assert(TORCH_VERSION_MAJOR > 1 || (TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR >= 13),
@@ -42,6 +45,44 @@ auto apply_function(Args&&... args) {
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 13
 #pragma GCC diagnostic pop
 #endif
+}
+
+/// The key of a parameter's entry in an optimizer's state: a string of its
+/// TensorImpl's address up to 1.13, the address itself from 2.0.
+inline auto optimizer_state_key(const torch::Tensor& parameter) {
+#if TORCH_VERSION_MAJOR >= 2
+  return static_cast<void*>(parameter.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
+#endif
+}
+
+/// Why an optimizer's loaded state does not fit its parameters (a momentum or
+/// moment tensor of another shape than its parameter), or "". Checkpoints keep
+/// LibTorch's own optimizer format, and its keys changed with 2.0: under 2.6 a
+/// 1.13 checkpoint's state loads without complaint but gives parameters each
+/// other's momentum, and the first step fails on the shapes.
+inline std::string optimizer_state_mismatch(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (const auto& parameter : group.params()) {
+      const auto found = optimizer.state().find(optimizer_state_key(parameter));
+      if (found == optimizer.state().end()) continue;
+      std::vector<torch::Tensor> tensors;
+      const torch::optim::OptimizerParamState* state = found->second.get();
+      if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state))
+        tensors = {sgd->momentum_buffer()};
+      else if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state))
+        tensors = {adam->exp_avg(), adam->exp_avg_sq(), adam->max_exp_avg_sq()};
+      else if (const auto* adamw = dynamic_cast<const torch::optim::AdamWParamState*>(state))
+        tensors = {adamw->exp_avg(), adamw->exp_avg_sq(), adamw->max_exp_avg_sq()};
+      for (const auto& t : tensors)
+        if (t.defined() && t.sizes() != parameter.sizes()) {
+          std::ostringstream out;
+          out << "optimizer state of shape " << t.sizes() << " for a parameter of shape " << parameter.sizes();
+          return out.str();
+        }
+    }
+  return "";
 }
 
 }  // namespace runner::compat

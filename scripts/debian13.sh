@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a make target of this repository on a clean Debian 13 (trixie) system:
 # a debootstrap root built from the Debian mirror apt already uses, a fresh clone
-# of this repository's HEAD inside it, and the shared CIFAR-10 copy beside it.
+# of this repository's HEAD inside it, and ../shared (the seed, the CIFAR-10 copy) beside it.
 #   scripts/debian13.sh [TARGET...]      default: test (the README's test command)
 # Environment:
 #   DEBIAN13_ROOT   where the root lives (default /var/tmp/runner-debian13); reused by
@@ -58,15 +58,23 @@ if [ "${DEBIAN13_FRESH:-}" = 1 ] || [ ! -f "$root_dir/.complete" ]; then
   touch "$root_dir/.complete"
 fi
 
-step "mounts: /proc, /sys, /dev, /dev/shm, /tmp, the shared CIFAR-10 copy (read-only)"
+step "mounts: /proc, /sys, /dev, /tmp, ../shared (read-only)"
 mount -t proc proc "$root/proc"; mounts+=("$root/proc")
 bind /sys "$root/sys"
 bind /dev "$root/dev"
 mount -t tmpfs tmpfs "$root/tmp"; mounts+=("$root/tmp")
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
-cifar=${CIFAR10_ROOT:-$(cd "$here/.." && pwd)/shared/data/cifar-10-batches-bin}
-if [ -d "$cifar" ]; then bind "$cifar" "$root/work/shared/data/cifar-10-batches-bin" ro; fi
+# ../shared as the tests expect it beside the clone (the seed's tables, CIFAR-10); a
+# $CIFAR10_ROOT elsewhere goes to the same place inside.
+shared=$(cd "$here/.." && pwd)/shared
+if [ -d "$shared" ]; then bind "$shared" "$root/work/shared" ro; fi
+if [ -n "${CIFAR10_ROOT:-}" ] && [ -d "$CIFAR10_ROOT" ] && [ "$(realpath "$CIFAR10_ROOT")" != "$(realpath "$shared/data/cifar-10-batches-bin" 2>/dev/null)" ]; then
+  bind "$CIFAR10_ROOT" "$root/work/cifar-10-batches-bin" ro
+  inner_cifar=/work/cifar-10-batches-bin
+else
+  inner_cifar=/work/shared/data/cifar-10-batches-bin
+fi
 
 step "fresh clone of $(git -C "$here" rev-parse --short HEAD) into $root/work/runner"
 if [ "${DEBIAN13_KEEP_BUILD:-}" = 1 ] && [ -d "$root/work/runner/build" ]; then
@@ -82,7 +90,7 @@ if [ -d "$root/work/build.keep" ]; then mv "$root/work/build.keep" "$root/work/r
 for target in "${targets[@]}"; do
   step "make $target (Debian 13)"
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" CIFAR10_ROOT=/work/shared/data/cifar-10-batches-bin \
+    LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" CIFAR10_ROOT="$inner_cifar" \
     bash -c "cd /work/runner && make $target"
 done
 step "done: make ${targets[*]} passed on Debian 13"

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "layers/torch_compat.h"
 #include "runner/base/atomic_file.h"
 #include "runner/base/errors.h"
 
@@ -24,6 +25,8 @@ void Trainer::save_checkpoint(const std::string& path, int64_t epoch, int64_t st
   archive.write("correct", torch::tensor(correct));
   archive.write("seen", torch::tensor(seen));
   archive.write("data_fingerprint", torch::tensor(static_cast<int64_t>(data_fingerprint(data_))));
+  // Which LibTorch wrote it: its optimizer format is LibTorch's own and changed with 2.0.
+  archive.write("torch_version", c10::IValue(std::string(TORCH_VERSION)));
   if (!ema_.empty()) {
     archive.write("ema_updates", torch::tensor(ema_updates_));
     for (size_t i = 0; i < ema_.size(); ++i) archive.write("ema_" + std::to_string(i), ema_[i]);
@@ -55,13 +58,19 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
     return t;
   };
   torch::Tensor fingerprint;
+  std::string written_by = "LibTorch 1.13 or older";  // checkpoints before the key was written
+  std::string state_mismatch;
   try {
     archive.load_from(path, device_);
     archive.read("model", model);
     archive.read("optimizer", optimizer);
     net_->load(model);
     apply_layout();  // loading replaces the parameters' storage with the saved layout
+    c10::IValue version;
+    if (archive.try_read("torch_version", version) && version.isString())
+      written_by = "LibTorch " + version.toStringRef();
     optimizer_->load(optimizer);
+    state_mismatch = compat::optimizer_state_mismatch(*optimizer_.impl);
     epoch = scalar("epoch").item<int64_t>();
     step = scalar("step").item<int64_t>();
     loss_sum = scalar("loss_sum").item<double>();
@@ -83,9 +92,14 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
     }
   } catch (const c10::Error& e) {
     std::string reason = e.what();
-    throw DataError(path + ": cannot read the checkpoint (corrupt, or from another model): " +
-                    reason.substr(0, reason.find('\n')));
+    throw DataError(path + ": cannot read the checkpoint (corrupt, or from another model; written by " + written_by +
+                    ", read by LibTorch " + TORCH_VERSION + "): " + reason.substr(0, reason.find('\n')));
   }
+  if (!state_mismatch.empty())
+    throw DataError(path + ": cannot resume: the checkpoint was written by " + written_by + " and this runner uses LibTorch " +
+                    TORCH_VERSION + ", whose optimizer state format differs (" + state_mismatch +
+                    "); resume it with a runner built against the LibTorch that wrote it (Debian 12: 1.13, Debian 13: "
+                    "2.6), or start the run again");
   // Resuming on other data would silently mix two datasets in one run.
   if (fingerprint.defined() && static_cast<uint64_t>(fingerprint.item<int64_t>()) != data_fingerprint(data_))
     throw DataError(path + ": the training or test data changed since this checkpoint was written (data.root " +
