@@ -902,3 +902,24 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
   CHECK(config_error(kMinimal, {"model.layers.0.conv.standardize=on"}).find("yes/no/on/off are not booleans") !=
         std::string::npos);
 }
+
+TEST_CASE("a key both swept (grid) and sampled (search.space) is refused at the sampled one, naming the grid's line") {
+  test_util::TempDir tmp;
+  const std::string base = test_util::source_path("experiments/session8/bn.yaml");
+  std::string message;
+  try {
+    load_grid(write_grid(tmp, "base: " + base + R"(
+grid:
+  train.optimizer.lr: [0.05, 0.1]
+search:
+  method: random
+  samples: 4
+  space:
+    train.optimizer.lr: {log_uniform: [0.01, 0.2]}
+)"));
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  CHECK(message == tmp / "grid.yaml:8:5: key 'search.space.train.optimizer.lr': is also under grid: (line 3); a key is "
+                         "either swept (grid) or sampled (search.space): remove one");
+}

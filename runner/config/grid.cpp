@@ -249,6 +249,12 @@ GridSpec load_grid(const std::string& path) {
         std::vector<std::string> values;
         for (const auto& v : axis.second) values.push_back(flow_text(v));
         grid.axes.emplace_back(key, values);
+        // Swept and sampled at once, the sample would silently win on every point.
+        for (size_t i = 0; i < grid.search.space.size(); ++i)
+          if (grid.search.space[i].first == key)
+            reader.error_at(grid.search.space_locs[i], "search.space." + key,
+                            "is also under grid: (line " + std::to_string(reader.loc_of(axis.first, "grid." + key).line) +
+                                "); a key is either swept (grid) or sampled (search.space): remove one");
       }
     }
   }
