@@ -696,6 +696,18 @@ TEST_CASE("a sampled search records points over budget as rejected and trains th
   CHECK(d.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'rejected' AND reason LIKE '%87,664%'").getInt() == 2);
   CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 2);
 
+  // Every drawn point over budget: the search would train nothing, and says so (exit 2, not a plan).
+  std::ofstream(tmp / "none.yaml") << "base: base.yaml\nsearch:\n  method: random\n  samples: 3\n  space:\n"
+                                   << "    model.layers.4.conv.out: {int: [200, 300]}\n";
+  for (const char* mode : {" --plan", ""}) {
+    const auto none = run_runner("sweep " + tmp / "none.yaml" + mode + " --db " + tmp / "none.db");
+    CAPTURE(mode);
+    CHECK(none.exit_code == 2);
+    CHECK(none.output.find("none.yaml: all 3 drawn points of search none are rejected, so it would train nothing; the "
+                           "first: the model has ") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(tmp / "none.db"));
+
   // a key the experiment lacks; val_acc without a validation split
   std::ofstream(tmp / "bad.yaml") << "base: base.yaml\nsearch:\n  method: random\n  samples: 2\n  space:\n"
                                   << "    train.optimizr.lr: {uniform: [0.01, 0.1]}\n"

@@ -783,6 +783,10 @@ int cmd_sweep(const SweepArgs& args) {
   std::vector<CheckedPoint> points =
       check_points(grid, rungs.empty() ? drawn : at_rung(drawn, 0, rungs[0], base));
   const size_t total = points.size();
+  size_t rejected_everywhere = 0;  // over every shard: one shard's share may be all rejected by chance
+  std::string first_problem;
+  for (const auto& p : points)
+    if (!p.problem.empty() && rejected_everywhere++ == 0) first_problem = p.problem;
   std::vector<CheckedPoint> mine;
   for (auto& p : points)
     if (p.point.index % shards == shard) mine.push_back(std::move(p));
@@ -797,11 +801,12 @@ int cmd_sweep(const SweepArgs& args) {
   // A sampled search trains the points that pass and records the others as
   // rejected; a grid is a deliberate list, so one bad point refuses it all.
   const bool refuse_all = !refused.empty() && !grid.sampled();
+  const bool trains_nothing = grid.sampled() && total > 0 && rejected_everywhere == total;
   // Looking (--plan, --status, --best) reads an existing database read-only and never creates one,
   // so a copied or committed database keeps its bytes; a refused sweep records nothing.
   std::map<std::string, PointRow> known;
   const bool looking = args.plan || args.status || args.best;
-  if (fs::exists(args.db) || (!looking && !args.slurm && !refuse_all)) {
+  if (fs::exists(args.db) || (!looking && !args.slurm && !refuse_all && !trains_nothing)) {
     const auto store = looking ? Store::open_read_only(args.db) : std::make_unique<Store>(args.db);
     for (auto& row : store->sweep_points(grid.sweep)) known[row.point_key] = row;
   }
@@ -839,6 +844,11 @@ int cmd_sweep(const SweepArgs& args) {
     }
   }
   if (refuse_all) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
+  // A search none of whose drawn points can train has a space that admits nothing: the search file's problem.
+  if (trains_nothing)
+    throw ConfigError(grid.file + ": all " + std::to_string(total) + " drawn points of search " + grid.sweep +
+                      " are rejected, so it would train nothing; the first: " + first_line(first_problem) +
+                      (args.plan ? "" : " (--plan lists each)"));
   if (args.plan) return kExitOk;
   if (args.status && !rungs.empty()) return print_rungs(args, grid, drawn, base);
   if (args.status) return print_status(args, grid, mine);
