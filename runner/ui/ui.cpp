@@ -5,9 +5,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <regex>
@@ -337,14 +338,20 @@ int cmd_ui(const UiArgs& args) {
               << ", not only on this machine (127.0.0.1): anyone who can reach it can read the results\n";
   std::cerr << "runner ui: serving " << args.db << " read-only on http://" << args.host << ":" << port
             << "/ (Ctrl-C stops)" << std::endl;
-  std::atomic<bool> signalled{false};
+  std::atomic<bool> signalled{false}, listening_over{false};
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&stop, &sig);
+    if (listening_over) return;  // woken by the main thread below
     signalled = true;
+    // httplib's stop() only stops a server that is listening already: a SIGTERM
+    // right after the line above (a test, an impatient Ctrl-C) came before the
+    // listen, was lost and left the process serving forever.
+    while (!listening_over && !server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     server.stop();
   });
   const bool served = server.listen_after_bind();
+  listening_over = true;
   if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // the server ended by itself: wake the stopper
   stopper.join();
   if (!served && !signalled) throw ConfigError("runner ui: the server stopped: cannot accept connections");
