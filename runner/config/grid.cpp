@@ -253,7 +253,8 @@ GridSpec load_grid(const std::string& path) {
         for (size_t i = 0; i < grid.search.space.size(); ++i)
           if (grid.search.space[i].first == key)
             reader.error_at(grid.search.space_locs[i], "search.space." + key,
-                            "is also under grid: (line " + std::to_string(reader.loc_of(axis.first, "grid." + key).line) +
+                            "is also under grid: (line " +
+                                std::to_string(reader.loc_of(axis.first, "grid." + key).line) +
                                 "); a key is either swept (grid) or sampled (search.space): remove one");
       }
     }

@@ -204,12 +204,14 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
       }
       if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) in_comment = true;
       else if (c == '"') in_double = true;
-      else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos)) in_single = true;
+      else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos))
+        in_single = true;  // a quote inside a word (it's) starts nothing
       else if (c == '[' || c == '{') {
         if (++depth > kMaxConfigDepth)
           throw ConfigError({Diagnostic{location_of(text, i, label), "",
                                         "lists and maps nest more than " + std::to_string(kMaxConfigDepth) +
-                                            " levels deep here; the DSL allows at most " + std::to_string(kMaxConfigDepth)}});
+                                            " levels deep here; the DSL allows at most " +
+                                            std::to_string(kMaxConfigDepth)}});
       } else if ((c == ']' || c == '}') && depth > 0) {
         --depth;
       }

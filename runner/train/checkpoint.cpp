@@ -96,8 +96,9 @@ void Trainer::load_checkpoint(const std::string& path, int64_t& epoch, int64_t& 
                     ", read by LibTorch " + TORCH_VERSION + "): " + reason.substr(0, reason.find('\n')));
   }
   if (!state_mismatch.empty())
-    throw DataError(path + ": cannot resume: the checkpoint was written by " + written_by + " and this runner uses LibTorch " +
-                    TORCH_VERSION + ", whose optimizer state format differs (" + state_mismatch +
+    throw DataError(path + ": cannot resume: the checkpoint was written by " + written_by +
+                    " and this runner uses LibTorch " + TORCH_VERSION + ", whose optimizer state format differs (" +
+                    state_mismatch +
                     "); resume it with a runner built against the LibTorch that wrote it (Debian 12: 1.13, Debian 13: "
                     "2.6), or start the run again");
   // Resuming on other data would silently mix two datasets in one run.
