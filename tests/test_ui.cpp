@@ -178,13 +178,17 @@ TEST_CASE("runner ui stops on a SIGTERM that comes the moment it says it serves,
   // process served on forever (seen once in 130 tests under load). Bounded by timeout.
   test_util::TempDir tmp;
   fill(tmp / "r.db");
-  const std::string err = tmp / "err.txt";
+  // A file per start: grep must not find the previous start's line before this one's exists.
+  const std::string err = tmp / "err";
   const auto run = test_util::run_shell(
       "timeout -s KILL 60 sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do " + std::string(RUNNER_BINARY) + " ui --db " +
-      tmp / "r.db" + " --port 0 2>" + err + " & pid=$!; until grep -q \"read-only on\" " + err +
-      "; do sleep 0.005; done; kill -TERM $pid; wait $pid || exit 1; done'");
+      tmp / "r.db" + " --port 0 2>" + err + ".$i & pid=$!; until grep -q \"read-only on\" " + err +
+      ".$i 2>/dev/null; do sleep 0.005; done; kill -TERM $pid; wait $pid || exit $i; done'");
   CHECK(run.exit_code == 0);
-  CHECK(test_util::read_file(err).find("runner ui: stopped") != std::string::npos);
+  for (int i = 1; i <= 10; ++i) {
+    CAPTURE(i);
+    CHECK(test_util::read_file(err + "." + std::to_string(i)).find("runner ui: stopped") != std::string::npos);
+  }
 }
 
 TEST_CASE("runner ui survives a database that is missing, empty, from a newer schema or replaced while it serves") {
