@@ -228,6 +228,11 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
         continue;
       }
       if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) in_comment = true;
+      else if (c == ',' && depth == 0 && text.find_last_not_of(" \t", i == 0 ? 0 : i - 1) == (i == 0 ? std::string::npos : text.rfind('\n', i - 1)) )
+        // outside [ ] and { } a ',' at the start of a line is never valid, and yaml-cpp 0.7 never returns from some
+        throw ConfigError({Diagnostic{location_of(text, i, label), "",
+                                      "',' cannot begin a line outside [ ] or { } (it separates items inside them); "
+                                      "quote the text if it is a value"}});
       else if (c == '"') in_double = true;
       else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos))
         in_single = true;  // a quote inside a word (it's) starts nothing
