@@ -165,6 +165,14 @@ SourceLoc location_of(const std::string& text, size_t offset, const std::string&
   return SourceLoc{label, line, col};
 }
 
+/// Whether the ',' at `i` starts a token rather than sitting inside a plain
+/// scalar (`a, b`): first on its line, or after a quote, ':', '-' or '?'.
+bool comma_starts_token(const std::string& text, size_t i) {
+  size_t j = i;
+  while (j > 0 && (text[j - 1] == ' ' || text[j - 1] == '\t')) --j;
+  return j == 0 || std::string("\n\r'\":-?").find(text[j - 1]) != std::string::npos;
+}
+
 /// Deepest nesting of lists and maps under `node`, stopping once past `limit`.
 int nesting_depth(const YAML::Node& node, int limit) {
   if (!node.IsMap() && !node.IsSequence()) return 0;
@@ -228,11 +236,11 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
         continue;
       }
       if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) in_comment = true;
-      else if (c == ',' && depth == 0 && text.find_last_not_of(" \t", i == 0 ? 0 : i - 1) == (i == 0 ? std::string::npos : text.rfind('\n', i - 1)) )
-        // outside [ ] and { } a ',' at the start of a line is never valid, and yaml-cpp 0.7 never returns from some
+      else if (c == ',' && depth == 0 && comma_starts_token(text, i))
+        // Outside [ ] and { } such a ',' is never valid, and yaml-cpp 0.7 never returns from
+        // several of them (the config fuzzer's finds: ",", "'x',", "n:\n, epochs: 20").
         throw ConfigError({Diagnostic{location_of(text, i, label), "",
-                                      "',' cannot begin a line outside [ ] or { } (it separates items inside them); "
-                                      "quote the text if it is a value"}});
+                                      "',' separates items only inside [ ] or { }; quote the text if it is a value"}});
       else if (c == '"') in_double = true;
       else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos))
         in_single = true;  // a quote inside a word (it's) starts nothing
