@@ -193,31 +193,6 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
                                       " is not UTF-8; config files are UTF-8 text (re-save the file as UTF-8, "
                                       "e.g. iconv -f latin1 -t utf-8)"}});
   }
-  // yaml-cpp 0.7 (Debian 12) never returns from a document whose first token is ','
-  // (found by the config fuzzer: a 1-byte file ","); refused before parsing.
-  {
-    bool document_start = true;
-    int line = 1;
-    for (size_t pos = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0; pos < text.size(); ++line) {
-      const size_t end = std::min(text.find('\n', pos), text.size());
-      const std::string row = text.substr(pos, end - pos);
-      size_t i = 0;
-      const bool marker = (row.rfind("---", 0) == 0 || row.rfind("...", 0) == 0) &&
-                          (row.size() == 3 || row[3] == ' ' || row[3] == '\t' || row[3] == '\r');
-      if (marker) document_start = true, i = 3;
-      if (document_start) {
-        i = row.find_first_not_of(" \t\r", i);
-        if (i != std::string::npos && row[i] != '#' && !(row[i] == '%' && i == 0)) {
-          if (row[i] == ',')
-            throw ConfigError({Diagnostic{SourceLoc{label, line, static_cast<int>(i) + 1}, "",
-                                          "',' cannot begin a document (it separates items inside [ ] or { }); "
-                                          "quote the text if it is a value"}});
-          document_start = false;
-        }
-      }
-      pos = end + 1;
-    }
-  }
   // Bracket nesting is counted before parsing: yaml-cpp recurses once per level.
   {
     int depth = 0;
