@@ -882,6 +882,13 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
   CHECK(load_error([&] { load_experiment(write("marked.yaml", "---\nextends: " + bn + "\nname: marked\n...\n")); }) ==
         "(no error)");
 
+  // A ',' that starts a line inside a block scalar is text; a stray one elsewhere is named where it
+  // stands. (yaml-cpp 0.7's LoadAll never returned on a stray ','; at most two documents are read now.)
+  CHECK(load_experiment(write("block.yaml", "extends: " + bn + "\nname: b\ndescription: |\n  one\n  , two\n"))
+            .description == "one\n, two\n");
+  CHECK(load_error([&] { load_grid(write("g2.yaml", "base: " + bn + "\ngrid:\n  model.norm: batch, layer\n%%\n, group\n")); })
+            .find("g2.yaml:5:1: ',' separates items only inside [ ] or { }") != std::string::npos);
+
   // ${VAR:-default} expands in extends: as everywhere else; an unset VAR without a default is named.
   ::unsetenv("RUNNER_TEST_NO_SUCH_VAR");
   const std::string folder = fs::path(bn).parent_path().string();
