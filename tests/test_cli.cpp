@@ -306,6 +306,26 @@ TEST_CASE("sweep --plan lists every point with its parameters, a point over budg
   CHECK_FALSE(fs::exists(tmp / "r.db"));
 }
 
+TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2); only valid points over budget are exit 3") {
+  test_util::TempDir tmp;
+  // A misspelt key: at the key, with the near one, as a search.space typo is (--plan shows the points too).
+  auto run = run_runner("sweep " + tiny_grid(tmp, "  model.nrm: [batch]\n") + " --plan --db " + tmp / "r.db");
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find(tmp / "tiny.yaml:6:3: key 'grid.model.nrm': unknown key (did you mean 'norm'?)") !=
+        std::string::npos);
+  // A value the experiment cannot take: at that value's line and column, once (not once per point).
+  run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.0.conv.out: [8, -1]\n") + " --db " + tmp / "r.db");
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find(tmp / "tiny.yaml:6:32: key 'grid.model.layers.0.conv.out': must be greater than 0, got -1") !=
+        std::string::npos);
+  CHECK(run.output.find("got -1") == run.output.rfind("got -1"));
+  CHECK_FALSE(fs::exists(tmp / "r.db"));
+  // A shorthand layer's option is addressable like its map form (`- maxpool: 2` -> maxpool.stride).
+  run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.3.maxpool.stride: [1, 2]\n") + " --plan --db " + tmp / "r.db");
+  CHECK(run.exit_code == 0);
+  CHECK(run.output.find("model.layers.3.maxpool.stride=1") != std::string::npos);
+}
+
 TEST_CASE("sweep's SLURM-only options without --slurm are a usage error, not a local sweep") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp);

@@ -910,6 +910,40 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
         std::string::npos);
 }
 
+TEST_CASE("a shorthand use (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is addressed by --set like its map form") {
+  const std::string text = R"(name: shorthand
+model:
+  block: [conv, relu, norm]
+  blocks:
+    stage:
+      params: {w: ~, k: 3}
+      layers:
+        - conv: {out: $w, kernel: $k, padding: 1}
+  layers:
+    - conv: {out: 8, kernel: 3}
+    - stage: 16
+    - maxpool: 2
+    - residual:
+        - conv: {out: 16, kernel: 3, padding: 1}
+    - gap
+    - conv: {out: 10, kernel: 1, block: false}
+train:
+  epochs: 2
+)";
+  // Hand-counted: conv 3->8 k3 (216) + BN 16; stage conv 8->w k3 + BN 2w; residual conv w->w k3 + BN 2w;
+  // head w->10 (10w). w = 16: 216+16 + 1152+32 + 2304+32 + 160 = 3912; w = 24: 216+16 + 1728+48 + 5184+48 + 240.
+  CHECK(plan_model(parse_experiment(text, "x.yaml").model).total_params == 3912);
+  const ExperimentSpec wider = parse_experiment(
+      text, "x.yaml", {"model.layers.1.stage.w=24", "model.layers.3.residual.layers.0.conv.out=24", "model.layers.5.conv.out=10"});
+  CHECK(plan_model(wider.model).total_params == 216 + 16 + 1728 + 48 + 5184 + 48 + 240);
+  // The other options of a shorthand use, and the block's defaulted parameter.
+  CHECK(config_error(text, {"model.layers.2.maxpool.stride=1", "model.layers.1.stage.k=5"}) == "(no error)");
+  // An error inside an expanded shorthand still points at the line it was written on.
+  CHECK(config_error(text, {"model.layers.3.residual.layers.0.conv.out=24"})
+            .find("x.yaml:14:9: key 'model.layers.3.residual': residual body turns") == 0);
+  CHECK(config_error(text, {"model.layers.2.maxpool.strid=1"}).find("unknown key (did you mean 'stride'?)") != std::string::npos);
+}
+
 TEST_CASE("a key both swept (grid) and sampled (search.space) is refused at the sampled one, naming the grid's line") {
   test_util::TempDir tmp;
   const std::string base = test_util::source_path("experiments/session8/bn.yaml");

@@ -10,4 +10,10 @@ std::string format_thousands(int64_t value) {
   return (value < 0 ? "-" : "") + digits;
 }
 
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
 }  // namespace runner

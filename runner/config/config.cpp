@@ -45,8 +45,9 @@ bool is_index(const std::string& s) {
   return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
 }
 
-/// Writes one override into the YAML tree, creating maps on the way.
-void apply_override(YAML::Node root, const Override& o) {
+/// Writes one override into the YAML tree, creating maps on the way; a shorthand use it
+/// expands into a map is recorded in `expanded` (path -> where the shorthand was written).
+void apply_override(YAML::Node root, const Override& o, std::map<std::string, YAML::Mark>& expanded) {
   const SourceLoc loc{"--set " + o.arg, 0, 0};
   YAML::Node value;
   try {
@@ -90,7 +91,22 @@ void apply_override(YAML::Node root, const Override& o) {
       cur[part] = value;
       return;
     }
-    if (!cur[part].IsDefined() || cur[part].IsNull()) cur[part] = YAML::Node(YAML::NodeType::Map);
+    if (!cur[part].IsDefined() || cur[part].IsNull()) {
+      cur[part] = YAML::Node(YAML::NodeType::Map);
+    } else if (const YAML::Node& view = cur; !view[part].IsMap() && !(view[part].IsSequence() && is_index(parts[i + 1]))) {
+      // A shorthand use (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is addressed by its
+      // options like the map form it stands for: model.layers.3.maxpool.stride, ...residual.layers.0.
+      if (const std::string option = shorthand_option(root, part); !option.empty()) {
+        const YAML::Node shorthand = view[part];
+        YAML::Node map(YAML::NodeType::Map);
+        map[option] = shorthand;
+        cur.remove(part);
+        cur[part] = map;
+        std::string path;
+        for (size_t j = 0; j <= i; ++j) path += (j ? "." : "") + parts[j];
+        expanded[path] = shorthand.Mark();
+      }
+    }
     // `- conv: 2` style items: turn the shorthand into a map only when asked to go below it.
     YAML::Node next = cur[part];
     cur.reset(next);
@@ -706,11 +722,13 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
                                   "the top level must be a map of keys (name, data, budget, model, train), not a " +
                                       std::string(root.IsSequence() ? "list" : "single value")}});
   std::map<std::string, std::string> override_paths;
+  std::map<std::string, YAML::Mark> expanded;
   for (const auto& o : overrides) {
-    apply_override(root, o);
+    apply_override(root, o, expanded);
     override_paths[o.path] = o.arg;
   }
   Reader reader(label, override_paths, resolved.origins);
+  reader.set_expanded(std::move(expanded));
   ExperimentSpec spec = ExperimentParser(reader).parse(root);
   if (!reader.diagnostics().empty()) {
     std::vector<Diagnostic> diags = reader.diagnostics();

@@ -9,10 +9,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <regex>
 
 #include "runner/base/errors.h"
+#include "runner/config/config.h"
+#include "runner/config/spec_json.h"
 #include "runner/config/yaml_reader.h"
 
 namespace runner {
@@ -247,8 +250,14 @@ GridSpec load_grid(const std::string& path) {
           continue;
         }
         std::vector<std::string> values;
-        for (const auto& v : axis.second) values.push_back(flow_text(v));
+        std::vector<SourceLoc> value_locs;
+        for (size_t v = 0; v < axis.second.size(); ++v) {
+          values.push_back(flow_text(axis.second[v]));
+          value_locs.push_back(reader.loc_of(axis.second[v], "grid." + key + "." + std::to_string(v)));
+        }
         grid.axes.emplace_back(key, values);
+        grid.axis_locs.push_back(reader.loc_of(axis.first, "grid." + key));
+        grid.axis_value_locs.push_back(value_locs);
         // Swept and sampled at once, the sample would silently win on every point.
         for (size_t i = 0; i < grid.search.space.size(); ++i)
           if (grid.search.space[i].first == key)
@@ -351,6 +360,106 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
     }
   }
   return points;
+}
+
+void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std::vector<GridPoint>& drawn) {
+  std::vector<Diagnostic> problems;
+  const nlohmann::json config = experiment_json(base);
+  // --set addresses the file as written (model.layers.N is the Nth written layer)
+  // or a key whose default the resolved config shows (train.label_smoothing).
+  YAML::Node written;
+  try {
+    // keys a parent wrote count too
+    written = resolve_extends(read_text_file(grid.base).value_or(""), grid.base).root;
+  } catch (const std::exception&) {  // load_experiment already read it
+  }
+  auto written_has = [&](const std::string& key) {
+    YAML::Node node;
+    node.reset(written);  // reset rebinds; operator= would write into the tree
+    std::string prev;
+    for (size_t start = 0; start <= key.size();) {
+      const size_t dot = std::min(key.find('.', start), key.size());
+      const std::string part = key.substr(start, dot - start);
+      if (node.IsMap() && node[part].IsDefined()) {
+        node.reset(node[part]);
+      } else if (node.IsSequence() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
+                 std::stoul(part) < node.size()) {
+        node.reset(node[std::stoul(part)]);
+      } else if (const std::string option = node.IsMap() || prev.empty() ? "" : shorthand_option(written, prev);
+                 !option.empty()) {
+        // A shorthand use (`- maxpool: 2`) has its map form's options: the value is the shorthand
+        // option's; another option is checked, at its grid line, when the points are.
+        if (part != option) return true;
+      } else {
+        return false;
+      }
+      prev = part;
+      start = dot + 1;
+    }
+    return true;
+  };
+  // Every dotted path of the resolved config, for a did-you-mean.
+  std::vector<std::string> paths;
+  std::function<void(const nlohmann::json&, const std::string&)> collect = [&](const nlohmann::json& j,
+                                                                              const std::string& path) {
+    if (!path.empty()) paths.push_back(path);
+    if (j.is_object())
+      for (const auto& item : j.items()) collect(item.value(), path.empty() ? item.key() : path + "." + item.key());
+    else if (j.is_array())
+      for (size_t k = 0; k < j.size(); ++k) collect(j[k], path + "." + std::to_string(k));
+  };
+  collect(config, "");
+  auto did_you_mean = [&](const std::string& key) {
+    const std::string near = runner::did_you_mean(key, paths);
+    return near.empty() ? std::string() : "; did you mean " + near + "?";
+  };
+  for (size_t i = 0; i < grid.search.space.size(); ++i) {
+    const std::string& key = grid.search.space[i].first;
+    if (json_at(config, key).is_null() && !written_has(key))
+      problems.push_back({grid.search.space_locs[i], "search.space." + key,
+                          "the experiment " + grid.base + " has no key " + key +
+                              " (a dotted path into its resolved config, e.g. train.optimizer.lr or "
+                              "model.layers.0.conv.out)" + did_you_mean(key)});
+  }
+  const HalvingSpec& h = grid.halving;
+  if (h.enabled && problems.empty() && !drawn.empty()) {
+    // As the points see it: a grid axis may set data.validation or the budget.
+    ExperimentSpec first = base;
+    try {
+      first = load_experiment(grid.base, drawn.front().sets);
+    } catch (const std::exception&) {  // an invalid first point is rejected later, with its reason
+    }
+    if (h.metric == "val_acc" && first.data.validation <= 0)
+      problems.push_back({h.metric_loc, "halving.metric",
+                          "val_acc is recorded only with data.validation (hold out images in " + grid.base +
+                              "); or say metric: test_acc, which compare and the report then label as chosen on test"});
+    if (h.max_epochs > first.budget.max_epochs)
+      problems.push_back({h.max_epochs_loc, "halving.max_epochs",
+                          std::to_string(h.max_epochs) + " epochs is over the experiment's budget.max_epochs (" +
+                              std::to_string(first.budget.max_epochs) + ")"});
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+Diagnostic locate_in_grid(const GridSpec& grid, const Diagnostic& problem) {
+  const std::string prefix = "--set ";
+  if (problem.loc.file.rfind(prefix, 0) != 0) return problem;
+  const std::string arg = problem.loc.file.substr(prefix.size());
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos) return problem;
+  const std::string key = arg.substr(0, eq), value = arg.substr(eq + 1);
+  for (size_t a = 0; a < grid.axes.size() && a < grid.axis_value_locs.size(); ++a) {
+    if (grid.axes[a].first != key) continue;
+    const auto& values = grid.axes[a].second;
+    // A key the experiment does not have is the key's fault, not the value's.
+    if (problem.key == key && problem.message.rfind("unknown key", 0) == 0)
+      return Diagnostic{grid.axis_locs[a], "grid." + key, problem.message};
+    for (size_t v = 0; v < values.size(); ++v)
+      if (values[v] == value)
+        return Diagnostic{grid.axis_value_locs[a][v], "grid." + problem.key,
+                          problem.message + (problem.key == key ? "" : " (from the value " + value + " of " + key + ")")};
+  }
+  return problem;
 }
 
 }  // namespace runner

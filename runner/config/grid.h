@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "runner/base/errors.h"
+#include "runner/config/spec.h"
 
 namespace runner {
 
@@ -69,6 +70,8 @@ struct GridSpec {
   std::string sweep;  ///< the sweep's name
   std::string base;   ///< path of the base experiment
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  ///< key → values as YAML text
+  std::vector<SourceLoc> axis_locs;                     ///< where each axis key was written
+  std::vector<std::vector<SourceLoc>> axis_value_locs;  ///< and each of its values
   std::vector<int64_t> seeds;  ///< empty: the base's seed
   std::string name_template;
   SearchSpec search;
@@ -78,6 +81,15 @@ struct GridSpec {
 
 /// Throws ConfigError with file:line:col for every problem of the grid file.
 GridSpec load_grid(const std::string& path);
+
+/// Refuses (ConfigError at the grid file's line) a search.space key the base experiment
+/// `base` does not have (a grid key is checked with its points: locate_in_grid), and a
+/// halving the points cannot record or afford. `drawn`: the points.
+void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std::vector<GridPoint>& drawn);
+
+/// A problem a grid point's overrides caused, moved from "--set key=value" to the line of
+/// that value under grid: (key "grid.<key>"); any other diagnostic is returned as it is.
+Diagnostic locate_in_grid(const GridSpec& grid, const Diagnostic& problem);
 
 /// The points, in order. `base_name` names runs when the grid has no name
 /// template; `base_seed` is the seed when the grid lists none.

@@ -358,10 +358,24 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
 
 ResolvedYaml resolve_extends(const std::string& text, const std::string& label) { return resolve_chain(text, label, {}); }
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
-  return out;
+
+std::string shorthand_option(const YAML::Node& root, const std::string& type) {
+  if (const LayerDef* def = find_layer_def(type)) return def->shorthand;
+  const YAML::Node model = root.IsMap() ? root["model"] : YAML::Node();
+  const YAML::Node blocks = model.IsMap() ? model["blocks"] : YAML::Node();
+  const YAML::Node block = blocks.IsMap() ? blocks[type] : YAML::Node();
+  const YAML::Node params = block.IsMap() ? block["params"] : YAML::Node();
+  std::vector<std::string> all, required;
+  if (params.IsSequence()) {
+    for (const auto& p : params)
+      if (p.IsScalar()) all.push_back(p.Scalar()), required.push_back(p.Scalar());
+  } else if (params.IsMap()) {
+    for (const auto& p : params) {
+      all.push_back(p.first.Scalar());
+      if (p.second.IsNull()) required.push_back(p.first.Scalar());
+    }
+  }
+  return all.size() == 1 ? all[0] : required.size() == 1 ? required[0] : "";
 }
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
@@ -450,6 +464,8 @@ SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const 
     return SourceLoc{file, std::stoi(at), std::stoi(at.substr(at.find(':') + 1))};
   }
   if (node.IsDefined() && node.Mark().line >= 0) return SourceLoc{file, node.Mark().line + 1, node.Mark().column + 1};
+  if (const auto it = expanded_.find(path); it != expanded_.end())
+    return SourceLoc{file, it->second.line + 1, it->second.column + 1};
   return SourceLoc{file, 0, 0};
 }
 

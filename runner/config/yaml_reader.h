@@ -14,12 +14,17 @@
 
 #include "layers/layer_def.h"
 #include "runner/base/errors.h"
+#include "runner/base/text.h"
 
 namespace runner {
 
+/// The option a shorthand use of `type` sets (`- maxpool: 2`, `- residual: [...]`, `- stage: 32`):
+/// the layer's shorthand, or a block's only parameter (or only one without a default); empty if none.
+/// `root`: the experiment, whose model.blocks define the blocks.
+std::string shorthand_option(const YAML::Node& root, const std::string& type);
+
 /// Nearest candidate within a small edit distance, or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
-std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 
 /// What a config file may be: its size, and how deep its lists and maps nest.
 inline constexpr size_t kMaxConfigBytes = 1 << 20;
@@ -104,6 +109,8 @@ class Reader {
   std::optional<Value> resolve(const YAML::Node& node, const std::string& path);
 
   size_t error_count() const { return diags_.size(); }
+  /// Where shorthand uses that --set expanded into maps were written (the maps have no mark).
+  void set_expanded(std::map<std::string, YAML::Mark> marks) { expanded_ = std::move(marks); }
 
   /// The scalar text with ${VAR} expanded; nullopt (and an error) if not a scalar.
   std::optional<std::string> scalar(const YAML::Node& node, const std::string& path);
@@ -128,6 +135,7 @@ class Reader {
   std::map<std::string, std::string> origins_;    ///< dotted path -> the file it was written in
   std::vector<Diagnostic> diags_;
   std::vector<BlockFrame> frames_;
+  std::map<std::string, YAML::Mark> expanded_;  ///< dotted path -> where its shorthand was written
   std::set<std::string> reported_;  ///< place + message of problems found inside blocks
 };
 

@@ -22,7 +22,6 @@
 #include <set>
 #include <thread>
 
-#include <yaml-cpp/yaml.h>
 
 #include "runner/base/text.h"
 #include "runner/config/config.h"
@@ -33,7 +32,6 @@
 #include "runner/config/spec_json.h"
 #include "runner/store/store.h"
 #include "runner/build/summary.h"
-#include "runner/config/yaml_reader.h"
 
 namespace runner {
 namespace fs = std::filesystem;
@@ -52,6 +50,7 @@ struct CheckedPoint {
   std::string hash;
   int64_t params = 0;
   std::string problem;  ///< empty when the point passes config and budget
+  std::vector<Diagnostic> config_problems;  ///< when the problem is the config's (not the budget's)
 };
 
 /// A point's log file: its name and config hash, not its index, which shifts when values are added to a
@@ -65,7 +64,7 @@ std::string point_log_name(const std::string& name, const std::string& hash) {
 std::vector<CheckedPoint> check_points(const GridSpec& grid, const std::vector<GridPoint>& points) {
   std::vector<CheckedPoint> checked;
   for (const auto& point : points) {
-    CheckedPoint c{point, {}, "", 0, ""};
+    CheckedPoint c{point, {}, "", 0, "", {}};
     try {
       const ExperimentSpec spec = load_experiment(grid.base, point.sets);
       const ModelPlan plan = plan_model(spec.model);
@@ -75,6 +74,8 @@ std::vector<CheckedPoint> check_points(const GridSpec& grid, const std::vector<G
       check_param_budget(plan, spec.budget);
     } catch (const ConfigError& e) {
       c.problem = e.what();
+      c.config_problems = e.diagnostics();
+      if (c.config_problems.empty()) c.config_problems.push_back({SourceLoc{grid.file, 0, 0}, "", e.what()});
     } catch (const BudgetError& e) {
       c.problem = e.what();
     }
@@ -309,65 +310,6 @@ size_t promoted_count(size_t n, int64_t eta) { return std::max<size_t>(1, n / st
 int64_t rung_of(const std::string& key) {
   const size_t at = key.rfind(" rung=");
   return at == std::string::npos ? -1 : std::stoll(key.substr(at + 6));
-}
-
-/// A search's keys must exist in the experiment and its halving metric must be recorded;
-/// ConfigError at the line that says otherwise.
-void check_search(const GridSpec& grid, const ExperimentSpec& base, const std::vector<GridPoint>& drawn) {
-  std::vector<Diagnostic> problems;
-  const nlohmann::json config = experiment_json(base);
-  // --set addresses the file as written (model.layers.N is the Nth written layer)
-  // or a key whose default the resolved config shows (train.label_smoothing).
-  YAML::Node written;
-  try {
-    // keys a parent wrote count too
-    written = resolve_extends(read_text_file(grid.base).value_or(""), grid.base).root;
-  } catch (const std::exception&) {  // load_experiment already read it
-  }
-  auto written_has = [&](const std::string& key) {
-    YAML::Node node;
-    node.reset(written);  // reset rebinds; operator= would write into the tree
-    for (size_t start = 0; start <= key.size();) {
-      const size_t dot = std::min(key.find('.', start), key.size());
-      const std::string part = key.substr(start, dot - start);
-      if (node.IsMap() && node[part].IsDefined()) {
-        node.reset(node[part]);
-      } else if (node.IsSequence() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
-                 std::stoul(part) < node.size()) {
-        node.reset(node[std::stoul(part)]);
-      } else {
-        return false;
-      }
-      start = dot + 1;
-    }
-    return true;
-  };
-  for (size_t i = 0; i < grid.search.space.size(); ++i) {
-    const std::string& key = grid.search.space[i].first;
-    if (json_at(config, key).is_null() && !written_has(key))
-      problems.push_back({grid.search.space_locs[i], "search.space." + key,
-                          "the experiment " + grid.base + " has no key " + key +
-                              " (a dotted path into its resolved config, e.g. train.optimizer.lr or "
-                              "model.layers.0.conv.out)"});
-  }
-  const HalvingSpec& h = grid.halving;
-  if (h.enabled && problems.empty() && !drawn.empty()) {
-    // As the points see it: a grid axis may set data.validation or the budget.
-    ExperimentSpec first = base;
-    try {
-      first = load_experiment(grid.base, drawn.front().sets);
-    } catch (const std::exception&) {  // an invalid first point is rejected later, with its reason
-    }
-    if (h.metric == "val_acc" && first.data.validation <= 0)
-      problems.push_back({h.metric_loc, "halving.metric",
-                          "val_acc is recorded only with data.validation (hold out images in " + grid.base +
-                              "); or say metric: test_acc, which compare and the report then label as chosen on test"});
-    if (h.max_epochs > first.budget.max_epochs)
-      problems.push_back({h.max_epochs_loc, "halving.max_epochs",
-                          std::to_string(h.max_epochs) + " epochs is over the experiment's budget.max_epochs (" +
-                              std::to_string(first.budget.max_epochs) + ")"});
-  }
-  if (!problems.empty()) throw ConfigError(problems);
 }
 
 /// The points as rung `rung` trains them: `epochs` epochs with the recipe's
@@ -778,7 +720,7 @@ int cmd_sweep(const SweepArgs& args) {
     Store(args.db).merge_from(args.from);
   }
   const std::vector<GridPoint> drawn = expand_grid(grid, base.name, base.train.seed);
-  check_search(grid, base, drawn);
+  check_grid_keys(grid, base, drawn);
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
   std::vector<CheckedPoint> points =
       check_points(grid, rungs.empty() ? drawn : at_rung(drawn, 0, rungs[0], base));
@@ -843,7 +785,22 @@ int cmd_sweep(const SweepArgs& args) {
                   static_cast<long long>(rungs.back()));
     }
   }
-  if (refuse_all) throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
+  if (refuse_all) {
+    // A value under grid: that the experiment cannot take is the grid file's error (exit 2), at
+    // its line; only points that are valid but over budget make a budget refusal (exit 3).
+    std::vector<Diagnostic> located;
+    std::set<std::string> seen;
+    for (const auto& p : mine)
+      for (const auto& d : p.config_problems) {
+        const Diagnostic at = locate_in_grid(grid, d);
+        if (seen.insert(at.str()).second) located.push_back(at);
+      }
+    std::stable_sort(located.begin(), located.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return std::tie(a.loc.line, a.loc.col) < std::tie(b.loc.line, b.loc.col);
+    });
+    if (!located.empty()) throw ConfigError(located);
+    throw BudgetError("sweep " + grid.sweep + " refused before training anything:" + refused);
+  }
   // A search none of whose drawn points can train has a space that admits nothing: the search file's problem.
   if (trains_nothing)
     throw ConfigError(grid.file + ": all " + std::to_string(total) + " drawn points of search " + grid.sweep +
