@@ -306,7 +306,7 @@ TEST_CASE("sweep --plan lists every point with its parameters, a point over budg
   CHECK_FALSE(fs::exists(tmp / "r.db"));
 }
 
-TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2); only valid points over budget are exit 3") {
+TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2), and only valid points over budget are exit 3") {
   test_util::TempDir tmp;
   // A misspelt key: at the key, with the near one, as a search.space typo is (--plan shows the points too).
   auto run = run_runner("sweep " + tiny_grid(tmp, "  model.nrm: [batch]\n") + " --plan --db " + tmp / "r.db");
@@ -324,6 +324,30 @@ TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2); only v
   run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.3.maxpool.stride: [1, 2]\n") + " --plan --db " + tmp / "r.db");
   CHECK(run.exit_code == 0);
   CHECK(run.output.find("model.layers.3.maxpool.stride=1") != std::string::npos);
+}
+
+TEST_CASE("every bad grid or search file in tests/data/bad_grids is refused with exit 2 and exactly its expected messages") {
+  test_util::TempDir tmp;
+  const std::string root = test_util::source_path("");
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(test_util::source_path("tests/data/bad_grids"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    const std::string relative = "tests/data/bad_grids/" + entry.path().filename().string();
+    CAPTURE(relative);
+    const auto run = run_runner("sweep " + entry.path().string() + " --plan --db " + tmp / "r.db");
+    CHECK(run.exit_code == 2);
+    // Its lines (those that start with the file's name), with the checkout's path taken out.
+    std::string got, line;
+    std::istringstream lines(run.output);
+    while (std::getline(lines, line)) {
+      for (size_t at = line.find(root); at != std::string::npos; at = line.find(root)) line.erase(at, root.size());
+      if (line.rfind(relative + ":", 0) == 0) got += line + "\n";
+    }
+    CHECK(got == test_util::read_file(fs::path(entry.path()).replace_extension(".expected").string()));
+    CHECK_FALSE(fs::exists(tmp / "r.db"));
+  }
+  CHECK(files >= 13);
 }
 
 TEST_CASE("sweep's SLURM-only options without --slurm are a usage error, not a local sweep") {

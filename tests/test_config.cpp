@@ -61,7 +61,23 @@ TEST_CASE("every bad config in tests/data/bad gives exactly its expected message
     }
     CHECK(got == expected);
   }
-  CHECK(files >= 12);
+  CHECK(files >= 50);
+}
+
+TEST_CASE("every good config in tests/data/good loads and has the parameter count worked out by hand in its first line") {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(test_util::source_path("tests/data/good"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++files;
+    CAPTURE(entry.path().filename().string());
+    const std::string text = test_util::read_file(entry.path().string());
+    const size_t at = text.find("# params: ");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(text.find('\n') > at);  // on the first line
+    const ExperimentSpec spec = load_experiment(entry.path().string());
+    CHECK(plan_model(spec.model).total_params == std::stoll(text.substr(at + 10)));
+  }
+  CHECK(files >= 11);
 }
 
 TEST_CASE("strict YAML: merge keys resolve (own keys win, clones, not links), anchors work, CRLF and a BOM are accepted") {

@@ -193,7 +193,10 @@ GridSpec load_grid(const std::string& path) {
   if (top.has("search")) {
     MapView m(reader, top.node("search"), "search", {"method", "samples", "seed", "space"});
     SearchSpec& search = grid.search;
+    const size_t before = reader.error_count();
     m.get_choice("method", search.method, {"grid", "random", "sobol"});
+    // An unknown method is reported once; the rest is read as a sampled search, as the file meant.
+    if (reader.error_count() != before) search.method = "random";
     m.get("samples", search.samples, Range::Positive);
     m.get("seed", search.seed, Range::NonNegative);
     if (grid.sampled()) {

@@ -58,7 +58,12 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
   }
   std::map<std::string, YAML::Mark> keys;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    if (!it->first.IsScalar()) continue;
+    if (!it->first.IsScalar()) {
+      diags.push_back({at(it->first.Mark()), path,
+                       std::string("a key is a name, not a ") + (it->first.IsSequence() ? "list" : "map") +
+                           " (write it without [ ] or { }, or quote it)"});
+      continue;
+    }
     const std::string key = it->first.Scalar(), key_path = path.empty() ? key : path + "." + key;
     const auto [first, fresh] = keys.emplace(key, it->first.Mark());
     // An empty value (`epochs:` and nothing) is a null whose mark is the next token,
@@ -270,6 +275,14 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
     }
     root = starts.empty() ? YAML::Node() : YAML::Load(text);
   } catch (const YAML::ParserException& e) {
+    // A tab in a line's indentation is the usual cause of yaml-cpp's "illegal map value" there.
+    size_t start = 0;
+    for (int line = 0; line < e.mark.line && start < text.size(); ++line)
+      start = std::min(text.find('\n', start), text.size()) + 1;
+    const size_t indent_end = std::min(text.find_first_not_of(" \t", start), text.size());
+    if (e.mark.line >= 0 && text.substr(start, indent_end - start).find('\t') != std::string::npos)
+      throw ConfigError({Diagnostic{location_of(text, text.find('\t', start), label), "",
+                                    "a tab indents this line; YAML indents with spaces only"}});
     throw ConfigError({Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
   }
   if (nesting_depth(root, kMaxConfigDepth) > kMaxConfigDepth)
@@ -326,9 +339,15 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
   const YAML::Node& top = r.root;
   if (!top.IsMap() || !top["extends"].IsDefined()) return r;
   const YAML::Node ext = top["extends"];
-  const SourceLoc at{label, ext.Mark().line + 1, ext.Mark().column + 1};
+  SourceLoc at{label, ext.Mark().line + 1, ext.Mark().column + 1};
+  if (ext.IsNull() && ext.Tag().rfind(kEmptyValueTag, 0) == 0) {  // empty: at its key (see strict_walk)
+    const std::string where = ext.Tag().substr(kEmptyValueTag.size());
+    at.line = std::stoi(where), at.col = std::stoi(where.substr(where.find(':') + 1));
+  }
   if (!ext.IsScalar() || ext.Scalar().empty())
-    throw ConfigError({Diagnostic{at, "extends", "takes the path of the experiment this one builds on, relative to " + label}});
+    throw ConfigError({Diagnostic{at, "extends",
+                                  std::string(ext.IsSequence() ? "takes one path, not a list: " : "takes ") +
+                                      "the path of the experiment this one builds on, relative to " + label}});
   std::string env_error;  // ${VAR} and ${VAR:-default} expand here as in every other value
   const std::string written = expand_env(ext.Scalar(), env_error);
   if (!env_error.empty()) throw ConfigError({Diagnostic{at, "extends", env_error}});
@@ -577,7 +596,9 @@ std::optional<int64_t> Reader::to_int(const YAML::Node& node, const std::string&
   const std::string t = trim(*text);
   const std::optional<long long> parsed = core_schema_int(t);
   if (!parsed) {
-    fail(*v, "must be an integer, got '" + t + "'");
+    const bool digits = !t.empty() && t.find_first_not_of("+-0123456789") == std::string::npos;
+    fail(*v, digits ? "is too large for an integer (at most 9223372036854775807), got '" + t + "'"
+                    : "must be an integer, got '" + t + "'");
     return std::nullopt;
   }
   const long long value = *parsed;
