@@ -8,12 +8,13 @@ namespace runner {
 namespace {
 nlohmann::json layer_json(const LayerSpec& layer, const ModelSpec& model) {
   nlohmann::json options = nlohmann::json::object();
-  for (const auto& [key, value] : layer.options) {
+  for (const auto& option : layer.options) {
+    const std::string& key = option.first;  // clang 14 (C++17) captures no structured binding
     // A conv's `standardize` came later: left out while it equals the model's default, so that
     // configs without it keep their hash.
     if (layer.type == "conv" && key == "standardize" && layer.get_bool(key) == model.standardize) continue;
     if (layer.type == "conv" && key == "init" && layer.get_string(key) == "default") continue;  // the same for init
-    std::visit([&](const auto& v) { options[key] = v; }, value);
+    std::visit([&](const auto& v) { options[key] = v; }, option.second);
   }
   if (!layer.children.empty()) {
     nlohmann::json children = nlohmann::json::array();
