@@ -12,13 +12,13 @@
 
 #include "runner/base/text.h"
 #include "layers/norm_kernels.h"
-#include "runner/build/builder.h"
+#include "runner/model/builder.h"
 #include "runner/config/config.h"
 #include "runner/base/env_info.h"
 #include "runner/config/spec_json.h"
 #include "runner/store/store.h"
 #include "runner/report/search_view.h"
-#include "runner/build/summary.h"
+#include "runner/model/summary.h"
 #include "runner/train/trainer.h"
 #include "runner/config/yaml_reader.h"
 

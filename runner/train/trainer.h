@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/build/builder.h"
+#include "runner/model/builder.h"
 #include "runner/config/spec.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"

@@ -1,4 +1,4 @@
-#include "runner/build/builder.h"
+#include "runner/model/builder.h"
 
 #include "layers/registry.h"
 

@@ -8,11 +8,11 @@
 
 #include "layers/norm_kernels.h"
 #include "layers/standardized_conv.h"
-#include "runner/build/builder.h"
+#include "runner/model/builder.h"
 #include "runner/config/config.h"
 #include "runner/base/errors.h"
 #include "runner/base/text.h"
-#include "runner/build/summary.h"
+#include "runner/model/summary.h"
 #include "runner/config/yaml_reader.h"
 #include "test_util.h"
 

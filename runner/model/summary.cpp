@@ -1,4 +1,4 @@
-#include "runner/build/summary.h"
+#include "runner/model/summary.h"
 
 #include <algorithm>
 #include <cstdio>
