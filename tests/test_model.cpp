@@ -12,7 +12,7 @@
 #include "runner/config/config.h"
 #include "runner/base/errors.h"
 #include "runner/base/text.h"
-#include "runner/model/summary.h"
+#include "runner/config/summary.h"
 #include "runner/config/yaml_reader.h"
 #include "test_util.h"
 

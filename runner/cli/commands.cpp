@@ -18,7 +18,7 @@
 #include "runner/config/spec_json.h"
 #include "runner/store/store.h"
 #include "runner/report/search_view.h"
-#include "runner/model/summary.h"
+#include "runner/config/summary.h"
 #include "runner/train/trainer.h"
 #include "runner/config/yaml_reader.h"
 

@@ -22,7 +22,7 @@
 #include "runner/config/plan.h"
 #include "runner/config/spec_json.h"
 #include "runner/store/store.h"
-#include "runner/model/summary.h"
+#include "runner/config/summary.h"
 
 namespace runner {
 namespace fs = std::filesystem;

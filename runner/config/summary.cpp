@@ -1,4 +1,4 @@
-#include "runner/model/summary.h"
+#include "runner/config/summary.h"
 
 #include <algorithm>
 #include <cstdio>
