@@ -350,7 +350,7 @@ TEST_CASE("every bad grid or search file in tests/data/bad_grids is refused with
   CHECK(files >= 13);
 }
 
-TEST_CASE("sweep's SLURM-only options without --slurm are a usage error, not a local sweep") {
+TEST_CASE("sweep's SLURM-only options without --slurm, or two modes at once, are a usage error, not a local sweep") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp);
   for (const char* opt : {"--dry-run", "--partition p", "--time 00:10:00", "--cpus-per-task 2", "--gres gpu:1",
@@ -360,6 +360,14 @@ TEST_CASE("sweep's SLURM-only options without --slurm are a usage error, not a l
     CHECK(run.exit_code == 2);
     CHECK(run.output.find("requires --slurm") != std::string::npos);
     CHECK_FALSE(fs::exists(tmp / "r.db"));  // nothing trained, nothing recorded
+  }
+  // One mode at a time (--plan --slurm once quietly meant --plan).
+  for (const char* modes : {"--plan --slurm", "--status --best", "--best --plan", "--slurm --status"}) {
+    CAPTURE(modes);
+    const auto run = run_runner("sweep " + grid + " " + modes + " --db " + tmp / "r.db");
+    CHECK(run.exit_code == 2);
+    CHECK(run.output.find("excludes") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "r.db"));
   }
 }
 

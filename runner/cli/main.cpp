@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
   sweep.db = kDefaultDb;
   CLI::App* sweep_cmd = add_command("sweep", "Run every point of a grid file as a recorded run (resumable)");
   sweep_cmd->add_option("grid", sweep.grid, "grid YAML")->required();
-  sweep_cmd->add_flag("--plan", sweep.plan, "list the points with parameters and budget check; train nothing");
+  CLI::Option* plan_flag =
+      sweep_cmd->add_flag("--plan", sweep.plan, "list the points with parameters and budget check; train nothing");
   sweep_cmd->add_option("--jobs", sweep.jobs, "points at a time, each in its own process")->capture_default_str();
   sweep_cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
   sweep_cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array; "
@@ -135,9 +136,11 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--after-rung", sweep.after_rung, "halving under --slurm (the merge jobs use it): submit the "
                         "rung after R, or stop if R did not complete");
   sweep_cmd->add_option("--db", sweep.db, "results database")->capture_default_str();
-  sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
-                      "with halving, each rung's points, metric and promotions");
-  sweep_cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
+  CLI::Option* status_flag =
+      sweep_cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
+                          "with halving, each rung's points, metric and promotions");
+  CLI::Option* best_flag =
+      sweep_cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
   CLI::Option* slurm_flag =
       sweep_cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a "
                           "merge job; halving: one array per rung, each merge job promotes and submits the next");
@@ -150,6 +153,11 @@ int main(int argc, char** argv) {
                          sweep_cmd->add_option("--gres", sweep.gres, "SLURM generic resources, e.g. gpu:1"),
                          sweep_cmd->add_option("--array-limit", sweep.array_limit, "at most K array tasks at once")})
     o->needs(slurm_flag);
+  // One mode at a time: `--plan --slurm` once quietly meant --plan.
+  const std::vector<CLI::Option*> modes{plan_flag, status_flag, best_flag, slurm_flag};
+  for (CLI::Option* a : modes)
+    for (CLI::Option* b : modes)
+      if (a != b) a->excludes(b);
 
   BenchArgs bench;
   CLI::App* bench_cmd = add_command("bench", "Measure steady-state training and evaluation images/s");
