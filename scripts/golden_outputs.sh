@@ -6,7 +6,8 @@
 # Covers: `check` of every experiment (summary tables), `sweep --plan` of every
 # grid and search (against each committed database), `sweep --slurm --dry-run`
 # (the sbatch scripts), `runs`, `compare` and `report` on docs/results/*.db.
-# Paths of this checkout are replaced by <repo>, so two checkouts compare equal.
+# Paths of this checkout are replaced by <repo> and a report's time by <time>, so
+# two checkouts at different moments compare equal.
 set -uo pipefail
 runner=$(realpath "$1")
 out=$(realpath -m "$2")
@@ -16,9 +17,12 @@ mkdir -p "$out"
 export CIFAR10_ROOT=${CIFAR10_ROOT:-$repo/../shared/data/cifar-10-batches-bin}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+normalise() {  # this checkout's paths, and the time a report was written
+  sed -e "s|$repo|<repo>|g" -e "s|$scratch|<scratch>|g" -e 's/written [0-9T:-]*Z/written <time>/'
+}
 record() {  # record NAME COMMAND...: stdout, stderr and the exit code, with paths normalised
   local name=$1; shift
-  { "$@" 2>&1; echo "exit $?"; } | sed -e "s|$repo|<repo>|g" -e "s|$scratch|<scratch>|g" >"$out/$name.txt"
+  { "$@" 2>&1; echo "exit $?"; } | normalise >"$out/$name.txt"
 }
 for f in $(find experiments -name '*.yaml' | sort); do
   case "$f" in experiments/grids/*|experiments/search/*) continue ;; esac
@@ -39,7 +43,7 @@ for db in docs/results/*.db; do
   record "runs_$b" "$runner" runs --db "$db"
   record "compare_norm_$b" "$runner" compare --by model.norm --db "$db"
   record "report_$b" "$runner" report --db "$db" --out "$scratch/report.html"
-  [ -f "$scratch/report.html" ] && sed -e "s|$repo|<repo>|g" -e "s|$scratch|<scratch>|g" "$scratch/report.html" >"$out/report_$b.html"
+  [ -f "$scratch/report.html" ] && normalise <"$scratch/report.html" >"$out/report_$b.html"
   rm -f "$scratch/report.html"
 done
 record layers "$runner" layers
