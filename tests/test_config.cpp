@@ -958,6 +958,12 @@ train:
   CHECK(config_error(text, {"model.layers.3.residual.layers.0.conv.out=24"})
             .find("x.yaml:14:9: key 'model.layers.3.residual': residual body turns") == 0);
   CHECK(config_error(text, {"model.layers.2.maxpool.strid=1"}).find("unknown key (did you mean 'stride'?)") != std::string::npos);
+  // Only list items are shorthand uses: below any other single value is an error, not an expansion (the
+  // config fuzzer's find: `train=2` then `train.seed=1`, in a model without blocks, threw from yaml-cpp).
+  CHECK(config_error(kMinimal, {"train=2", "train.seed=1"}) ==
+        "--set train.seed=1: key 'train.seed': 'seed' is below a single value, not a map");
+  CHECK(config_error(text, {"model.layers.0.conv.out.x=1"}) ==
+        "--set model.layers.0.conv.out.x=1: key 'model.layers.0.conv.out.x': 'x' is below a single value, not a map");
 }
 
 TEST_CASE("a key both swept (grid) and sampled (search.space) is refused at the sampled one, naming the grid's line") {

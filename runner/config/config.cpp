@@ -93,9 +93,11 @@ void apply_override(YAML::Node root, const Override& o, std::map<std::string, YA
     }
     if (!cur[part].IsDefined() || cur[part].IsNull()) {
       cur[part] = YAML::Node(YAML::NodeType::Map);
-    } else if (const YAML::Node& view = cur; !view[part].IsMap() && !(view[part].IsSequence() && is_index(parts[i + 1]))) {
-      // A shorthand use (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is addressed by its
-      // options like the map form it stands for: model.layers.3.maxpool.stride, ...residual.layers.0.
+    } else if (const YAML::Node& view = cur;
+               i > 0 && is_index(parts[i - 1]) && !view[part].IsMap() &&
+               !(view[part].IsSequence() && is_index(parts[i + 1]))) {
+      // A shorthand use in a list of layers (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is
+      // addressed by its options like the map form it stands for: model.layers.3.maxpool.stride.
       if (const std::string option = shorthand_option(root, part); !option.empty()) {
         const YAML::Node shorthand = view[part];
         YAML::Node map(YAML::NodeType::Map);

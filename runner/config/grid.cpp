@@ -376,10 +376,13 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
     written = resolve_extends(read_text_file(grid.base).value_or(""), grid.base).root;
   } catch (const std::exception&) {  // load_experiment already read it
   }
+  auto is_index = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  };
   auto written_has = [&](const std::string& key) {
     YAML::Node node;
     node.reset(written);  // reset rebinds; operator= would write into the tree
-    std::string prev;
+    std::string prev, before_prev;  // a shorthand use is a list item: before_prev is its index
     for (size_t start = 0; start <= key.size();) {
       const size_t dot = std::min(key.find('.', start), key.size());
       const std::string part = key.substr(start, dot - start);
@@ -388,7 +391,8 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
       } else if (node.IsSequence() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
                  std::stoul(part) < node.size()) {
         node.reset(node[std::stoul(part)]);
-      } else if (const std::string option = node.IsMap() || prev.empty() ? "" : shorthand_option(written, prev);
+      } else if (const std::string option =
+                     node.IsMap() || prev.empty() || !is_index(before_prev) ? "" : shorthand_option(written, prev);
                  !option.empty()) {
         // A shorthand use (`- maxpool: 2`) has its map form's options: the value is the shorthand
         // option's; another option is checked, at its grid line, when the points are.
@@ -396,7 +400,7 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
       } else {
         return false;
       }
-      prev = part;
+      before_prev = prev, prev = part;
       start = dot + 1;
     }
     return true;

@@ -380,10 +380,11 @@ ResolvedYaml resolve_extends(const std::string& text, const std::string& label) 
 
 std::string shorthand_option(const YAML::Node& root, const std::string& type) {
   if (const LayerDef* def = find_layer_def(type)) return def->shorthand;
-  const YAML::Node model = root.IsMap() ? root["model"] : YAML::Node();
-  const YAML::Node blocks = model.IsMap() ? model["blocks"] : YAML::Node();
-  const YAML::Node block = blocks.IsMap() ? blocks[type] : YAML::Node();
-  const YAML::Node params = block.IsMap() ? block["params"] : YAML::Node();
+  // A missing key of a const node is a "zombie" whose IsMap() throws: test IsDefined() first.
+  auto child = [](const YAML::Node& node, const std::string& key) {
+    return node.IsDefined() && node.IsMap() && node[key].IsDefined() ? node[key] : YAML::Node();
+  };
+  const YAML::Node params = child(child(child(child(root, "model"), "blocks"), type), "params");
   std::vector<std::string> all, required;
   if (params.IsSequence()) {
     for (const auto& p : params)
