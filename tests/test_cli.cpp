@@ -3,6 +3,7 @@
 
 #include <torch/version.h>
 
+#include "runner/base/errors.h"
 #include "test_util.h"
 
 using test_util::run_runner;
@@ -287,6 +288,21 @@ std::string env_root() {
 }
 
 }  // namespace
+
+TEST_CASE("the exit codes have one table: --help prints it and the README's table is the same, row for row") {
+  const auto help = run_runner("--help");
+  CHECK(help.exit_code == 0);
+  CHECK(help.output.find(runner::exit_codes_help()) != std::string::npos);
+  const std::string readme = test_util::read_file(test_util::source_path("README.md"));
+  std::string rows;  // the README's rows, in order
+  std::istringstream lines(readme);
+  for (std::string line; std::getline(lines, line);)
+    if (std::regex_match(line, std::regex(R"(\| [0-9]+ \| .* \|)"))) rows += line + "\n";
+  std::string expected;
+  for (const auto& [code, meaning] : runner::exit_code_table())
+    expected += "| " + std::to_string(code) + " | " + meaning + " |\n";
+  CHECK(rows == expected);
+}
 
 TEST_CASE("sweep --plan lists every point with its parameters, a point over budget refuses the whole sweep") {
   test_util::TempDir tmp;

@@ -157,7 +157,7 @@ TEST_CASE("the ui's sweep page shows a search: its rungs, promotions and the met
   CHECK(grid->body.find("18 points") != std::string::npos);
 }
 
-TEST_CASE("runner ui binds to 127.0.0.1 unless --host says otherwise, and then warns, and a port in use is a usage error") {
+TEST_CASE("runner ui binds to 127.0.0.1 unless --host says otherwise, and then warns, and a port in use is exit 7 (outside the runner)") {
   test_util::TempDir tmp;
   fill(tmp / "r.db");
   Ui local(tmp / "r.db");
@@ -165,7 +165,7 @@ TEST_CASE("runner ui binds to 127.0.0.1 unless --host says otherwise, and then w
   CHECK(local.child.output().find("http://127.0.0.1:") != std::string::npos);
   CHECK(local.child.output().find("warning") == std::string::npos);
   const auto busy = run_runner("ui --db " + tmp / "r.db" + " --port " + std::to_string(local.port));
-  CHECK(busy.exit_code == 2);
+  CHECK(busy.exit_code == 7);
   CHECK(busy.output.find("cannot listen on 127.0.0.1:" + std::to_string(local.port)) != std::string::npos);
   Ui open(tmp / "r.db", {"--host", "0.0.0.0"});
   CHECK(open.child.output().find("warning: listening on 0.0.0.0") != std::string::npos);

@@ -7,17 +7,28 @@
 
 namespace runner {
 
-/// Exit codes of the CLI (documented in `runner --help`).
+/// Exit codes of the CLI. Their meanings are in exit_code_table(), the one list that `runner --help`
+/// prints and the README's table is checked against (tests/test_cli.cpp).
 enum ExitCode : int {
   kExitOk = 0,
   kExitInternal = 1,
-  kExitConfig = 2,  ///< usage or config error
-  kExitBudget = 3,  ///< the model breaks its parameter or epoch budget
-  kExitData = 4,
-  kExitStore = 5,
-  kExitDiverged = 6,  ///< training diverged (loss NaN/inf); recorded as diverged
+  kExitConfig = 2,  ///< usage or config error: ConfigError
+  kExitBudget = 3,  ///< the model breaks its parameter or epoch budget: BudgetError
+  kExitData = 4,    ///< DataError
+  kExitStore = 5,   ///< StoreError
+  kExitDiverged = 6,  ///< training diverged (loss NaN/inf); recorded as diverged; or sweep points failed
+  kExitExternal = 7,  ///< ExternalError: a program or service outside the runner failed
   kExitInterrupted = 130,
 };
+
+struct ExitCodeInfo {
+  int code;
+  const char* meaning;
+};
+/// Every exit code and what it means, in order.
+const std::vector<ExitCodeInfo>& exit_code_table();
+/// "Exit codes:\n  0    done\n..." for --help.
+std::string exit_codes_help();
 
 /// Where a value came from: a file position or a `--set` argument.
 struct SourceLoc {
@@ -58,6 +69,11 @@ class DataError : public std::runtime_error {
 
 /// The results database cannot be opened, written or read.
 class StoreError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Something outside the runner failed: sbatch refused a job, a port is taken by another program.
+class ExternalError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

@@ -17,16 +17,7 @@
 
 namespace {
 
-const char* const kExitCodesHelp =
-    "Exit codes:\n"
-    "  0    done\n"
-    "  1    internal error (a bug: please report it)\n"
-    "  2    usage or config error (the message names file:line:col and the key)\n"
-    "  3    budget refusal (parameters not under budget.max_params, or epochs over budget.max_epochs)\n"
-    "  4    data error (missing, truncated or malformed data files)\n"
-    "  5    results-store error (the SQLite database cannot be opened or written)\n"
-    "  6    the run diverged (loss became NaN/inf; recorded as diverged), or sweep points failed\n"
-    "  130  interrupted (Ctrl-C or SIGTERM; the run was checkpointed and recorded)\n";
+const std::string kExitCodesHelp = runner::exit_codes_help();
 
 std::string version_line() {
   std::string left_out;
@@ -246,6 +237,9 @@ int main(int argc, char** argv) {
   } catch (const StoreError& e) {
     std::cerr << "results store error: " << e.what() << "\n";
     return kExitStore;
+  } catch (const ExternalError& e) {
+    std::cerr << "outside the runner: " << e.what() << "\n";
+    return kExitExternal;
   } catch (const std::exception& e) {
     std::cerr << "internal error: " << e.what() << "\n";
     return kExitInternal;

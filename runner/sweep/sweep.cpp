@@ -199,11 +199,11 @@ std::map<std::string, PointRow> point_status(const SweepArgs& args, const std::s
   return best;
 }
 
-/// Runs a command, returning its output; throws ConfigError when it fails.
+/// Runs a command (sbatch), returning its output; throws ExternalError when it fails.
 std::string run_command(const std::string& command) {
   bool ok = false;
   const std::string out = capture_command(command + " 2>&1", ok);
-  if (!ok) throw ConfigError("'" + command + "' failed: " + out);
+  if (!ok) throw ExternalError("'" + command + "' failed: " + out);
   return out;
 }
 

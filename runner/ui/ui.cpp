@@ -331,7 +331,7 @@ int cmd_ui(const UiArgs& args) {
   const int port = args.port == 0 ? server.bind_to_any_port(args.host.c_str())
                                    : (server.bind_to_port(args.host.c_str(), args.port) ? args.port : -1);
   if (port < 0)
-    throw ConfigError("runner ui: cannot listen on " + args.host + ":" + std::to_string(args.port) +
+    throw ExternalError("runner ui: cannot listen on " + args.host + ":" + std::to_string(args.port) +
                       " (in use, or not an address of this machine); try another --port");
   if (!is_loopback(args.host))
     std::cerr << "runner ui: warning: listening on " << args.host
@@ -354,7 +354,7 @@ int cmd_ui(const UiArgs& args) {
   listening_over = true;
   if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // the server ended by itself: wake the stopper
   stopper.join();
-  if (!served && !signalled) throw ConfigError("runner ui: the server stopped: cannot accept connections");
+  if (!served && !signalled) throw ExternalError("runner ui: the server stopped: cannot accept connections");
   std::cerr << "runner ui: stopped" << std::endl;
   return kExitOk;
 }
