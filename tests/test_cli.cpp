@@ -844,7 +844,9 @@ struct Cluster {
   int lock_fd = -1;
   explicit Cluster(const std::string& folder) : dir(folder) {
     // One cluster at a time on this machine (fixed ports, one queue): ctest -j runs the SLURM tests in parallel.
-    lock_fd = ::open((fs::temp_directory_path() / "runner-test-slurm.lock").c_str(), O_CREAT | O_RDWR, 0666);
+    // O_CLOEXEC: the daemons cluster.sh starts must not inherit the lock. One that outlived a killed test
+    // (munged, seen 2026-12-07) held it for good, and every later SLURM test here waited on it.
+    lock_fd = ::open((fs::temp_directory_path() / "runner-test-slurm.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
     if (lock_fd >= 0) ::flock(lock_fd, LOCK_EX);
     const auto start = test_util::run_shell(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
     up = start.exit_code == 0;
