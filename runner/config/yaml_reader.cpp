@@ -190,7 +190,7 @@ class DocumentStarts : public YAML::EventHandler {
 /// Where the first two documents of `text` start (at most two are read). yaml-cpp 0.7
 /// reads a token no rule consumes (a stray ',') as an empty document that leaves the
 /// token in place, so YAML::LoadAll never returns on it (yaml-cpp issue 1040; the config
-/// fuzzer found three such inputs); reading at most two documents ends on every input.
+/// fuzzer found four such inputs); reading at most two documents ends on every input.
 std::vector<YAML::Mark> documents_in(const std::string& text) {
   std::istringstream in(text);
   YAML::Parser parser(in);
