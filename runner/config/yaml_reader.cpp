@@ -283,7 +283,16 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
     if (e.mark.line >= 0 && text.substr(start, indent_end - start).find('\t') != std::string::npos)
       throw ConfigError({Diagnostic{location_of(text, text.find('\t', start), label), "",
                                     "a tab indents this line; YAML indents with spaces only"}});
-    throw ConfigError({Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg}});
+    std::string why = e.msg;
+    if (why.rfind("the referenced anchor is not defined", 0) == 0) {
+      // Our words, not yaml-cpp's: 0.8 (Debian 13) appends the name, 0.7 (Debian 12) does not.
+      const size_t at = std::min(start + static_cast<size_t>(std::max(e.mark.column, 0)), text.size());
+      const size_t end = std::min(text.find_first_of(" \t\r\n,]}", at), text.size());
+      const std::string alias = text.substr(at, end - at);
+      why = "'" + alias + "' refers to no anchor (define it earlier in the file: &" +
+            (alias.empty() ? alias : alias.substr(1)) + ")";
+    }
+    throw ConfigError({Diagnostic{SourceLoc{label, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + why}});
   }
   if (nesting_depth(root, kMaxConfigDepth) > kMaxConfigDepth)
     throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
