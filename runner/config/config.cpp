@@ -41,9 +41,6 @@ std::vector<Override> parse_overrides(const std::vector<std::string>& sets) {
   return out;
 }
 
-bool is_index(const std::string& s) {
-  return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), ::isdigit);
-}
 
 /// Writes one override into the YAML tree, creating maps on the way; a shorthand use it
 /// expands into a map is recorded in `expanded` (path -> where the shorthand was written).

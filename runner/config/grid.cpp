@@ -376,9 +376,6 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
     written = resolve_extends(read_text_file(grid.base).value_or(""), grid.base).root;
   } catch (const std::exception&) {  // load_experiment already read it
   }
-  auto is_index = [](const std::string& s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-  };
   auto written_has = [&](const std::string& key) {
     YAML::Node node;
     node.reset(written);  // reset rebinds; operator= would write into the tree
@@ -388,8 +385,7 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
       const std::string part = key.substr(start, dot - start);
       if (node.IsMap() && node[part].IsDefined()) {
         node.reset(node[part]);
-      } else if (node.IsSequence() && !part.empty() && part.find_first_not_of("0123456789") == std::string::npos &&
-                 std::stoul(part) < node.size()) {
+      } else if (node.IsSequence() && is_index(part) && std::stoul(part) < node.size()) {
         node.reset(node[std::stoul(part)]);
       } else if (const std::string option =
                      node.IsMap() || prev.empty() || !is_index(before_prev) ? "" : shorthand_option(written, prev);

@@ -172,6 +172,13 @@ SourceLoc location_of(const std::string& text, size_t offset, const std::string&
   return SourceLoc{label, line, col};
 }
 
+/// Byte offset where 0-based `line` of `text` begins (text.size() past the end).
+size_t offset_of_line(const std::string& text, int line) {
+  size_t offset = 0;
+  for (int l = 0; l < line && offset < text.size(); ++l) offset = std::min(text.find('\n', offset), text.size()) + 1;
+  return std::min(offset, text.size());
+}
+
 /// Records where each document starts, for `documents_in` below.
 class DocumentStarts : public YAML::EventHandler {
  public:
@@ -257,10 +264,8 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
     const std::vector<YAML::Mark> starts = documents_in(text);
     if (starts.size() > 1) {
       const YAML::Mark& at = starts[1];
-      size_t offset = 0;  // of the second document's first token
-      for (int line = 0; line < at.line && offset < text.size(); ++line)
-        offset = std::min(text.find('\n', offset), text.size()) + 1;
-      offset = std::min(offset + static_cast<size_t>(at.column), text.size());
+      // of the second document's first token
+      const size_t offset = std::min(offset_of_line(text, at.line) + static_cast<size_t>(at.column), text.size());
       const SourceLoc loc{label, at.line + 1, at.column + 1};
       if (text.compare(offset, 3, "---") == 0)
         throw ConfigError({Diagnostic{loc, "",
@@ -276,9 +281,7 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
     root = starts.empty() ? YAML::Node() : YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     // A tab in a line's indentation is the usual cause of yaml-cpp's "illegal map value" there.
-    size_t start = 0;
-    for (int line = 0; line < e.mark.line && start < text.size(); ++line)
-      start = std::min(text.find('\n', start), text.size()) + 1;
+    const size_t start = offset_of_line(text, e.mark.line);
     const size_t indent_end = std::min(text.find_first_not_of(" \t", start), text.size());
     if (e.mark.line >= 0 && text.substr(start, indent_end - start).find('\t') != std::string::npos)
       throw ConfigError({Diagnostic{location_of(text, text.find('\t', start), label), "",

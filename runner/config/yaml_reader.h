@@ -23,6 +23,11 @@ namespace runner {
 /// `root`: the experiment, whose model.blocks define the blocks.
 std::string shorthand_option(const YAML::Node& root, const std::string& type);
 
+/// Whether a path segment is a list index ("0", "12"; at most 8 digits).
+inline bool is_index(const std::string& s) {
+  return !s.empty() && s.size() < 9 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
 /// Nearest candidate within a small edit distance, or "".
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
