@@ -64,6 +64,8 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl>, public Fus
   bool fuses_relu(const torch::Tensor& x) const override;
   torch::Tensor forward_after_relu(const torch::Tensor& x) override;
 
+  double eps() const { return eps_; }  ///< read by the exporters (runner/export)
+
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
@@ -82,6 +84,9 @@ class GroupNormImpl : public torch::nn::Cloneable<GroupNormImpl>, public FusesPr
   torch::Tensor forward(const torch::Tensor& x);
   bool fuses_relu(const torch::Tensor& x) const override;
   torch::Tensor forward_after_relu(const torch::Tensor& x) override;
+
+  double eps() const { return eps_; }  ///< read by the exporters (runner/export)
+  int64_t groups() const { return groups_; }
 
   torch::Tensor weight, bias;
 

@@ -9,6 +9,7 @@
 #endif
 
 #include "runner/cli/commands.h"
+#include "runner/cli/export_command.h"
 #include "runner/base/errors.h"
 #include "runner/report/report.h"
 #include "runner/sweep/sweep.h"
@@ -196,6 +197,25 @@ int main(int argc, char** argv) {
 
   CLI::App* layers_cmd = add_command("layers", "List the layer types and norms the DSL knows");
 
+  ExportArgs export_args;
+  export_args.db = kDefaultDb;
+  CLI::App* export_cmd =
+      add_command("export", "Write a run's trained network as ONNX or as a PyTorch module (docs/export.md)");
+  export_cmd->add_option("run_id", export_args.run_id, "run id (see runner runs)")->required();
+  export_cmd->add_option("--format", export_args.format, "onnx (one .onnx file) or pytorch (a folder)")
+      ->check(CLI::IsMember({"onnx", "pytorch"}))
+      ->capture_default_str();
+  export_cmd->add_option("--out", export_args.out, "FILE.onnx, or the folder for pytorch")->required();
+  export_cmd->add_flag("--raw-input", export_args.raw_input,
+                       "fold data.normalize into the model: it takes RGB pixels scaled to [0, 1]");
+  export_cmd->add_flag("--force", export_args.force, "replace --out if it exists");
+  export_cmd->add_flag("--allow-unfinished", export_args.allow_unfinished,
+                       "export a run that did not finish, as its checkpoint holds it (the epoch is printed)");
+  export_cmd->add_flag("--verify", export_args.verify,
+                       "run the export with onnxruntime or PyTorch on the run's test images and compare with "
+                       "the runner's logits (top-1 on every image, logits within 1e-4)");
+  export_cmd->add_option("--db", export_args.db, "results database")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -225,6 +245,7 @@ int main(int argc, char** argv) {
     if (*plot_cmd) return cmd_plot(plot);
     if (*layers_cmd) return cmd_layers();
     if (*ui_cmd) return cmd_ui(ui);
+    if (*export_cmd) return cmd_export(export_args);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitConfig;

@@ -1,0 +1,30 @@
+"""Runs a `runner export --format pytorch` folder with Python's PyTorch on float32
+input; writes the logits as float32. Used by `runner export --verify` and the
+tests; prints the runtime's name and version.
+    python3 verify_pytorch.py DIR INPUT.f32 N C H W LOGITS.f32
+"""
+import importlib.util
+import sys
+
+import numpy as np
+import torch
+
+
+def main():
+    folder, input_path, n, c, h, w, out_path = sys.argv[1:8]
+    shape = tuple(int(v) for v in (n, c, h, w))
+    spec = importlib.util.spec_from_file_location("exported_model", folder + "/model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.Net()
+    net.load_state_dict(torch.load(folder + "/weights.pt"))  # strict: every key, every shape
+    net.eval()
+    x = torch.from_numpy(np.fromfile(input_path, dtype=np.float32).reshape(shape))
+    with torch.no_grad():
+        logits = torch.cat([net(x[i:i + 500]) for i in range(0, shape[0], 500)])
+    logits.numpy().astype(np.float32).tofile(out_path)
+    print(f"PyTorch {torch.__version__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#include "runner/model/weights.h"
+
+#include <filesystem>
+
+#include "runner/base/errors.h"
+
+namespace runner {
+
+int64_t load_eval_weights(Net& net, const std::string& checkpoint, bool ema) {
+  if (!std::filesystem::is_regular_file(checkpoint))
+    throw DataError(checkpoint + ": the run's checkpoint is missing (it holds the trained weights)");
+  torch::serialize::InputArchive archive, model;
+  torch::Tensor epoch;
+  try {
+    archive.load_from(checkpoint, torch::kCPU);
+    archive.read("model", model);
+    net->load(model);
+    archive.read("epoch", epoch);
+    if (ema) {
+      std::vector<torch::Tensor> state = net->parameters();
+      for (const auto& b : net->buffers()) state.push_back(b);
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < state.size(); ++i) {
+        torch::Tensor average;
+        archive.read("ema_" + std::to_string(i), average);
+        if (!average.sizes().equals(state[i].sizes()))
+          throw DataError(checkpoint + ": averaged weight " + std::to_string(i) + " has another shape than the model's");
+        state[i].copy_(average);
+      }
+    }
+  } catch (const c10::Error& e) {
+    const std::string reason = e.what();
+    throw DataError(checkpoint + ": cannot read the trained weights (corrupt, or not this run's model): " +
+                    reason.substr(0, reason.find('\n')));
+  }
+  // Training may leave weights channels-last; exporters read the plain layout.
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->parameters()) p.set_data(p.data().contiguous());
+  for (auto& b : net->buffers()) b.set_data(b.data().contiguous());
+  net->eval();
+  return epoch.item<int64_t>();
+}
+
+}  // namespace runner
