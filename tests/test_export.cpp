@@ -133,6 +133,49 @@ TEST_CASE("export: the seed network with BatchNorm, as ONNX and PyTorch, and wit
   }
 }
 
+TEST_CASE("runner predict: the top three classes of PNG and JPEG files of any size, as the run classifies them") {
+  TempDir tmp;
+  const std::string db = tmp / "r.db";
+  REQUIRE(run_runner(short_run("experiments/session8/bn.yaml", db)).exit_code == 0);
+  const std::string images = test_util::source_path("tests/data/images/");
+  // test0_32x32.png is test image 0 as it is: predict must say what the run's own evaluation said.
+  const std::string wrong = test_util::run_shell("sqlite3 " + db +
+                                                 " 'SELECT predicted_class FROM misclassified WHERE run_id=1 AND "
+                                                 "test_index=0'").output;
+  const char* const kClasses[] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  const std::string expected = kClasses[wrong.empty() ? 8 : std::stoi(wrong)];  // test image 0 is a ship (8)
+  auto r = run_runner("predict 1 " + images + "test0_32x32.png " + images + "test1_96x72.jpg " + images +
+                      "test0_gray.png --db " + db);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::regex line(": ([a-z]+) ([0-9.]+) %, ([a-z]+) ([0-9.]+) %, ([a-z]+) ([0-9.]+) %\n");
+  std::vector<std::smatch> lines;
+  for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), line); it != std::sregex_iterator(); ++it)
+    lines.push_back(*it);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0][1] == expected);
+  for (const auto& m : lines) {
+    CHECK(std::stod(m[2]) >= std::stod(m[4]));
+    CHECK(std::stod(m[4]) >= std::stod(m[6]));
+    CHECK(std::stod(m[2]) + std::stod(m[4]) + std::stod(m[6]) <= 100.05);
+    CHECK((m[1] != m[3] && m[3] != m[5] && m[1] != m[5]));
+  }
+  r = run_runner("predict 1 " + images + "test0_32x32.png --json --db " + db);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("\"class\": \"" + expected + "\"") != std::string::npos);
+  CHECK(r.output.find("\"probability\": ") != std::string::npos);
+
+  SUBCASE("a file that is not an image, a truncated JPEG, a missing file: exit 4, nothing printed for the others") {
+    for (const std::string& bad : {test_util::source_path("README.md"), images + "truncated.jpg", images + "none.png"}) {
+      r = run_runner("predict 1 " + images + "test0_32x32.png " + bad + " --db " + db);
+      INFO(r.output);
+      CHECK(r.exit_code == 4);
+      CHECK(r.output.find(bad) != std::string::npos);
+      CHECK(r.output.find("test0_32x32.png:") == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("export: the seed network with LayerNorm") { check_network("experiments/session8/ln.yaml"); }
 TEST_CASE("export: the seed network with GroupNorm") { check_network("experiments/session8/gn.yaml"); }
 TEST_CASE("export: the best network's shape with BatchNorm") { check_network("experiments/best/bn.yaml"); }

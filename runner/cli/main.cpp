@@ -10,6 +10,7 @@
 
 #include "runner/cli/commands.h"
 #include "runner/cli/export_command.h"
+#include "runner/cli/predict_command.h"
 #include "runner/base/errors.h"
 #include "runner/report/report.h"
 #include "runner/sweep/sweep.h"
@@ -216,6 +217,16 @@ int main(int argc, char** argv) {
                        "the runner's logits (top-1 on every image, logits within 1e-4)");
   export_cmd->add_option("--db", export_args.db, "results database")->capture_default_str();
 
+  PredictArgs predict;
+  predict.db = kDefaultDb;
+  CLI::App* predict_cmd = add_command("predict", "Classify PNG or JPEG images with a run's trained network (top 3)");
+  predict_cmd->add_option("run_id", predict.run_id, "run id (see runner runs)")->required();
+  predict_cmd->add_option("images", predict.images, "PNG or JPEG files of any size (scaled as docs/export.md says)")
+      ->required();
+  predict_cmd->add_flag("--json", predict.json, "one JSON array: image, top classes with probabilities");
+  predict_cmd->add_flag("--allow-unfinished", predict.allow_unfinished, "use a run that did not finish");
+  predict_cmd->add_option("--db", predict.db, "results database")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -246,6 +257,7 @@ int main(int argc, char** argv) {
     if (*layers_cmd) return cmd_layers();
     if (*ui_cmd) return cmd_ui(ui);
     if (*export_cmd) return cmd_export(export_args);
+    if (*predict_cmd) return cmd_predict(predict);
   } catch (const ConfigError& e) {
     std::cerr << e.what() << "\n";
     return kExitConfig;

@@ -211,6 +211,46 @@ ImageSet read_folder_split(const fs::path& dir, const std::vector<std::string>& 
 
 }  // namespace
 
+torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& label) {
+  // By signature, not by name: a photo saved as .png that is a JPEG still reads.
+  static const uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  Decoded image;
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) {
+    image = decode_png(bytes, label);
+  } else if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
+    image = decode_jpeg(bytes, label);
+  } else {
+    throw DataError(label + ": not a PNG or JPEG image (" +
+                    (bytes.empty() ? std::string("an empty file") : "its first bytes are neither signature") + ")");
+  }
+  const torch::Tensor hwc = torch::from_blob(image.rgb.data(), {image.height, image.width, 3}, torch::kUInt8);
+  return hwc.permute({2, 0, 1}).contiguous();
+}
+
+torch::Tensor read_image(const std::string& path) {
+  if (!fs::is_regular_file(path)) throw DataError(path + ": no such image file");
+  return decode_image(read_bytes(path), path);
+}
+
+torch::Tensor fit_image(const torch::Tensor& chw, int64_t height, int64_t width) {
+  namespace F = torch::nn::functional;
+  const int64_t h = chw.size(1), w = chw.size(2);
+  if (h == height && w == width) return chw;
+  // The shorter side to the model's, keeping the aspect ratio; then the centre.
+  const double scale = std::max(static_cast<double>(height) / static_cast<double>(h),
+                                static_cast<double>(width) / static_cast<double>(w));
+  const int64_t sh = std::max(height, static_cast<int64_t>(std::lround(static_cast<double>(h) * scale)));
+  const int64_t sw = std::max(width, static_cast<int64_t>(std::lround(static_cast<double>(w) * scale)));
+  // Antialiased when shrinking: a photo scaled down to 32x32 without it aliases badly.
+  const torch::Tensor scaled =
+      F::interpolate(chw.unsqueeze(0).to(torch::kFloat),
+                     F::InterpolateFuncOptions().size(std::vector<int64_t>{sh, sw}).mode(torch::kBilinear)
+                         .align_corners(false).antialias(true))
+          .squeeze(0);
+  const torch::Tensor crop = scaled.narrow(1, (sh - height) / 2, height).narrow(2, (sw - width) / 2, width);
+  return crop.round().clamp(0, 255).to(torch::kUInt8);
+}
+
 Dataset load_cifar10(const std::string& root, int64_t limit_train, int64_t limit_test) {
   const fs::path dir(root);
   if (!fs::is_directory(dir))

@@ -34,6 +34,15 @@ Dataset load_cifar10(const std::string& root, int64_t limit_train = 0, int64_t l
 /// sorted order); every image must have the same size.
 Dataset load_image_folder(const std::string& root, int64_t limit_train = 0, int64_t limit_test = 0);
 
+/// One PNG or JPEG (told apart by signature) as [3, H, W] uint8. DataError naming
+/// `label` for anything else, a corrupt image, or one over 4096x4096 pixels.
+torch::Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& label);
+torch::Tensor read_image(const std::string& path);
+
+/// An image of any size as the model's input size: the shorter side scaled to fit
+/// (antialiased bilinear), then the centre cropped; unchanged when it already fits.
+torch::Tensor fit_image(const torch::Tensor& chw, int64_t height, int64_t width);
+
 /// A 64-bit hash of every image and label (both splits): tells whether a
 /// checkpoint was written on the same data. Cached per Dataset object.
 uint64_t data_fingerprint(const Dataset& data);

@@ -1,0 +1,45 @@
+#include "runner/cli/predict_command.h"
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "runner/base/errors.h"
+#include "runner/export/export.h"
+#include "runner/train/data.h"
+
+namespace runner {
+
+int cmd_predict(const PredictArgs& args) {
+  LoadedRun run = load_run(args.db, args.run_id, args.allow_unfinished);
+  const auto& input = run.spec.model.input;
+  // Every image is read before any is classified: a bad one is refused before output starts.
+  std::vector<torch::Tensor> images;
+  for (const auto& path : args.images) images.push_back(fit_image(read_image(path), input[1], input[2]));
+  torch::NoGradGuard no_grad;
+  const BatchTransform transform(run.spec.data, torch::kCPU);
+  const torch::Tensor probs = torch::softmax(run.model.net->forward(transform.eval(torch::stack(images))), 1);
+  const int64_t k = std::min<int64_t>(3, probs.size(1));
+  const auto top = probs.topk(k, 1);
+  const torch::Tensor values = std::get<0>(top), indices = std::get<1>(top);
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < args.images.size(); ++i) {
+    nlohmann::json entry{{"image", args.images[i]}, {"top", nlohmann::json::array()}};
+    std::string line = args.images[i] + ":";
+    for (int64_t j = 0; j < k; ++j) {
+      const auto cls = static_cast<size_t>(indices[static_cast<int64_t>(i)][j].item<int64_t>());
+      const double p = values[static_cast<int64_t>(i)][j].item<double>();
+      const std::string& name = run.info.class_names.at(cls);
+      entry["top"].push_back({{"class", name}, {"index", cls}, {"probability", p}});
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " %.1f %%", 100.0 * p);
+      line += (j ? ", " : " ") + name + buf;
+    }
+    out.push_back(entry);
+    if (!args.json) std::cout << line << "\n";
+  }
+  if (args.json) std::cout << out.dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace runner
