@@ -111,4 +111,17 @@ inline void run_image_folder_input(std::string_view input) {
   }
 }
 
+/// runner predict's image reader. Input: the bytes of one file, read as predict
+/// reads a PNG or JPEG of any size, then scaled to the seed network's 32x32.
+inline void run_image_input(std::string_view input) {
+  const std::vector<uint8_t> bytes(input.begin(), input.end());
+  try {
+    const torch::Tensor image = runner::fit_image(runner::decode_image(bytes, "fuzz.img"), 32, 32);
+    // What predict relies on: three channels of the model's size.
+    if (image.dim() != 3 || image.size(0) != 3 || image.size(1) != 32 || image.size(2) != 32)
+      throw std::logic_error("fit_image did not give [3, 32, 32]");
+  } catch (const runner::DataError&) {
+  }
+}
+
 }  // namespace fuzz

@@ -3,13 +3,13 @@
 # FUZZ_SECONDS, FUZZ_JOBS at a time. New inputs collect in build-fuzz/corpus/<target>
 # (kept between runs, so time adds up); crashes land in build-fuzz/artifacts/.
 # The seeds and the regression inputs are fuzz/corpus/<target> (committed).
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: config cifar image_folder
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: config cifar image_folder image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(config cifar image_folder)
+[ ${#targets[@]} -eq 0 ] && targets=(config cifar image_folder image)
 jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD:-build-fuzz}
 
@@ -18,7 +18,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_CO
   -DRUNNER_FUZZ=ON -DRUNNER_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
 
-declare -A max_len=([config]=8192 [cifar]=40000 [image_folder]=16384)
+declare -A max_len=([config]=8192 [cifar]=40000 [image_folder]=16384 [image]=16384)
 mkdir -p "$build/artifacts"
 run_one() {
   local t=$1 work="$build/corpus/$1"

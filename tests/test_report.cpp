@@ -75,6 +75,9 @@ TEST_CASE("runner report writes one self-contained HTML file with the database's
   CHECK(html.find("Total params: 39,056") != std::string::npos);            // each run's summary
   CHECK(html.find("<span class=\"status running\">running</span>") != std::string::npos);
   CHECK(html.find("<span class=\"status finished\">finished</span>") != std::string::npos);
+  // a finished run's page says how to take its network out of the tool; a running one's does not
+  CHECK(html.find("runner export 1 --format onnx --out run-1.onnx --db ") != std::string::npos);
+  CHECK(html.find("runner export 1 --format pytorch --out run-1-pytorch --db ") != std::string::npos);
   // offline: nothing is fetched (the only URL is the SVG namespace)
   for (const char* ref : {"src=\"http", "href=\"http", "url(http", "<script src", "<link"})
     CHECK(html.find(ref) == std::string::npos);

@@ -701,7 +701,7 @@ TEST_CASE("alternating flips and lookahead: a run stopped mid-epoch and resumed 
 
 TEST_CASE("every fuzzer regression input (fuzz/corpus/*/regress_*) now ends in a clean error or a valid result") {
   int replayed = 0;
-  for (const char* target : {"config", "cifar", "image_folder"}) {
+  for (const char* target : {"config", "cifar", "image_folder", "image"}) {
     for (const auto& entry : fs::directory_iterator(test_util::source_path(std::string("fuzz/corpus/") + target))) {
       if (entry.path().filename().string().rfind("regress_", 0) != 0) continue;
       const std::string input = test_util::read_file(entry.path().string());
@@ -709,6 +709,7 @@ TEST_CASE("every fuzzer regression input (fuzz/corpus/*/regress_*) now ends in a
       if (std::string(target) == "config") CHECK_NOTHROW(fuzz::run_config_input(input, RUNNER_SOURCE_DIR));
       if (std::string(target) == "cifar") CHECK_NOTHROW(fuzz::run_cifar_input(input));
       if (std::string(target) == "image_folder") CHECK_NOTHROW(fuzz::run_image_folder_input(input));
+      if (std::string(target) == "image") CHECK_NOTHROW(fuzz::run_image_input(input));
       ++replayed;
     }
   }

@@ -102,6 +102,7 @@ TEST_CASE("runner ui serves runs, a run, compare and a sweep read-only, and bad 
   REQUIRE(res);
   CHECK(res->status == 200);
   CHECK(res->body.find("Total params: 39,056") != std::string::npos);
+  CHECK(res->body.find("runner export 1 --format onnx --out run-1.onnx --db ") != std::string::npos);
   CHECK(res->body.find("class=\"chart\"") != std::string::npos);
   CHECK(res->body.size() < 1000000);
   res = ui.get("/compare?by=model.norm&rank=test");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "runner/base/env_info.h"
 #include "runner/base/text.h"
 #include "runner/report/compare.h"
 #include "runner/report/html.h"
@@ -402,7 +403,7 @@ std::string comparison_html(const std::vector<RunRow>& rows) {
   return s.str();
 }
 
-std::string run_html(const RunView& run, std::map<std::string, ImageSet>& cache) {
+std::string run_html(const RunView& run, const std::string& db, std::map<std::string, ImageSet>& cache) {
   const RunRow& r = run.row;
   std::ostringstream s;
   s << "<section class=\"run\" id=\"run-" << r.id << "\" data-run=\"" << r.id << "\"><h2>Run " << r.id << " · "
@@ -419,6 +420,14 @@ std::string run_html(const RunView& run, std::map<std::string, ImageSet>& cache)
   }
   s << "<details><summary>model summary</summary><pre>" << escape(summary) << "</pre></details>"
     << "<details><summary>recipe (config as run)</summary><pre>" << escape(r.record.config_yaml) << "</pre></details>";
+  if (r.status == "finished") {
+    // The trained network out of the tool (docs/export.md); --verify proves the copy equal.
+    const std::string id = std::to_string(r.id), db_arg = " --db " + shell_quote(db);
+    s << "<div class=\"export\"><b>Use the trained model</b> outside the runner (docs/export.md):"
+      << "<pre class=\"export-commands\">runner export " << id << " --format onnx --out run-" << id << ".onnx" << escape(db_arg)
+      << " --verify\nrunner export " << id << " --format pytorch --out run-" << id << "-pytorch" << escape(db_arg)
+      << " --verify</pre></div>";
+  }
   if (r.status != "finished" || run.results.class_names.empty()) {
     s << "<p>Per-class results and misclassified images appear when the run has finished.</p></section>";
     return s.str();
@@ -449,7 +458,7 @@ const char* report_css() { return kStyle; }
 std::string run_page_html(const Store& store, int64_t run_id) {
   const std::vector<RunView> runs = load_views(store, {store.run(run_id)});
   std::map<std::string, ImageSet> cache;
-  return curves_html(runs) + run_html(runs.front(), cache);
+  return curves_html(runs) + run_html(runs.front(), store.path(), cache);
 }
 
 int cmd_report(const ReportArgs& args) {
@@ -469,7 +478,7 @@ int cmd_report(const ReportArgs& args) {
   if (!args.sweep.empty() && args.sweep.find(',') == std::string::npos)
     if (const auto view = load_search_view(store, args.sweep)) html << search_html(*view);
   html << "<h2>Curves</h2>" << curves_html(runs);
-  for (const auto& run : runs) html << run_html(run, cache);
+  for (const auto& run : runs) html << run_html(run, args.db, cache);
   html << "</body></html>\n";
   write_file(args.out, html.str());
   std::cout << "wrote " << args.out << " (" << runs.size() << " runs, " << html.str().size() / 1024 << " KiB)\n";
