@@ -1,7 +1,10 @@
 // Stage "export": a run's trained network as ONNX and as a PyTorch module, each
 // checked by a runtime this project did not write (onnxruntime from npm, Debian's
 // python3-torch) on real CIFAR-10 test images against the runner's own logits.
+#include "runner_version.h"  // RUNNER_ONNX
+#if RUNNER_ONNX
 #include <onnx/onnx_pb.h>
+#endif
 
 #include "doctest_torch.h"
 #include <filesystem>
@@ -27,6 +30,10 @@ std::string short_run(const std::string& experiment, const std::string& db, cons
 
 /// Exports run 1 of `db` in `format` with --verify and checks the proof it prints.
 void check_export(const std::string& db, const std::string& format, const std::string& out, const std::string& extra = "") {
+  if (format == "onnx" && !RUNNER_ONNX) {
+    MESSAGE("SKIPPED: this build has no ONNX export (-DRUNNER_ONNX=OFF)");
+    return;
+  }
   const auto r = run_runner("export 1 --db " + db + " --format " + format + " --out " + out + " --verify " + extra);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -94,7 +101,8 @@ TEST_CASE("export: the seed network with BatchNorm, as ONNX and PyTorch, and wit
   check_export(db, "onnx", tmp / "raw.onnx", "--raw-input");
   check_export(db, "pytorch", tmp / "raw_py", "--raw-input");
 
-  SUBCASE("the ONNX file: opset 17, IR 8, a symbolic batch, the run in its metadata") {
+#if RUNNER_ONNX
+  {  // the ONNX file: opset 17, IR 8, a symbolic batch, the run in its metadata
     onnx::ModelProto model;
     const std::string bytes = test_util::read_file(tmp / "model.onnx");
     REQUIRE(model.ParseFromString(bytes));
@@ -114,7 +122,8 @@ TEST_CASE("export: the seed network with BatchNorm, as ONNX and PyTorch, and wit
     CHECK(std::regex_match(meta["runner.test_acc"], std::regex("[0-9]+\\.[0-9]{2}")));
     for (const auto& node : model.graph().node()) CHECK(node.op_type() != "Dropout");
   }
-  SUBCASE("model.py names its modules like the rows of runner check's summary table") {
+#endif
+  {  // model.py names its modules like the rows of runner check's summary table
     const std::string py = test_util::read_file(tmp / "model_py/model.py");
     const auto table = run_runner("check " + test_util::source_path("experiments/session8/bn.yaml"));
     std::regex row("([A-Za-z0-9]+)-([0-9]+) ");
@@ -188,7 +197,8 @@ TEST_CASE("export: whiten, standardized and grouped convs, concat, projection, s
   check_network("tests/data/export/containers.yaml");
 }
 
-TEST_CASE("export refuses what it cannot export faithfully, with its exit code, and writes nothing") {
+TEST_CASE("export refuses what it cannot export faithfully, with its exit code, and writes nothing" *
+          doctest::skip(!RUNNER_ONNX)) {
   TempDir tmp;
   const std::string db = tmp / "r.db";
   REQUIRE(run_runner(short_run("tests/data/export/activations.yaml", db)).exit_code == 0);

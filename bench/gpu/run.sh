@@ -46,7 +46,7 @@ built=0
 torch_prefix=${TORCH_PREFIX:-$($PYTHON -c 'import torch; print(torch.utils.cmake_prefix_path)')}
 if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
      -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DPKG_CONFIG_EXECUTABLE="$pkg_config" \
-     -DRUNNER_FETCH=OFF -DRUNNER_PNG=OFF -DRUNNER_UI=OFF -DRUNNER_WERROR=OFF -DRUNNER_TESTS=OFF > "$OUT/configure.log" 2>&1; then
+     -DRUNNER_FETCH=OFF -DRUNNER_PNG=OFF -DRUNNER_UI=OFF -DRUNNER_ONNX=OFF -DRUNNER_WERROR=OFF -DRUNNER_TESTS=OFF > "$OUT/configure.log" 2>&1; then
   tail -5 "$OUT/configure.log"
   ninja -C build-gpu runner > "$OUT/build.log" 2>&1; tail -5 "$OUT/build.log"
   if [ -x build-gpu/runner ]; then built=1

@@ -26,6 +26,7 @@ std::string version_line() {
   if (!RUNNER_FETCH) left_out += " data fetch,";
   if (!RUNNER_PNG) left_out += " PNG plots,";
   if (!RUNNER_UI) left_out += " ui,";
+  if (!RUNNER_ONNX) left_out += " ONNX export,";
   if (!left_out.empty()) left_out = "; built without" + left_out.substr(0, left_out.size() - 1);
   std::string paths;
   try {
