@@ -45,6 +45,10 @@ bind() {  # bind SRC DEST [ro]
   if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
 }
 
+# One run at a time per root: a second would delete the first's clone and mounts.
+mkdir -p "$root_dir"
+exec 9>"$root_dir/.lock"
+flock -n 9 || { echo "debian13: another run is using $root_dir (wait for it, or set DEBIAN13_ROOT)" >&2; exit 2; }
 if [ "${DEBIAN13_FRESH:-}" = 1 ] || [ ! -f "$root_dir/.complete" ]; then
   # A half-made root (an interrupted debootstrap) is never reused.
   step "debootstrap trixie from $mirror into $root"
@@ -58,6 +62,11 @@ if [ "${DEBIAN13_FRESH:-}" = 1 ] || [ ! -f "$root_dir/.complete" ]; then
   touch "$root_dir/.complete"
 fi
 
+# A run killed with SIGKILL (a CI timeout) could not undo its mounts, and binding
+# ../shared again onto a stale mount fails ("mount(2) system call failed"): undo them first.
+awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r | while read -r stale; do
+  umount -l "$stale" 2>/dev/null || true
+done
 step "mounts: /proc, /sys, /dev, /tmp, ../shared (read-only)"
 mount -t proc proc "$root/proc"; mounts+=("$root/proc")
 bind /sys "$root/sys"
@@ -91,6 +100,6 @@ for target in "${targets[@]}"; do
   step "make $target (Debian 13)"
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" CIFAR10_ROOT="$inner_cifar" \
-    bash -c "cd /work/runner && make $target"
+    bash -c "cd /work/runner && make $target" 9>&-  # the lock stays ours: a daemon a test leaves must not hold it
 done
 step "done: make ${targets[*]} passed on Debian 13"
