@@ -74,6 +74,13 @@ bind /dev "$root/dev"
 mount -t tmpfs tmpfs "$root/tmp"; mounts+=("$root/tmp")
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
+# The host's own certificate authorities (a proxy's, where the network goes through one), so
+# npm inside reaches its registry as it does outside (seen: SELF_SIGNED_CERT_IN_CHAIN without them).
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1 || echo "debian13: update-ca-certificates failed in the root" >&2
+fi
 # ../shared as the tests expect it beside the clone (the seed's tables, CIFAR-10); a
 # $CIFAR10_ROOT elsewhere goes to the same place inside.
 shared=$(cd "$here/.." && pwd)/shared
@@ -100,6 +107,7 @@ for target in "${targets[@]}"; do
   step "make $target (Debian 13)"
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 CI="${CI:-}" TERM="${TERM:-dumb}" CIFAR10_ROOT="$inner_cifar" \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
     bash -c "cd /work/runner && make $target" 9>&-  # the lock stays ours: a daemon a test leaves must not hold it
 done
 step "done: make ${targets[*]} passed on Debian 13"
