@@ -84,9 +84,9 @@ void write_export(const LoadedRun& run, const std::string& format, const std::st
   const PytorchExport files = pytorch_export(portable, info);
   const fs::path target(out);
   const fs::path fresh = target.string() + ".partial-" + std::to_string(::getpid());
-  fs::remove_all(fresh);
-  fs::create_directory(fresh);
   try {
+    fs::remove_all(fresh);
+    fs::create_directory(fresh);
     write_file(fresh / "model.py", files.model_py);
     write_file(fresh / "weights.pt", files.weights_pt);
     write_file(fresh / "README.md", files.readme);
@@ -95,8 +95,13 @@ void write_export(const LoadedRun& run, const std::string& format, const std::st
     if (replace) fs::rename(target, old);
     fs::rename(fresh, target);
     if (replace) fs::remove_all(old);
+  } catch (const fs::filesystem_error& e) {
+    std::error_code ec;
+    fs::remove_all(fresh, ec);
+    throw DataError(out + ": cannot write the export: " + e.code().message());
   } catch (...) {
-    fs::remove_all(fresh);
+    std::error_code ec;
+    fs::remove_all(fresh, ec);
     throw;
   }
 }

@@ -41,17 +41,6 @@ using LowerFn = std::function<void(const LayerSpec&, torch::nn::Module&, const S
                                    std::vector<PortableModule>&)>;
 const std::map<std::string, LowerFn>& layer_table();
 
-/// Replays the plan for shapes only.
-struct ShapePlanner : Planner {
-  void add_row(const std::string&, const Shape&, int64_t, int64_t) override {}
-  void problem(const std::string&) override {}
-  Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
-    Shape shape = in;
-    for (const auto& layer : layers) shape = find_layer_def(layer.type)->plan(layer, shape, *this);
-    return shape;
-  }
-};
-
 class Lowerer {
  public:
   /// A module that is one row of the summary table takes the next row number.
@@ -75,8 +64,7 @@ class Lowerer {
       const auto it = layer_table().find(specs[i].type);
       if (it == layer_table().end())
         throw std::logic_error("export: layer type '" + specs[i].type + "' has no lowering (runner/export/portable.cpp)");
-      ShapePlanner planner;
-      const Shape next = find_layer_def(specs[i].type)->plan(specs[i], shape, planner);
+      const Shape next = layer_output_shape(specs[i], shape);
       it->second(specs[i], *modules[i], shape, next, *this, out);
       shape = next;
     }

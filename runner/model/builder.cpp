@@ -10,6 +10,17 @@ torch::Tensor NetImpl::forward(const torch::Tensor& x) { return forward_layers(l
 
 namespace {
 
+/// Replays plans for shapes only.
+struct NullPlanner : Planner {
+  void add_row(const std::string&, const Shape&, int64_t, int64_t) override {}
+  void problem(const std::string&) override {}
+  Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
+    Shape shape = in;
+    for (const auto& layer : layers) shape = find_layer_def(layer.type)->plan(layer, shape, *this);
+    return shape;
+  }
+};
+
 class StackBuilder : public ModuleBuilder {
  public:
   torch::nn::Sequential build_stack(const std::vector<LayerSpec>& layers, const Shape& in, Shape& out) override {
@@ -17,27 +28,19 @@ class StackBuilder : public ModuleBuilder {
     out = in;
     for (const auto& layer : layers) {
       torch::nn::AnyModule module = find_layer_make(layer.type)(layer, out, *this);
-      // The plan already accepted these shapes; replay it to know the next input.
-      NullPlanner planner;
-      out = find_layer_def(layer.type)->plan(layer, out, planner);
+      out = layer_output_shape(layer, out);
       seq->push_back(std::move(module));
     }
     return seq;
   }
-
- private:
-  struct NullPlanner : Planner {
-    void add_row(const std::string&, const Shape&, int64_t, int64_t) override {}
-    void problem(const std::string&) override {}
-    Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) override {
-      Shape shape = in;
-      for (const auto& layer : layers) shape = find_layer_def(layer.type)->plan(layer, shape, *this);
-      return shape;
-    }
-  };
 };
 
 }  // namespace
+
+Shape layer_output_shape(const LayerSpec& layer, const Shape& in) {
+  NullPlanner planner;
+  return find_layer_def(layer.type)->plan(layer, in, planner);
+}
 
 int64_t count_trainable_params(const torch::nn::Module& module) {
   int64_t total = 0;

@@ -29,6 +29,9 @@ struct BuiltModel {
 /// module's parameters disagree with the plan (a bug in a layer file).
 BuiltModel build_model(const ModelSpec& model);
 
+/// The shape `layer` turns `in` into: its plan replayed without rows (the plan already accepted it).
+Shape layer_output_shape(const LayerSpec& layer, const Shape& in);
+
 /// Sum of numel() over parameters that require grad.
 int64_t count_trainable_params(const torch::nn::Module& module);
 
