@@ -119,8 +119,10 @@ VerifyResult verify_export(int64_t run_id, const std::string& db, const std::str
                               "PyTorch (" + python + " " + scripts + "verify_pytorch.py)",
                               "install it with: scripts/install_deps.sh (python3-torch)");
   }
+  // The script's last line names the runtime; a library may print notices before it.
   while (!result.runtime.empty() && (result.runtime.back() == '\n' || result.runtime.back() == '\r'))
     result.runtime.pop_back();
+  result.runtime = result.runtime.substr(result.runtime.find_last_of('\n') + 1);
   const torch::Tensor theirs = read_floats(logits_file, n, classes);
   result.images = n;
   result.max_logit_diff = (theirs - ours).abs().max().item<double>();

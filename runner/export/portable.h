@@ -42,7 +42,7 @@ struct PortableNet {
 /// for a layer type without a lowering (tests/test_export.cpp checks every registered one has one).
 PortableNet lower_network(const ExperimentSpec& spec, Net& net);
 
-/// What Python's torch.load reads as a state dict {name: tensor} (torch::pickle_save), in this order.
+/// What Python's torch.load reads as a state dict {name: tensor}, also with weights_only (PyTorch 2.6+).
 std::string pickle_state_dict(const std::vector<std::pair<std::string, torch::Tensor>>& entries);
 
 /// The layer types and norms lower_network knows.
