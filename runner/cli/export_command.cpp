@@ -12,6 +12,7 @@
 #include "runner/base/errors.h"
 #include "runner/export/export.h"
 #include "runner/train/data.h"
+#include "runner/train/device.h"
 #include "runner_version.h"
 
 namespace runner {
@@ -82,12 +83,20 @@ VerifyResult verify_export(int64_t run_id, const std::string& db, const std::str
   const torch::Tensor images = dataset.test.images, labels = dataset.test.labels;
   const int64_t n = labels.size(0), classes = run.spec.model.classes;
 
-  // The runner's own single-view evaluation of the same weights.
+  // The runner's own single-view evaluation of the same weights, in the memory layout the
+  // run evaluated in (channels-last on the CPU unless train.layout says nchw). On LibTorch 2.6
+  // our AVX-512 norm kernels' NCHW eval path disagreed with onnxruntime on networks with
+  // grouped convs (RUNNER_NORM_ISA=baseline agreed); the layout the run used is what counts.
   torch::NoGradGuard no_grad;
+  const bool channels_last = uses_channels_last(run.spec.train.layout, torch::kCPU);
+  if (channels_last) to_channels_last(*run.model.net);
   const BatchTransform transform(data, torch::kCPU);
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < n; start += 1000)
-    parts.push_back(run.model.net->forward(transform.eval(images.narrow(0, start, std::min<int64_t>(1000, n - start)))));
+  for (int64_t start = 0; start < n; start += 1000) {
+    torch::Tensor x = transform.eval(images.narrow(0, start, std::min<int64_t>(1000, n - start)));
+    if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    parts.push_back(run.model.net->forward(x).contiguous());
+  }
   const torch::Tensor ours = torch::cat(parts);
 
   TempDir tmp;

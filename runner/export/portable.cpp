@@ -13,7 +13,10 @@ namespace {
 
 using ModulePtr = std::shared_ptr<torch::nn::Module>;
 
-torch::Tensor plain(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat).contiguous().clone(); }
+/// Standard strides, whatever the layout the weight was trained in (see runner/model/weights.cpp).
+torch::Tensor plain(const torch::Tensor& t) {
+  return t.detach().to(torch::kCPU, torch::kFloat).clone(at::MemoryFormat::Contiguous);
+}
 
 /// A parameter or buffer of `module` itself (not of its children).
 torch::Tensor own_tensor(const torch::nn::Module& module, const std::string& name) {

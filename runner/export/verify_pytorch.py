@@ -19,7 +19,12 @@ def main():
     net = module.Net()
     net.load_state_dict(torch.load(folder + "/weights.pt"))  # strict: every key, every shape
     net.eval()
+    # Channels-last, as the runner evaluates on the CPU: Debian 13's PyTorch 2.6 computed a
+    # network with grouped convolutions differently in NCHW (logits up to 1.05 apart from
+    # channels-last, from the runner and from onnxruntime; docs/export.md).
+    net = net.to(memory_format=torch.channels_last)
     x = torch.from_numpy(np.fromfile(input_path, dtype=np.float32).reshape(shape))
+    x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         logits = torch.cat([net(x[i:i + 500]) for i in range(0, shape[0], 500)])
     logits.numpy().astype(np.float32).tofile(out_path)

@@ -33,10 +33,13 @@ int64_t load_eval_weights(Net& net, const std::string& checkpoint, bool ema) {
     throw DataError(checkpoint + ": cannot read the trained weights (corrupt, or not this run's model): " +
                     reason.substr(0, reason.find('\n')));
   }
-  // Training may leave weights channels-last; exporters read the plain layout.
+  // Training leaves weights channels-last; exporters and NCHW inference want the plain
+  // layout, with standard strides: .contiguous() keeps a [C, 1, k, k] depthwise weight's
+  // channels-last strides (a size-1 dim makes it "contiguous" already), and LibTorch 2.6
+  // then computed NaN and wrong logits for NCHW input (Debian 13; 1.13 did not).
   torch::NoGradGuard no_grad;
-  for (auto& p : net->parameters()) p.set_data(p.data().contiguous());
-  for (auto& b : net->buffers()) b.set_data(b.data().contiguous());
+  for (auto& p : net->parameters()) p.set_data(p.data().clone(at::MemoryFormat::Contiguous));
+  for (auto& b : net->buffers()) b.set_data(b.data().clone(at::MemoryFormat::Contiguous));
   net->eval();
   return epoch.item<int64_t>();
 }
