@@ -74,9 +74,7 @@ struct TempDir {
 
 }  // namespace
 
-VerifyResult verify_export(int64_t run_id, const std::string& db, const std::string& format, const std::string& path,
-                           bool raw_input) {
-  LoadedRun run = load_run(db, run_id, /*allow_unfinished=*/true);
+VerifyResult verify_export(LoadedRun& run, const std::string& format, const std::string& path, bool raw_input) {
   const DataSpec& data = run.spec.data;
   const Dataset dataset = data.dataset == "folder" ? load_image_folder(data.root, 1, data.limit_test)
                                                    : load_cifar10(data.root, 1, data.limit_test);
@@ -143,14 +141,15 @@ VerifyResult verify_export(int64_t run_id, const std::string& db, const std::str
 }
 
 int cmd_export(const ExportArgs& args) {
-  const LoadedRun run = load_run(args.db, args.run_id, args.allow_unfinished);
+  LoadedRun run = load_run(args.db, args.run_id, args.allow_unfinished);
   write_export(run, args.format, args.out, args.raw_input, args.force);
   std::cout << "run " << args.run_id << " (" << run.row.record.name << ")"
             << (run.row.status == "finished" ? "" : ", " + run.row.status + " after epoch " + std::to_string(run.info.epochs))
             << " → " << args.out << " (" << (args.format == "onnx" ? "ONNX opset 17" : "PyTorch model.py + weights.pt")
             << ", input " << (args.raw_input ? "pixels in [0, 1]" : "normalized") << ")\n";
   if (!args.verify) return kExitOk;
-  const VerifyResult v = verify_export(args.run_id, args.db, args.format, args.out, args.raw_input);
+  // The same loaded run: its checkpoint is read and its network built once.
+  const VerifyResult v = verify_export(run, args.format, args.out, args.raw_input);
   char line[512];
   std::snprintf(line, sizeof line,
                 "verify: %s on %lld test images: top-1 differs on %lld, largest logit difference %.2e (at most 1e-4), "

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "runner/export/export.h"
+
 namespace runner {
 
 struct ExportArgs {
@@ -29,10 +31,9 @@ struct VerifyResult {
   bool ok() const { return top1_differ == 0 && max_logit_diff <= 1e-4 && acc == runner_acc; }
 };
 
-/// Runs the export at `path` (format "onnx" or "pytorch") on the test images of the run
+/// Runs the export at `path` (format "onnx" or "pytorch") of `run` (load_run) on the test images of the run
 /// it came from and compares with the runner's own logits. ExternalError when the runtime
 /// (node with onnxruntime-node, python3 with torch) is missing or fails.
-VerifyResult verify_export(int64_t run_id, const std::string& db, const std::string& format, const std::string& path,
-                           bool raw_input);
+VerifyResult verify_export(LoadedRun& run, const std::string& format, const std::string& path, bool raw_input);
 
 }  // namespace runner

@@ -73,18 +73,12 @@ void attr(onnx::NodeProto& n, const std::string& name, double value) {
   a->set_f(static_cast<float>(value));
 }
 
-const torch::Tensor* find_tensor(const PortableModule& m, const std::string& name) {
-  for (const auto& [key, t] : m.tensors)
-    if (key == name) return &t;
-  return nullptr;
-}
-
 /// Emits the nodes of a stack; returns the name of its output.
 std::string emit_stack(GraphWriter& g, const std::vector<PortableModule>& stack, std::string x, const std::string& scope);
 
 std::string emit_conv(GraphWriter& g, const PortableModule& m, const std::string& x, const std::string& name) {
-  std::vector<std::string> inputs{x, g.weight(name + ".weight", *find_tensor(m, "weight"))};
-  if (const torch::Tensor* bias = find_tensor(m, "bias")) inputs.push_back(g.weight(name + ".bias", *bias));
+  std::vector<std::string> inputs{x, g.weight(name + ".weight", *m.tensor("weight"))};
+  if (const torch::Tensor* bias = m.tensor("bias")) inputs.push_back(g.weight(name + ".bias", *bias));
   onnx::NodeProto& n = g.node("Conv", inputs, name);
   const int64_t p = m.ints.at("padding"), s = m.ints.at("stride"), d = m.ints.at("dilation");
   attr(n, "kernel_shape", {m.ints.at("kernel_h"), m.ints.at("kernel_w")});
@@ -101,10 +95,10 @@ std::string emit(GraphWriter& g, const PortableModule& m, const std::string& x, 
   if (k == "Conv2d") return emit_conv(g, m, x, name);
   if (k == "BatchNorm2d") {
     onnx::NodeProto& n = g.node("BatchNormalization",
-                                {x, g.weight(name + ".weight", *find_tensor(m, "weight")),
-                                 g.weight(name + ".bias", *find_tensor(m, "bias")),
-                                 g.weight(name + ".running_mean", *find_tensor(m, "running_mean")),
-                                 g.weight(name + ".running_var", *find_tensor(m, "running_var"))},
+                                {x, g.weight(name + ".weight", *m.tensor("weight")),
+                                 g.weight(name + ".bias", *m.tensor("bias")),
+                                 g.weight(name + ".running_mean", *m.tensor("running_mean")),
+                                 g.weight(name + ".running_var", *m.tensor("running_var"))},
                                 name);
     attr(n, "epsilon", m.reals.at("eps"));
     return name;
@@ -120,9 +114,9 @@ std::string emit(GraphWriter& g, const PortableModule& m, const std::string& x, 
                                 name + ".normalized");
     attr(n, "epsilon", m.reals.at("eps"));
     g.node("Reshape", {name + ".normalized", g.ints(name + ".shape", {0, c, m.in[1], m.in[2]})}, name + ".ungrouped");
-    g.node("Mul", {name + ".ungrouped", g.weight(name + ".weight", find_tensor(m, "weight")->view({c, 1, 1}))},
+    g.node("Mul", {name + ".ungrouped", g.weight(name + ".weight", m.tensor("weight")->view({c, 1, 1}))},
            name + ".scaled");
-    g.node("Add", {name + ".scaled", g.weight(name + ".bias", find_tensor(m, "bias")->view({c, 1, 1}))}, name);
+    g.node("Add", {name + ".scaled", g.weight(name + ".bias", m.tensor("bias")->view({c, 1, 1}))}, name);
     return name;
   }
   if (k == "ReLU") return g.node("Relu", {x}, name).output(0);
@@ -159,8 +153,8 @@ std::string emit(GraphWriter& g, const PortableModule& m, const std::string& x, 
   if (k == "Dropout") return x;  // eval mode: the identity
   if (k == "Linear") {
     attr(g.node("Flatten", {x}, name + ".flat"), "axis", int64_t{1});
-    std::vector<std::string> inputs{name + ".flat", g.weight(name + ".weight", *find_tensor(m, "weight"))};
-    if (const torch::Tensor* bias = find_tensor(m, "bias")) inputs.push_back(g.weight(name + ".bias", *bias));
+    std::vector<std::string> inputs{name + ".flat", g.weight(name + ".weight", *m.tensor("weight"))};
+    if (const torch::Tensor* bias = m.tensor("bias")) inputs.push_back(g.weight(name + ".bias", *bias));
     attr(g.node("Gemm", inputs, name), "transB", int64_t{1});
     return name;
   }

@@ -29,6 +29,13 @@ struct PortableModule {
   /// Residual: {body} or {body, {projection}}; Concat: one stack per branch; SqueezeExcite: {{squeeze, excite}}.
   std::vector<std::vector<PortableModule>> stacks;
   Shape in, out;  ///< per-sample shapes
+
+  /// The tensor named `key_name`, or nullptr (a conv without bias).
+  const torch::Tensor* tensor(const std::string& key_name) const {
+    for (const auto& [key, t] : tensors)
+      if (key == key_name) return &t;
+    return nullptr;
+  }
 };
 
 struct PortableNet {

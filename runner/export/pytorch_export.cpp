@@ -24,12 +24,6 @@ std::string py_pair(int64_t a, int64_t b) {
   return a == b ? std::to_string(a) : "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
 }
 
-const torch::Tensor* find_tensor(const PortableModule& m, const std::string& name) {
-  for (const auto& [key, t] : m.tensors)
-    if (key == name) return &t;
-  return nullptr;
-}
-
 const char* kHelpers[][2] = {
     {"Residual",
      "class Residual(nn.Module):\n"
@@ -92,7 +86,7 @@ class Writer {
       if (i.at("padding") != 0) s += ", padding=" + std::to_string(i.at("padding"));
       if (i.at("dilation") != 1) s += ", dilation=" + std::to_string(i.at("dilation"));
       if (i.at("groups") != 1) s += ", groups=" + std::to_string(i.at("groups"));
-      return s + ", bias=" + (find_tensor(m, "bias") ? "True" : "False") + ")";
+      return s + ", bias=" + (m.tensor("bias") ? "True" : "False") + ")";
     }
     if (k == "BatchNorm2d") return "nn.BatchNorm2d(" + std::to_string(i.at("channels")) + ", eps=" + py_float(m.reals.at("eps")) + ")";
     if (k == "GroupNorm")
@@ -110,7 +104,7 @@ class Writer {
     if (k == "Dropout") return "nn.Dropout(p=" + py_float(m.reals.at("p")) + ")";
     if (k == "Linear")
       return "nn.Linear(" + std::to_string(i.at("in")) + ", " + std::to_string(i.at("out")) +
-             ", bias=" + (find_tensor(m, "bias") ? "True" : "False") + ")";
+             ", bias=" + (m.tensor("bias") ? "True" : "False") + ")";
     if (k == "Residual") {
       helpers.insert("Residual");
       std::string s = "Residual(\n" + indent + "    " + sequential(m.stacks[0], path + ".body", indent + "    ");
