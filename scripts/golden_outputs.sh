@@ -4,9 +4,9 @@
 # to change no output: run it before and after, then `diff -r BEFORE AFTER`.
 #   scripts/golden_outputs.sh RUNNER_BINARY OUTDIR
 # Covers: `check` of every experiment (summary tables), `sweep --plan` of every
-# grid and search (against each committed database), `sweep --slurm --dry-run`
+# grid and search (against each committed database; with --status and --best too), `sweep --slurm --dry-run`
 # (the sbatch scripts), `runs`, `compare` and `report` on docs/results/*.db.
-# Paths of this checkout are replaced by <repo> and a report's time by <time>, so
+# Paths of this checkout and of the binary are replaced by <repo> and <runner>, a report's time by <time>, so
 # two checkouts at different moments compare equal.
 set -uo pipefail
 runner=$(realpath "$1")
@@ -18,7 +18,7 @@ export CIFAR10_ROOT=${CIFAR10_ROOT:-$repo/../shared/data/cifar-10-batches-bin}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 normalise() {  # this checkout's paths, and the time a report was written
-  sed -e "s|$repo|<repo>|g" -e "s|$scratch|<scratch>|g" -e 's/written [0-9T:-]*Z/written <time>/'
+  sed -e "s|$runner|<runner>|g" -e "s|$repo|<repo>|g" -e "s|$scratch|<scratch>|g" -e 's/written [0-9T:-]*Z/written <time>/'
 }
 record() {  # record NAME COMMAND...: stdout, stderr and the exit code, with paths normalised
   local name=$1; shift
@@ -33,6 +33,8 @@ for f in experiments/grids/*.yaml experiments/search/*.yaml results/*.yaml; do
   grep -q '^base:' "$f" || continue
   for db in docs/results/*.db; do
     record "plan_${f//\//_}_$(basename "$db")" "$runner" sweep "$f" --plan --db "$db"
+    record "status_${f//\//_}_$(basename "$db")" "$runner" sweep "$f" --status --db "$db"
+    record "best_${f//\//_}_$(basename "$db")" "$runner" sweep "$f" --best --db "$db"
   done
   # The sbatch scripts, as --dry-run prints them.
   record "slurm_${f//\//_}" "$runner" sweep "$f" --slurm --dry-run --db "$scratch/r.db"

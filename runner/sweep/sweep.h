@@ -28,6 +28,12 @@ struct SweepArgs {
   int64_t array_limit = 0;    ///< at most this many tasks at once; 0: no limit
 };
 
+/// What one call does: --plan, --status, --best and --slurm are modes, training here is the default.
+enum class SweepAction { Plan, Status, Best, Slurm, Train };
+
+/// The mode the options ask for; two at once is a usage error (ConfigError).
+SweepAction sweep_action(const SweepArgs& args);
+
 /// Returns 0 when every point of the shard is finished, 6 when some failed or
 /// diverged, 130 when interrupted; throws ConfigError/BudgetError for a grid
 /// that is invalid or whose existing points changed.
