@@ -99,7 +99,7 @@ fi
 rm -rf "$root/work/runner"
 git clone -q --no-hardlinks "$here" "$root/work/runner"
 if [ "${DEBIAN13_WORKTREE:-}" = 1 ]; then
-  (cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$root/work/runner" -xf -
+  (cd "$here" && git ls-files -z -c -o --exclude-standard | tar --null -T - -cf -) | tar -C "$root/work/runner" -m -xf -  # -m: now as mtime, so a kept build/ recompiles them
 fi
 if [ -d "$root/work/build.keep" ]; then mv "$root/work/build.keep" "$root/work/runner/build"; fi
 

@@ -12,6 +12,7 @@
 #include "layers/norm_kernels.h"
 #include "runner/config/config.h"
 #include "runner/train/data.h"
+#include "runner/train/device.h"
 #include "runner/base/errors.h"
 #include "runner/train/fetch.h"
 #include "runner/train/trainer.h"
@@ -63,6 +64,37 @@ void write_fake_cifar(const fs::path& dir, int64_t records) {
 std::string data_error(const std::function<void()>& f) { return test_util::error_of<DataError>(f); }
 
 }  // namespace
+
+TEST_CASE("the convolutions a run computes with are right: on the shapes Debian 13's oneDNN got wrong, after the check of the best network") {
+  const runner::ExperimentSpec spec = runner::load_experiment(test_util::source_path("experiments/best/bn.yaml"));
+  torch::manual_seed(7);
+  const torch::Tensor expected_draw = torch::rand({8});
+  torch::manual_seed(7);
+  runner::guard_onednn(spec.model, 64, true, true);
+  runner::guard_onednn(spec.model, 200, true, false);
+  CHECK(torch::equal(torch::rand({8}), expected_draw));  // the check leaves the random numbers where they were
+  MESSAGE(runner::conv_kernels());
+  // LibTorch 2.6 with Debian 13's oneDNN 3.7.2 (AVX-512): 0.98, 1.9 and 0.66 apart from float64 here.
+  struct Case {
+    int64_t in, out, kernel, size;
+    bool channels_last;
+  };
+  for (const Case c : {Case{24, 24, 3, 15, false}, Case{44, 44, 1, 7, true}, Case{44, 56, 3, 7, false},
+                       Case{24, 44, 3, 15, true}}) {
+    torch::Tensor x = torch::randn({64, c.in, c.size, c.size});
+    torch::Tensor w = torch::randn({c.out, c.in, c.kernel, c.kernel}) / std::sqrt(double(c.in * c.kernel * c.kernel));
+    const auto pad = c.kernel / 2;
+    const torch::Tensor reference = torch::conv2d(x.to(torch::kDouble), w.to(torch::kDouble), {}, 1, pad);
+    if (c.channels_last) {
+      x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      w = w.contiguous(at::MemoryFormat::ChannelsLast);
+    }
+    const double diff = (torch::conv2d(x, w, {}, 1, pad).to(torch::kDouble) - reference).abs().max().item<double>();
+    INFO(c.in << "->" << c.out << " " << c.kernel << "x" << c.kernel << " on " << c.size << "x" << c.size
+              << (c.channels_last ? " channels-last" : " NCHW"));
+    CHECK(diff < 1e-4);
+  }
+}
 
 TEST_CASE("the CIFAR-10 reader loads the real data as one uint8 tensor per split") {
   const Dataset data = load_cifar10(test_util::cifar_root(), 1500, 300);

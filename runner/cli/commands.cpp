@@ -97,6 +97,11 @@ Prepared prepare(ExperimentSpec spec) {
   if (static_cast<int64_t>(p.data.class_names.size()) != p.spec.model.classes)
     throw DataError(p.spec.data.root + ": " + std::to_string(p.data.class_names.size()) +
                     " classes but model.classes is " + std::to_string(p.spec.model.classes));
+  if (p.device.is_cpu()) {  // a training step's shapes, and an evaluation batch's (Trainer::evaluate: 1000)
+    const bool channels_last = uses_channels_last(p.spec.train.layout, p.device);
+    guard_onednn(p.spec.model, std::min(p.spec.train.batch_size, p.data.train.size()), channels_last, true);
+    guard_onednn(p.spec.model, std::min<int64_t>(1000, p.data.test.size()), channels_last, false);
+  }
   return p;
 }
 
@@ -217,7 +222,7 @@ int cmd_run(const RunArgs& args) {
   const int64_t run_id = store.begin_run(rec, checkpoint_dir(args.db));
   std::cerr << p.spec.name << ": run " << run_id << " on " << rec.device << " with " << p.threads << " threads, "
             << (uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW") << ", "
-            << cpu_code_paths() << ", " << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
+            << cpu_code_paths() << ", " << conv_kernels() << ", " << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
             << args.db << "\n";
   return train_and_record(p, store, run_id, false, {});
 }
@@ -249,6 +254,7 @@ int cmd_bench(const BenchArgs& args) {
                         {"device", p.device.str()},
                         {"layout", channels_last ? "channels_last" : "nchw"},
                         {"cpu_code_paths", cpu_code_paths()},
+                        {"conv_kernels", conv_kernels()},
                         {"threads", p.threads},
                         {"batch_size", p.spec.train.batch_size},
                         {"steps", args.steps},

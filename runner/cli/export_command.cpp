@@ -82,11 +82,11 @@ VerifyResult verify_export(LoadedRun& run, const std::string& format, const std:
   const int64_t n = labels.size(0), classes = run.spec.model.classes;
 
   // The runner's own single-view evaluation of the same weights, in the memory layout the
-  // run evaluated in (channels-last on the CPU unless train.layout says nchw). On LibTorch 2.6
-  // our AVX-512 norm kernels' NCHW eval path disagreed with onnxruntime on networks with
-  // grouped convs (RUNNER_NORM_ISA=baseline agreed); the layout the run used is what counts.
-  torch::NoGradGuard no_grad;
+  // run evaluated in (channels-last on the CPU unless train.layout says nchw), with
+  // convolutions a check has found right here (Debian 13's oneDNN computed some wrong).
   const bool channels_last = uses_channels_last(run.spec.train.layout, torch::kCPU);
+  guard_onednn(run.spec.model, std::min<int64_t>(1000, n), channels_last, false);
+  torch::NoGradGuard no_grad;
   if (channels_last) to_channels_last(*run.model.net);
   const BatchTransform transform(data, torch::kCPU);
   std::vector<torch::Tensor> parts;

@@ -7,6 +7,7 @@
 #include "runner/base/errors.h"
 #include "runner/export/export.h"
 #include "runner/train/data.h"
+#include "runner/train/device.h"
 
 namespace runner {
 
@@ -16,6 +17,7 @@ int cmd_predict(const PredictArgs& args) {
   // Every image is read before any is classified: a bad one is refused before output starts.
   std::vector<torch::Tensor> images;
   for (const auto& path : args.images) images.push_back(fit_image(read_image(path), input[1], input[2]));
+  guard_onednn(run.spec.model, static_cast<int64_t>(images.size()), false, false);  // Debian 13: docs/platforms.md
   torch::NoGradGuard no_grad;
   const BatchTransform transform(run.spec.data, torch::kCPU);
   const torch::Tensor probs = torch::softmax(run.model.net->forward(transform.eval(torch::stack(images))), 1);

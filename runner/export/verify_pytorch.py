@@ -19,16 +19,31 @@ def main():
     net = module.Net()
     net.load_state_dict(torch.load(folder + "/weights.pt"))  # strict: every key, every shape
     net.eval()
-    # Channels-last, as the runner evaluates on the CPU: Debian 13's PyTorch 2.6 computed a
-    # network with grouped convolutions differently in NCHW (logits up to 1.05 apart from
-    # channels-last, from the runner and from onnxruntime; docs/export.md).
+    # Channels-last, as the runner evaluates on the CPU.
     net = net.to(memory_format=torch.channels_last)
     x = torch.from_numpy(np.fromfile(input_path, dtype=np.float32).reshape(shape))
     x = x.contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        logits = torch.cat([net(x[i:i + 500]) for i in range(0, shape[0], 500)])
+
+    def logits_of():
+        with torch.no_grad():
+            return torch.cat([net(x[i:i + 500]) for i in range(0, shape[0], 500)])
+
+    # Debian 13's PyTorch 2.6 with the system oneDNN 3.7.2 computes some convolutions wrong
+    # (channel counts not multiples of 16, AVX-512; docs/platforms.md): where oneDNN and
+    # PyTorch's own kernels disagree, the export is verified with PyTorch's own, and said so.
+    logits = logits_of()
+    note = ""
+    if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled:
+        with torch.backends.mkldnn.flags(enabled=False):
+            native = logits_of()
+        scale = max(native.abs().max().item(), 1e-12)
+        differs = not torch.isfinite(logits).all() or (logits - native).abs().max().item() / scale > 1e-2
+        if torch.isfinite(native).all() and differs:
+            logits = native
+            note = (", oneDNN off: this PyTorch's oneDNN computed this model wrong "
+                    "(torch.backends.mkldnn.enabled = False avoids it)")
     logits.numpy().astype(np.float32).tofile(out_path)
-    print(f"PyTorch {torch.__version__}")
+    print(f"PyTorch {torch.__version__}{note}")
 
 
 if __name__ == "__main__":
