@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runner/base/errors.h"
+#include "runner/base/text.h"
 #include "runner/sweep/halving.h"
 #include "runner/sweep/points.h"
 #include "runner/sweep/slurm.h"
@@ -106,4 +107,16 @@ TEST_CASE("sweep options: shards are I/N with 0 <= I < N, and one mode at a time
 TEST_CASE("a point's log file is named by its run name and config hash, in safe characters") {
   CHECK(point_log_name("lr=0.1 bn/s1", "0123456789abcdef") == "lr_0.1_bn_s1-01234567.log");
   CHECK(point_log_name(std::string(200, 'a'), "ffffffff00") == std::string(120, 'a') + "-ffffffff.log");
+}
+
+TEST_CASE("durations: ETA columns as H:MM:SS, progress lines as M:SS under an hour") {
+  CHECK(format_hms(0) == "0:00:00");
+  CHECK(format_hms(59.9) == "0:00:59");
+  CHECK(format_hms(3723) == "1:02:03");
+  CHECK(format_hms(std::nan("")) == "-");
+  CHECK(format_hms(-1) == "-");
+  CHECK(format_duration(59.6) == "1:00");
+  CHECK(format_duration(123) == "2:03");
+  CHECK(format_duration(3599.6) == "1:00:00");
+  CHECK(format_duration(3723) == "1:02:03");
 }

@@ -9,6 +9,12 @@ namespace runner {
 /// 39056 -> "39,056".
 std::string format_thousands(int64_t value);
 
+/// Seconds as H:MM:SS, hours always shown so ETA columns line up, truncated; "-" for NaN or negative.
+std::string format_hms(double seconds);
+
+/// Seconds rounded, as M:SS under an hour and H:MM:SS from one on (progress lines).
+std::string format_duration(double seconds);
+
 /// {"a", "b"} -> "a, b".
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "runner/base/env_info.h"
+#include "runner/base/text.h"
 #include "runner/sweep/halving.h"
 
 namespace runner {
@@ -61,13 +62,6 @@ pid_t spawn_run(const std::string& base, const CheckedPoint& p, const SweepArgs&
     _exit(127);
   }
   return pid;
-}
-
-std::string format_eta(double seconds) {
-  char buf[32];
-  const auto s = static_cast<long>(seconds);
-  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-  return buf;
 }
 
 /// What one call of run_points needs and did.
@@ -177,7 +171,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
     const std::string note = ctx.note ? ctx.note(seconds_per_point, mine.size() - next + running.size()) : "";
     std::fprintf(stderr, "  point %lld %s: %s (run %lld, %.0fs); %zu/%zu through, ETA %s%s\n",
                  static_cast<long long>(p.point.index), p.point.name.c_str(), outcome.c_str(),
-                 static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_eta(left).c_str(),
+                 static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_hms(left).c_str(),
                  note.c_str());
   }
   RunCounts counts;
@@ -281,7 +275,7 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
       const double per_epoch = seconds_per_point / static_cast<double>(rungs[r]);
       return "; rung " + std::to_string(r) + "/" + std::to_string(rungs.size() - 1) + ": " + std::to_string(done) + "/" +
              std::to_string(now.points.size()) + " done, best " + grid.halving.metric + " " + metric_text(best) +
-             ", search ETA " + format_eta(per_epoch * future_epochs(left) / static_cast<double>(args.jobs));
+             ", search ETA " + format_hms(per_epoch * future_epochs(left) / static_cast<double>(args.jobs));
     };
     std::fprintf(stderr, "sweep %s: rung %zu of %zu, %zu points x %lld epochs\n", grid.sweep.c_str(), r,
                  rungs.size() - 1, rung_points.size(), static_cast<long long>(rungs[r]));

@@ -6,16 +6,6 @@
 
 namespace runner {
 
-std::string format_duration(double seconds) {
-  const auto s = static_cast<long>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
-  return buf;
-}
-
 Progress::Progress(int64_t epochs, int64_t steps) : epochs_(epochs), steps_(steps), tty_(isatty(STDERR_FILENO) != 0) {}
 
 void Progress::step(int64_t epoch, int64_t step, double images_per_s, double loss, double epoch_seconds) {

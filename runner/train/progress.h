@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "runner/base/text.h"  // format_duration
 #include "runner/train/metrics.h"
 
 namespace runner {
@@ -14,9 +15,6 @@ using Clock = std::chrono::steady_clock;
 inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-/// "1:02:03" or "2:03".
-std::string format_duration(double seconds);
 
 /// A bar on a terminal, one plain line per epoch elsewhere (logs, CI).
 class Progress {

@@ -105,14 +105,6 @@ std::string page(const std::string& title, const std::string& content, const std
   return s.str();
 }
 
-std::string eta_text(double seconds) {
-  if (!(seconds >= 0)) return "-";
-  const auto s = static_cast<long>(seconds);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-  return buf;
-}
-
 std::string status_badge(const std::string& status) {
   return "<span class=\"status " + html_escape(status) + "\">" + html_escape(status) + "</span>";
 }
@@ -143,7 +135,7 @@ std::string runs_table(const Store& store, const std::string& sweep) {
       << (r.record.sweep.empty() ? "" : "<a href=\"/sweep/" + html_escape(r.record.sweep) + "\">" + html_escape(r.record.sweep) + "</a>")
       << "</td><td>" << status_badge(r.status) << "</td><td class=\"epoch\">" << r.epochs_done << "/" << r.record.epochs
       << (r.status == "running" ? " <span class=\"bar\"><i style=\"width:" + fixed_text(done, 0) + "%\"></i></span>" : "")
-      << "</td><td class=\"eta\">" << (r.status == "running" ? eta_text(eta) : "") << "</td><td class=\"test-acc\">"
+      << "</td><td class=\"eta\">" << (r.status == "running" ? format_hms(eta) : "") << "</td><td class=\"test-acc\">"
       << (test ? fixed_text(*test) : "-") << "</td><td>" << (val ? fixed_text(*val) : "-") << "</td><td>"
       << format_thousands(r.record.params) << "</td><td>" << fixed_text(r.seconds_per_epoch, 1) << "</td><td>"
       << html_escape(r.started_at) << "</td></tr>";
