@@ -2,14 +2,13 @@
 
 #include <torch/version.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "runner/base/stop_signal.h"
 #include "runner/base/text.h"
 #include "layers/norm_kernels.h"
 #include "runner/model/builder.h"
@@ -25,12 +24,6 @@
 namespace runner {
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int) {
-  if (g_stop.exchange(true)) std::_Exit(kExitInterrupted);  // a second Ctrl-C: leave now
-}
 
 const char* status_name(RunStatus status) {
   switch (status) {
@@ -111,7 +104,7 @@ int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std
   Trainer trainer(p.spec, p.built.net, p.data, p.device);
   TrainObserver observer;
   observer.on_epoch = [&](const EpochMetrics& m) { store.record_epoch(run_id, to_row(m)); };
-  observer.stop_requested = [] { return g_stop.load(); };
+  observer.stop_requested = [] { return stop_requested(); };
   TrainResult result;
   try {
     result = trainer.run(observer, row.checkpoint, resume, std::move(previous));
@@ -161,11 +154,6 @@ int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std
 }
 
 }  // namespace
-
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-}
 
 int cmd_check(const CheckArgs& args) {
   const ExperimentSpec spec = load_experiment(args.file, args.sets);

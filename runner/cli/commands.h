@@ -52,6 +52,5 @@ int cmd_bench(const BenchArgs& args);
 int cmd_data_fetch(const std::string& dataset, const std::string& dir, const std::string& url);
 
 /// Installs SIGINT/SIGTERM handlers that ask a running training to stop.
-void install_stop_handlers();
 
 }  // namespace runner

@@ -12,6 +12,7 @@
 #include "runner/cli/export_command.h"
 #include "runner/cli/predict_command.h"
 #include "runner/base/errors.h"
+#include "runner/base/stop_signal.h"
 #include "runner/report/report.h"
 #include "runner/sweep/sweep.h"
 #include "runner/ui/ui.h"
@@ -238,7 +239,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    install_stop_handlers();
+    install_stop_signals(StopMode::Run);
     cpu_code_paths();  // a bad RUNNER_NORM_ISA is a usage error before any work
     if (*check_cmd) return cmd_check(check);
     if (*run_cmd) return cmd_run(run);

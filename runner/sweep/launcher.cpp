@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +17,7 @@
 #include <thread>
 
 #include "runner/base/env_info.h"
+#include "runner/base/stop_signal.h"
 #include "runner/base/text.h"
 #include "runner/sweep/halving.h"
 
@@ -25,11 +25,6 @@ namespace runner {
 namespace fs = std::filesystem;
 
 namespace {
-
-volatile std::sig_atomic_t g_sweep_stop = 0;  // 1: asked to stop, 2: children told
-extern "C" void on_sweep_signal(int) {
-  if (g_sweep_stop == 0) g_sweep_stop = 1;
-}
 
 bool alive_here(const std::string& host, int64_t pid) {
   // A claim from another host cannot be checked from here: treat it as live.
@@ -84,12 +79,7 @@ struct RunCounts {
 /// Claims and trains every point of `mine` it can, --jobs at a time; returns when
 /// none is left to start and none of its children runs.
 RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) {
-  // No SA_RESTART: a signal must wake waitpid() so the children hear of it.
-  struct sigaction action {};
-  action.sa_handler = on_sweep_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  install_stop_signals(StopMode::Supervisor);  // a signal wakes waitpid() so the children hear of it
   struct Running {
     const CheckedPoint* point;
     std::chrono::steady_clock::time_point start;
@@ -97,11 +87,11 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   std::map<pid_t, Running> running;
   int64_t finished = 0, failed = 0, skipped = 0, done_here = 0;
   double seconds_per_point = 0;
-  bool stop_launching = false;
+  bool stop_launching = false, children_told = false;
   size_t next = 0;
 
   while (true) {
-    while (!stop_launching && !g_sweep_stop && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
+    while (!stop_launching && !stop_requested() && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
       const CheckedPoint& p = mine[next++];
       PointRow row{ctx.grid.sweep, p.point.key, p.hash, p.config.dump(), "running", ctx.host, static_cast<int64_t>(getpid()), 0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
@@ -139,8 +129,8 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
                    p.point.name.c_str(), pid);
     }
     if (running.empty()) break;
-    if (g_sweep_stop == 1) {  // asked to stop: each running point checkpoints and records itself
-      g_sweep_stop = 2;
+    if (stop_requested() && !children_told) {  // each running point checkpoints and records itself
+      children_told = true;
       for (const auto& [child, unused] : running) kill(child, SIGTERM);
     }
     int status = 0;
@@ -177,7 +167,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   RunCounts counts;
   counts.finished = finished, counts.failed = failed, counts.skipped = skipped;
   counts.not_started = static_cast<int64_t>(mine.size() - next);
-  counts.interrupted = g_sweep_stop != 0;
+  counts.interrupted = stop_requested();
   return counts;
 }
 
@@ -307,7 +297,7 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
                      running_elsewhere);
       ctx.quiet_skips = true;
       std::this_thread::sleep_for(std::chrono::seconds(2));
-      if (g_sweep_stop) {
+      if (stop_requested()) {
         summary(all);
         return kExitInterrupted;
       }

@@ -1,8 +1,6 @@
 #include "runner/ui/ui.h"
 
 #include <httplib.h>
-#include <pthread.h>
-#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "runner/base/errors.h"
+#include "runner/base/stop_signal.h"
 #include "runner/base/text.h"
 #include "runner/report/compare.h"
 #include "runner/report/html.h"
@@ -314,11 +313,7 @@ int cmd_ui(const UiArgs& args) {
   });
 
   // Ctrl-C and SIGTERM go to one thread that stops the server; the others never see them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  StopSignalWaiter stop;  // before the server's threads start: they inherit the blocked signals
 
   const int port = args.port == 0 ? server.bind_to_any_port(args.host.c_str())
                                    : (server.bind_to_port(args.host.c_str(), args.port) ? args.port : -1);
@@ -332,8 +327,7 @@ int cmd_ui(const UiArgs& args) {
             << "/ (Ctrl-C stops)" << std::endl;
   std::atomic<bool> signalled{false}, listening_over{false};
   std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop, &sig);
+    stop.wait();
     if (listening_over) return;  // woken by the main thread below
     signalled = true;
     // httplib's stop() only stops a server that is listening already: a SIGTERM
@@ -344,7 +338,7 @@ int cmd_ui(const UiArgs& args) {
   });
   const bool served = server.listen_after_bind();
   listening_over = true;
-  if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // the server ended by itself: wake the stopper
+  if (!signalled) StopSignalWaiter::wake(stopper);  // the server ended by itself: wake the stopper
   stopper.join();
   if (!served && !signalled) throw ExternalError("runner ui: the server stopped: cannot accept connections");
   std::cerr << "runner ui: stopped" << std::endl;
