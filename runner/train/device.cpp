@@ -116,7 +116,7 @@ void guard_onednn(const ModelSpec& model, int64_t batch, bool channels_last, boo
   double worst = relative_difference(ours.out, native.out);
   std::string where = "outputs";
   if (!ours.grads.empty() && ours.grads.size() == native.grads.size()) {
-    // All gradients as one vector: one tensor's alone can nearly cancel (measured: 1.2 % apart
+    // All gradients as one vector: one tensor's alone can nearly cancel (measured in train mode: 1.2 % apart
     // in max norm on the seed network, where oneDNN is right), the whole does not.
     const double d = relative_difference(flat(ours.grads), flat(native.grads), /*l2=*/true);
     if (d > worst) worst = d, where = "gradients";
