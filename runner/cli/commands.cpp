@@ -90,10 +90,10 @@ Prepared prepare(ExperimentSpec spec) {
   if (static_cast<int64_t>(p.data.class_names.size()) != p.spec.model.classes)
     throw DataError(p.spec.data.root + ": " + std::to_string(p.data.class_names.size()) +
                     " classes but model.classes is " + std::to_string(p.spec.model.classes));
-  if (p.device.is_cpu()) {  // a training step's shapes, and an evaluation batch's (Trainer::evaluate: 1000)
+  if (p.device.is_cpu()) {  // a training step's shapes, and an evaluation batch's
     const bool channels_last = uses_channels_last(p.spec.train.layout, p.device);
     guard_onednn(p.spec.model, std::min(p.spec.train.batch_size, p.data.train.size()), channels_last, true);
-    guard_onednn(p.spec.model, std::min<int64_t>(1000, p.data.test.size()), channels_last, false);
+    guard_onednn(p.spec.model, std::min(kEvalBatch, p.data.test.size()), channels_last, false);
   }
   return p;
 }

@@ -13,6 +13,7 @@
 #include "runner/export/export.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"
+#include "runner/train/trainer.h"
 #include "runner_version.h"
 
 namespace runner {
@@ -85,13 +86,13 @@ VerifyResult verify_export(LoadedRun& run, const std::string& format, const std:
   // run evaluated in (channels-last on the CPU unless train.layout says nchw), with
   // convolutions a check has found right here (Debian 13's oneDNN computed some wrong).
   const bool channels_last = uses_channels_last(run.spec.train.layout, torch::kCPU);
-  guard_onednn(run.spec.model, std::min<int64_t>(1000, n), channels_last, false);
+  guard_onednn(run.spec.model, std::min(kEvalBatch, n), channels_last, false);
   torch::NoGradGuard no_grad;
   if (channels_last) to_channels_last(*run.model.net);
   const BatchTransform transform(data, torch::kCPU);
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < n; start += 1000) {
-    torch::Tensor x = transform.eval(images.narrow(0, start, std::min<int64_t>(1000, n - start)));
+  for (int64_t start = 0; start < n; start += kEvalBatch) {
+    torch::Tensor x = transform.eval(images.narrow(0, start, std::min(kEvalBatch, n - start)));
     if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     parts.push_back(run.model.net->forward(x).contiguous());
   }

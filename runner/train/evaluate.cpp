@@ -36,7 +36,7 @@ Trainer::EvalResult Trainer::evaluate(const torch::Tensor& images, const torch::
   } ema_scope(*this);
   torch::NoGradGuard no_grad;
   net_->eval();
-  const int64_t n = labels.size(0), batch = 1000;
+  const int64_t n = labels.size(0), batch = kEvalBatch;
   double loss_sum = 0;
   std::vector<torch::Tensor> predictions;
   for (int64_t start = 0; start < n; start += batch) {

@@ -49,6 +49,10 @@ void lookahead_step(std::vector<torch::Tensor>& average, const std::vector<torch
 /// The number of epochs completed in a checkpoint file (checkpoint.cpp).
 int64_t checkpoint_epoch(const std::string& path);
 
+/// Images per forward pass when evaluating: bounds memory. The runner's evaluation, export --verify's
+/// and the convolution check before them (guard_onednn) use the same, so they see the same shapes.
+constexpr int64_t kEvalBatch = 1000;
+
 class Trainer {
  public:
   Trainer(const ExperimentSpec& spec, Net net, const Dataset& data, torch::Device device);
