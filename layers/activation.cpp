@@ -1,4 +1,5 @@
-// Activations, usually placed by a conv's block rather than written out.
+// Activations, usually placed by a conv's block rather than written out
+// (LayerRole::Activation makes a type a valid step of `model.block`).
 //
 //   - relu
 //   - leaky_relu: {slope: 0.1}      # slope 0.01
@@ -17,7 +18,8 @@ LayerDef activation_def(const std::string& name, const std::string& row, std::ve
                   [row](const LayerSpec&, const Shape& in, Planner& planner) {
                     planner.add_row(row, in, 0);
                     return in;
-                  }};
+                  },
+                  LayerRole::Activation};
 }
 
 LayerDef relu_def() { return activation_def("relu", "ReLU"); }

@@ -31,6 +31,9 @@ std::string shape_str(const Shape& shape);  ///< "[-1, 16, 30, 30]" as in the se
 
 enum class OptionKind { Int, Double, Bool, String, Block, Layers };
 enum class Range { Any, Positive, NonNegative, Probability };
+/// Where a string option's allowed values come from: its own list, or the
+/// registry's names, so that a new norm or activation file is valid at once.
+enum class Names { Listed, Norms, Activations };
 
 /// One YAML key a layer type accepts.
 struct OptionDef {
@@ -41,7 +44,18 @@ struct OptionDef {
   std::vector<std::string> choices;  ///< allowed strings; empty = any
   bool required = false;
   std::string doc;
+  Names names = Names::Listed;  ///< Norms / Activations: `choices` come from the registry
+  /// A `model` key whose value is this option's default (conv's `standardize`:
+  /// "standardize"); the option's own key, where given, overrides it.
+  std::string model_default = {};
+  /// false for a key added after configs were hashed: left out of the config
+  /// hash while it holds its default (the model's, with `model_default`), so
+  /// configs written before it keep their hash.
+  bool hashed_at_default = true;
 };
+
+/// The strings `option` accepts (empty = any).
+std::vector<std::string> option_choices(const OptionDef& option);
 
 /// A shape does not fit a layer; the planner adds which layers and where.
 class PlanError : public std::runtime_error {
@@ -70,12 +84,22 @@ class Planner {
   virtual Shape walk(const std::vector<LayerSpec>& layers, const Shape& in) = 0;
 };
 
+/// What else a layer type is, beyond a layer one can write in `model.layers`.
+enum class LayerRole {
+  Layer,
+  Activation,  ///< also a step of `model.block` and a conv's `block`
+};
+
 struct LayerDef {
   std::string name;
   std::string summary;  ///< one line for `runner layers`
   std::vector<OptionDef> options;
   std::string shorthand;  ///< option set by `- name: value` (scalar or list form)
   std::function<Shape(const LayerSpec&, const Shape& in, Planner&)> plan;
+  LayerRole role = LayerRole::Layer;
+  /// Only the model's first layer (whiten: its filters come from the images); the
+  /// sentence says why, for the error.
+  std::string first_only = {};
 };
 
 /// The norm a `norm` layer delegates to (batch, layer, group, none).
@@ -97,5 +121,6 @@ const LayerDef* find_layer_def(const std::string& name);
 const NormDef* find_norm_def(const std::string& name);
 std::vector<std::string> layer_names();
 std::vector<std::string> norm_names();
+std::vector<std::string> activation_names();  ///< layer types with LayerRole::Activation
 
 }  // namespace runner

@@ -62,4 +62,23 @@ const NormDef* find_norm_def(const std::string& name) {
 std::vector<std::string> layer_names() { return keys_of(layers()); }
 std::vector<std::string> norm_names() { return keys_of(norms()); }
 
+std::vector<std::string> activation_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, def] : layers())
+    if (def.role == LayerRole::Activation) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> option_choices(const OptionDef& option) {
+  switch (option.names) {
+    case Names::Norms:
+      return norm_names();
+    case Names::Activations:
+      return activation_names();
+    case Names::Listed:
+      break;
+  }
+  return option.choices;
+}
+
 }  // namespace runner

@@ -4,8 +4,9 @@
 //   - norm                          # model.norm with model.groups
 //   - norm: {type: group, groups: 8}
 //
-// type (default model.norm): batch | layer | group | none; groups (default
-// model.groups, used by group). `none` adds no module and no summary row.
+// type (default model.norm): any norm of the registry (batch | layer | group |
+// none, and every norm_*.cpp added); groups (default model.groups, used by
+// group). `none` adds no module and no summary row.
 #include "layers/layer_util.h"
 #include "layers/registry.h"
 
@@ -15,11 +16,12 @@ namespace {
 LayerDef norm_def() {
   return LayerDef{
       "norm",
-      "normalization from the norm registry (batch, layer, group, none)",
+      "normalization from the norm registry (`runner layers` lists them under norms)",
       {
-          {"type", OptionKind::String, std::string{}, Range::Any, {"batch", "layer", "group", "none"}, false,
-           "default model.norm"},
-          {"groups", OptionKind::Int, int64_t{0}, Range::NonNegative, {}, false, "default model.groups"},
+          {"type", OptionKind::String, std::string{}, Range::Any, {}, false, "default model.norm", Names::Norms,
+           "norm"},
+          {"groups", OptionKind::Int, int64_t{0}, Range::Positive, {}, false, "default model.groups", Names::Listed,
+           "groups"},
       },
       "type",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {

@@ -86,6 +86,8 @@ LayerDef whiten_def() {
         planner.add_row("Conv2d", shape, weights + out, spec.get_int("bias_epochs") > 0 ? weights : weights + out);
         return shape;
       },
+      LayerRole::Layer,
+      "its filters come from the training images' patches",
   };
 }
 

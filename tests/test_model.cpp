@@ -471,6 +471,30 @@ TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, va
   CHECK(torch::allclose(ours_group(x.contiguous(at::MemoryFormat::ChannelsLast)), stock_group(x), 1e-5, 1e-6));
 }
 
+TEST_CASE("a norm and an activation added as one file (tests/layers/test_only_layers.cpp) are valid everywhere their kind is named") {
+  // model.norm, model.block, a conv's norm, a norm layer's type, a layer of its own, and a conv's own block
+  const ExperimentSpec spec = model_of("    - conv: {out: 8, padding: 1}\n"
+                                       "    - conv: {out: 8, padding: 1, norm: batch}\n"
+                                       "    - conv: {out: 8, padding: 1, norm: test_scale, block: [conv, norm, test_softsign]}\n"
+                                       "    - norm: {type: test_scale}\n"
+                                       "    - test_softsign\n"
+                                       "    - gap\n"
+                                       "    - linear: 10\n",
+                                       "  norm: test_scale\n  block: [conv, test_softsign, norm]\n");
+  std::vector<std::string> rows;
+  const BuiltModel built = build_model(spec.model);
+  for (const auto& row : built.plan.rows) rows.push_back(row.type_name);
+  rows.resize(rows.size() - 2);  // gap, linear
+  CHECK(rows == std::vector<std::string>{"Conv2d", "Softsign", "TestScale", "Conv2d", "Softsign", "BatchNorm2d",
+                                         "Conv2d", "TestScale", "Softsign", "TestScale", "Softsign"});
+  check_plan_matches_module(spec);
+  // The registry is where a wrong name's error finds the valid ones.
+  const std::string error = test_util::error_of<ConfigError>([] { model_of("    - norm: {type: test_scal}\n"); });
+  CHECK(error.find("did you mean 'test_scale'?") != std::string::npos);
+  const std::string block_error = test_util::error_of<ConfigError>([] { model_of("    - conv: {out: 8}\n", "  block: [conv, softsign]\n"); });
+  CHECK(block_error.find("test_softsign") != std::string::npos);
+}
+
 TEST_CASE("whiten: its frozen filters count against the budget and show as non-trainable, only as the first layer") {
   const ExperimentSpec spec = parse_experiment(R"(name: w
 model:

@@ -40,17 +40,17 @@ TEST_CASE("halving: promotions rank by metric, ties and missing metrics by point
 }
 
 TEST_CASE("halving: a point at a rung has its own key and name, the rung's epochs and a scaled step schedule") {
-  GridPoint p{2, "model.norm=batch seed=1", {"model.norm=batch", "name=bn-s1", "train.seed=1"}, "bn-s1"};
+  GridPoint p{2, *PointKey::parse("model.norm=batch seed=1"), {"model.norm=batch", "name=bn-s1", "train.seed=1"}, "bn-s1"};
   ExperimentSpec base;
   base.train.epochs = 20;
   base.train.schedule.type = "onecycle";
   const GridPoint r1 = at_rung({p}, 1, 6, base).at(0);
   CHECK(r1.index == 2);
-  CHECK(r1.key == "model.norm=batch seed=1 rung=1");
+  CHECK(r1.key.text() == "model.norm=batch seed=1 rung=1");
   CHECK(r1.name == "bn-s1-r1");
   CHECK(r1.sets == std::vector<std::string>{"model.norm=batch", "name=bn-s1-r1", "train.seed=1", "train.epochs=6"});
-  CHECK(rung_of(r1.key) == 1);
-  CHECK(rung_of(p.key) == -1);
+  CHECK(rung_of(r1.key.text()) == 1);
+  CHECK(rung_of(p.key.text()) == -1);
 
   base.train.schedule.type = "step";
   base.train.schedule.step_size = 10;

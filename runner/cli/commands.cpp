@@ -229,7 +229,6 @@ int cmd_bench(const BenchArgs& args) {
   if (args.batch > 0) sets.push_back("train.batch_size=" + std::to_string(args.batch));
   if (args.threads > 0) sets.push_back("train.threads=" + std::to_string(args.threads));
   ExperimentSpec spec = load_experiment(args.file, sets);
-  if (args.steps < 1 || args.warmup < 0) throw ConfigError("--steps must be at least 1 and --warmup at least 0");
   Prepared p = prepare(std::move(spec));
   Trainer trainer(p.spec, p.built.net, p.data, p.device);
   const Trainer::Throughput t = trainer.benchmark(args.warmup, args.steps, p.spec.train.batch_size);

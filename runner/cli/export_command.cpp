@@ -10,6 +10,8 @@
 #include <iostream>
 
 #include "runner/base/errors.h"
+#include "runner/cli/command.h"
+#include "runner/cli/commands.h"
 #include "runner/export/export.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"
@@ -160,6 +162,27 @@ int cmd_export(const ExportArgs& args) {
   std::cout << line;
   if (!v.ok()) throw std::logic_error("the exported model differs from the runner's (a bug in the exporter)");
   return kExitOk;
+}
+
+Command export_command(CLI::App& app) {
+  auto args = std::make_shared<ExportArgs>();
+  ExportArgs& a = *args;
+  a.db = kDefaultDb;
+  CLI::App* cmd = add_subcommand(app, "export", "Write a run's trained network as ONNX or as a PyTorch module (docs/export.md)");
+  cmd->add_option("run_id", a.run_id, "run id (see runner runs)")->required();
+  cmd->add_option("--format", a.format, "onnx (one .onnx file) or pytorch (a folder)")
+      ->check(CLI::IsMember({"onnx", "pytorch"}))
+      ->capture_default_str();
+  cmd->add_option("--out", a.out, "FILE.onnx, or the folder for pytorch")->required();
+  cmd->add_flag("--raw-input", a.raw_input, "fold data.normalize into the model: it takes RGB pixels scaled to [0, 1]");
+  cmd->add_flag("--force", a.force, "replace --out if it exists");
+  cmd->add_flag("--allow-unfinished", a.allow_unfinished,
+                "export a run that did not finish, as its checkpoint holds it (the epoch is printed)");
+  cmd->add_flag("--verify", a.verify,
+                "run the export with onnxruntime or PyTorch on the run's test images and compare with "
+                "the runner's logits (top-1 on every image, logits within 1e-4)");
+  add_db_option(cmd, a.db);
+  return {cmd, [args] { return cmd_export(*args); }};
 }
 
 }  // namespace runner

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/base/errors.h"
+#include "runner/cli/command.h"
+#include "runner/cli/commands.h"
 #include "runner/export/export.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"
@@ -42,6 +44,18 @@ int cmd_predict(const PredictArgs& args) {
   }
   if (args.json) std::cout << out.dump(2) << "\n";
   return kExitOk;
+}
+
+Command predict_command(CLI::App& app) {
+  auto args = std::make_shared<PredictArgs>();
+  args->db = kDefaultDb;
+  CLI::App* cmd = add_subcommand(app, "predict", "Classify PNG or JPEG images with a run's trained network (top 3)");
+  cmd->add_option("run_id", args->run_id, "run id (see runner runs)")->required();
+  cmd->add_option("images", args->images, "PNG or JPEG files of any size (scaled as docs/export.md says)")->required();
+  cmd->add_flag("--json", args->json, "one JSON array: image, top classes with probabilities");
+  cmd->add_flag("--allow-unfinished", args->allow_unfinished, "use a run that did not finish");
+  add_db_option(cmd, args->db);
+  return {cmd, [args] { return cmd_predict(*args); }};
 }
 
 }  // namespace runner

@@ -12,11 +12,6 @@
 
 namespace runner {
 
-const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names{"relu", "gelu", "silu", "leaky_relu", "elu", "tanh"};
-  return names;
-}
-
 namespace {
 
 const std::string kDefaultRoot = "${CIFAR10_ROOT:-data/cifar-10-batches-bin}";
@@ -280,17 +275,18 @@ class ExperimentParser {
     model_ = &model;
     model.layers = parse_layers(layers, m.path("layers"));
     model.block_uses = uses_;
-    check_whiten_first(model.layers, true);
+    check_first_only(model.layers, true);
   }
 
-  /// whiten's statistics are the images', so it must see them: the model's first layer only.
-  void check_whiten_first(const std::vector<LayerSpec>& layers, bool top) {
+  /// Layer types whose definition says first_only (whiten) stand first in the model.
+  void check_first_only(const std::vector<LayerSpec>& layers, bool top) {
     for (size_t i = 0; i < layers.size(); ++i) {
-      if (layers[i].type == "whiten" && !(top && i == 0))
+      const LayerDef* def = find_layer_def(layers[i].type);
+      if (def != nullptr && !def->first_only.empty() && !(top && i == 0))
         r_.error_at(layers[i].loc, layers[i].path,
-                    "whiten must be the model's first layer: its filters come from the training images' patches" +
+                    layers[i].type + " must be the model's first layer: " + def->first_only +
                         (layers[i].via.empty() ? std::string() : " (" + layers[i].via + ")"));
-      check_whiten_first(layers[i].children, false);
+      check_first_only(layers[i].children, false);
     }
   }
 
@@ -448,7 +444,8 @@ class ExperimentParser {
       return std::nullopt;
     }
     std::vector<std::string> choices{"conv", "norm"};
-    choices.insert(choices.end(), activation_names().begin(), activation_names().end());
+    const std::vector<std::string> activations = activation_names();
+    choices.insert(choices.end(), activations.begin(), activations.end());
     std::vector<std::string> block;
     int convs = 0, norms = 0, acts = 0;
     for (size_t i = 0; i < node.size(); ++i) {
@@ -523,8 +520,8 @@ class ExperimentParser {
     spec.path = path + "." + type;
     spec.loc = r_.loc_of(type_node, spec.path);
     spec.via = r_.block_context(spec.path);
-    for (const auto& opt : def->options) spec.options[opt.name] = opt.default_value;
-    if (type == "conv") spec.options["standardize"] = model_->standardize;  // the conv's own key overrides it
+    for (const auto& opt : def->options)  // the layer's own key, read below, overrides these
+      spec.options[opt.name] = opt.model_default.empty() ? opt.default_value : model_->default_for(opt.model_default);
 
     YAML::Node options;
     options.reset(value);
@@ -542,7 +539,6 @@ class ExperimentParser {
     MapView m(r_, options, spec.path, known);
     for (const auto& opt : def->options) read_option(m, opt, spec, value);
     if (r_.error_count() != before) return;
-    resolve_norm_defaults(spec);
     expand_block(std::move(spec), out);
   }
 
@@ -575,7 +571,7 @@ class ExperimentParser {
         if (auto v = r_.to_bool(node, path)) spec.options[opt.name] = *v;
         break;
       case OptionKind::String:
-        if (auto v = r_.to_choice(node, path, opt.choices)) spec.options[opt.name] = *v;
+        if (auto v = r_.to_choice(node, path, option_choices(opt))) spec.options[opt.name] = *v;
         break;
       case OptionKind::Block:
         if (node.IsSequence()) {
@@ -594,12 +590,6 @@ class ExperimentParser {
   }
 
   /// `norm` layers default to the model's norm and groups.
-  void resolve_norm_defaults(LayerSpec& spec) const {
-    if (spec.type != "norm") return;
-    if (spec.get_string("type").empty()) spec.options["type"] = model_->norm;
-    if (spec.get_int("groups") == 0) spec.options["groups"] = model_->groups;
-  }
-
   /// A conv with a block becomes its steps: conv, activation and norm layers.
   void expand_block(LayerSpec spec, std::vector<LayerSpec>& out) const {
     if (spec.type != "conv") {
@@ -625,11 +615,9 @@ class ExperimentParser {
       extra.type = step;
       extra.path = spec.path;  // errors point at the conv that asked for this step
       extra.loc = spec.loc;
-      for (const auto& opt : find_layer_def(step)->options) extra.options[opt.name] = opt.default_value;
-      if (step == "norm") {
-        extra.options["type"] = norm;
-        extra.options["groups"] = model_->groups;
-      }
+      for (const auto& opt : find_layer_def(step)->options)
+        extra.options[opt.name] = opt.model_default.empty() ? opt.default_value : model_->default_for(opt.model_default);
+      if (step == "norm") extra.options["type"] = norm;  // the conv's own norm
       out.push_back(std::move(extra));
     }
   }

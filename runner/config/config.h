@@ -23,7 +23,4 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
 /// a block's parameter, which the recorded config, expanded, does not have); nullopt if none.
 std::optional<std::string> yaml_scalar_at(const std::string& yaml, const std::string& dotted);
 
-/// Activation layer types a block may name.
-const std::vector<std::string>& activation_names();
-
 }  // namespace runner

@@ -327,29 +327,30 @@ std::vector<GridPoint> expand_grid(const GridSpec& grid, const std::string& base
         p.index = static_cast<int64_t>(points.size());
         std::string name = grid.name_template;
         size_t rest = c;
-        std::vector<std::string> sampled;
+        std::vector<std::pair<std::string, std::string>> sampled;
         for (size_t d = 0; d < draw.size(); ++d) {
           const auto& [key, dist] = grid.search.space[d];
           const std::string value = dist.value_at(draw[d]);
-          sampled.push_back(key + "=" + value);
+          sampled.emplace_back(key, value);
           for (size_t at = 0; (at = name.find("{" + key + "}", at)) != std::string::npos; at += value.size())
             name.replace(at, key.size() + 2, value);
         }
-        std::vector<std::string> parts(grid.axes.size());
+        std::vector<std::pair<std::string, std::string>> parts(grid.axes.size());
         for (size_t a = grid.axes.size(); a-- > 0;) {  // last axis varies fastest
           const auto& [key, values] = grid.axes[a];
           const std::string& value = values[rest % values.size()];
           rest /= values.size();
-          parts[a] = key + "=" + value;
+          parts[a] = {key, value};
           // Search on after the inserted value: a value may itself contain "{key}".
           for (size_t at = 0; (at = name.find("{" + key + "}", at)) != std::string::npos; at += value.size())
             name.replace(at, key.size() + 2, value);
         }
         parts.insert(parts.begin(), sampled.begin(), sampled.end());
-        p.sets = parts;
-        p.key = (parts.empty() ? "" : join(parts, " ") + " ") + "seed=" + std::to_string(seed);
+        for (const auto& [key, value] : parts) p.sets.push_back(key + "=" + value);
+        p.key.values = parts;
+        p.key.seed = seed;
         // Two draws may give the same values (a categorical key): the sample number keeps keys apart.
-        if (grid.sampled()) p.key = "sample=" + std::to_string(sample) + " " + p.key;
+        if (grid.sampled()) p.key.sample = static_cast<int64_t>(sample);
         p.sets.push_back("train.seed=" + std::to_string(seed));
         const std::string seed_text = std::to_string(seed), index_text = std::to_string(p.index);
         for (size_t at = 0; (at = name.find("{seed}", at)) != std::string::npos; at += seed_text.size())

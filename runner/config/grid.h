@@ -24,13 +24,14 @@
 #include <vector>
 
 #include "runner/base/errors.h"
+#include "runner/config/point_key.h"
 #include "runner/config/spec.h"
 
 namespace runner {
 
 struct GridPoint {
   int64_t index = 0;              ///< 0-based, in expansion order (last axis fastest, seeds last)
-  std::string key;                ///< identifies the point across reruns: "model.norm=batch seed=1"
+  PointKey key;                   ///< identifies the point across reruns: "model.norm=batch seed=1"
   std::vector<std::string> sets;  ///< overrides to apply to the base, name and train.seed included
   std::string name;               ///< the run name
 };

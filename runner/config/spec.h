@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -74,6 +75,14 @@ struct ModelSpec {
   bool standardize = false;  ///< default of every conv's `standardize` (weight standardization)
   std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm; block uses their layers
   std::vector<BlockUseSpec> block_uses;  ///< in the order they are read (outer before inner)
+
+  /// The model key a layer option takes its default from (OptionDef::model_default).
+  OptionValue default_for(const std::string& key) const {
+    if (key == "norm") return norm;
+    if (key == "groups") return groups;
+    if (key == "standardize") return standardize;
+    throw std::logic_error("model." + key + " is no layer option's default (runner/config/spec.h)");
+  }
 };
 
 /// One class of parameters in train.optimizer.param_groups: its learning rate

@@ -3,17 +3,27 @@
 #include <cstdio>
 #include <sstream>
 
+#include "layers/layer_def.h"
+
 namespace runner {
 
 namespace {
+/// An option added after configs were hashed, at its default: left out so that
+/// configs written before it keep their hash (OptionDef::hashed_at_default).
+bool at_unhashed_default(const LayerDef& def, const std::string& key, const OptionValue& value,
+                         const ModelSpec& model) {
+  for (const auto& opt : def.options)
+    if (opt.name == key && !opt.hashed_at_default)
+      return value == (opt.model_default.empty() ? opt.default_value : model.default_for(opt.model_default));
+  return false;
+}
+
 nlohmann::json layer_json(const LayerSpec& layer, const ModelSpec& model) {
   nlohmann::json options = nlohmann::json::object();
+  const LayerDef* def = find_layer_def(layer.type);
   for (const auto& option : layer.options) {
     const std::string& key = option.first;  // clang 14 (C++17) captures no structured binding
-    // A conv's `standardize` came later: left out while it equals the model's default, so that
-    // configs without it keep their hash.
-    if (layer.type == "conv" && key == "standardize" && layer.get_bool(key) == model.standardize) continue;
-    if (layer.type == "conv" && key == "init" && layer.get_string(key) == "default") continue;  // the same for init
+    if (def != nullptr && at_unhashed_default(*def, key, option.second, model)) continue;
     std::visit([&](const auto& v) { options[key] = v; }, option.second);
   }
   if (!layer.children.empty()) {

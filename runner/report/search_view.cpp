@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "runner/config/point_key.h"
 #include "runner/report/compare.h"
 #include "runner/report/html.h"
 
@@ -17,33 +18,6 @@ namespace runner {
 std::optional<double> SearchView::Point::metric() const { return val_acc ? val_acc : test_acc; }
 
 namespace {
-
-/// Where the value after `from` ends in a point key: at the next " word=" (a key's
-/// start; the drawn values are numbers or YAML scalars), else at the end.
-size_t value_end(const std::string& key, size_t from) {
-  for (size_t at = key.find(' ', from); at != std::string::npos; at = key.find(' ', at + 1)) {
-    size_t k = at + 1;
-    if (k >= key.size() || !(std::isalpha(static_cast<unsigned char>(key[k])) || key[k] == '_')) continue;
-    while (k < key.size() && (std::isalnum(static_cast<unsigned char>(key[k])) || key[k] == '_' || key[k] == '.')) ++k;
-    if (k < key.size() && key[k] == '=') return at;
-  }
-  return key.size();
-}
-
-/// The value of `name` in "sample=S k1=v1 … seed=N rung=R"; "" when it has none.
-std::string key_value(const std::string& key, const std::string& name) {
-  const std::string padded = " " + key, look = " " + name + "=";
-  const size_t at = padded.find(look);
-  if (at == std::string::npos) return "";
-  const size_t start = at + look.size();
-  return padded.substr(start, value_end(padded, start) - start);
-}
-
-/// The point without its rung: what stays the same from one rung to the next.
-std::string without_rung(const std::string& key) {
-  const size_t at = key.rfind(" rung=");
-  return at == std::string::npos ? key : key.substr(0, at);
-}
 
 std::string metric_cell(const std::optional<double>& v) { return v ? fixed_text(*v) : "-"; }
 
@@ -120,10 +94,10 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
   bool any_val = false;
   for (const auto& p : rows) {
     SearchView::Point point;
-    const std::string sample = key_value(p.point_key, "sample"), rung = key_value(p.point_key, "rung");
-    point.sample = sample.empty() ? 0 : std::atoll(sample.c_str());
-    point.rung = rung.empty() ? 0 : std::atoll(rung.c_str());
-    for (const auto& k : view.keys) point.values.push_back(key_value(p.point_key, k));
+    const PointKey key = PointKey::parse(p.point_key).value_or(PointKey{});  // a key from elsewhere: no values
+    point.sample = key.sample.value_or(0);
+    point.rung = key.rung.value_or(0);
+    for (const auto& k : view.keys) point.values.push_back(key.value(k));
     point.status = p.status;
     point.run_id = p.run_id;
     const auto run = runs.find(p.run_id);
@@ -137,7 +111,7 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
       }
     }
     any_val = any_val || point.val_acc.has_value();
-    point.promoted = keys.count(without_rung(p.point_key) + " rung=" + std::to_string(point.rung + 1)) > 0;
+    point.promoted = keys.count(key.with_rung(point.rung + 1).text()) > 0;
     view.points.push_back(std::move(point));
   }
   view.metric = !row->metric.empty() ? row->metric : any_val ? "val_acc" : "test_acc";

@@ -20,15 +20,15 @@ std::vector<size_t> rung_sizes(size_t n, int64_t eta, size_t rungs) {
 }
 
 int64_t rung_of(const std::string& key) {
-  const size_t at = key.rfind(" rung=");
-  return at == std::string::npos ? -1 : std::stoll(key.substr(at + 6));
+  const auto parsed = PointKey::parse(key);
+  return parsed && parsed->rung ? *parsed->rung : -1;
 }
 
 std::vector<GridPoint> at_rung(const std::vector<GridPoint>& points, size_t rung, int64_t epochs,
                                const ExperimentSpec& base) {
   std::vector<GridPoint> out;
   for (GridPoint p : points) {
-    p.key += " rung=" + std::to_string(rung);
+    p.key = p.key.with_rung(static_cast<int64_t>(rung));
     p.name += "-r" + std::to_string(rung);
     for (auto& set : p.sets)
       if (set.rfind("name=", 0) == 0) set = "name=" + p.name;
@@ -85,7 +85,7 @@ RungState rung_state(const Store& store, const GridSpec& grid, std::vector<Check
   for (const auto& row : store.sweep_points(grid.sweep)) recorded[row.point_key] = row.status;
   st.complete = true;
   for (const auto& p : st.points) {
-    const auto it = recorded.find(p.point.key);
+    const auto it = recorded.find(p.point.key.text());
     std::string status = it == recorded.end() ? "pending" : it->second;
     // The run is the truth when a sweep died between its end and the point's update.
     const auto [run_id, run_status] = store.latest_run(grid.sweep, p.hash);

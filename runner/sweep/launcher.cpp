@@ -93,7 +93,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   while (true) {
     while (!stop_launching && !stop_requested() && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
       const CheckedPoint& p = mine[next++];
-      PointRow row{ctx.grid.sweep, p.point.key, p.hash, p.config.dump(), "running", ctx.host, static_cast<int64_t>(getpid()), 0};
+      PointRow row{ctx.grid.sweep, p.point.key.text(), p.hash, p.config.dump(), "running", ctx.host, static_cast<int64_t>(getpid()), 0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
       const auto [last_run, last_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
       bool orphan_alive = false;
@@ -104,7 +104,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
       // A sweep killed after its point's run ended but before it noted so: the run is the truth.
       if (last_status == "finished" || last_status == "diverged") {
         if (ctx.store.claim_point(row, alive_here) == Claim::Claimed)
-          ctx.store.update_point(ctx.grid.sweep, p.point.key, last_status, 0, last_run);
+          ctx.store.update_point(ctx.grid.sweep, p.point.key.text(), last_status, 0, last_run);
         ++skipped;
         if (!ctx.quiet_skips)
           std::fprintf(stderr, "  point %lld %s: already done (run %lld), skipped\n",
@@ -147,7 +147,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
     const auto [run_id, run_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
     // A child that died before recording a run still leaves the point failed.
     const std::string outcome = run_status.empty() || run_status == "running" ? "failed" : run_status;
-    ctx.store.update_point(ctx.grid.sweep, p.point.key, outcome, 0, run_id);
+    ctx.store.update_point(ctx.grid.sweep, p.point.key.text(), outcome, 0, run_id);
     ++done_here;
     seconds_per_point += (seconds - seconds_per_point) / static_cast<double>(done_here);
     if (outcome == "finished") {

@@ -133,7 +133,7 @@ int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vect
   std::vector<std::string> todo;
   for (const auto& p : points) {
     if (!p.problem.empty()) continue;  // a search's rejected point: nothing to train
-    const auto it = status.find(p.point.key);
+    const auto it = status.find(p.point.key.text());
     if (it == status.end() || it->second.status != "finished") todo.push_back(std::to_string(p.point.index));
   }
   if (todo.empty()) {

@@ -22,9 +22,9 @@ void print_plan(const GridSpec& grid, const std::vector<CheckedPoint>& mine, siz
                 static_cast<long long>(grid.search.seed), rejected);
   std::printf("%5s  %-36s %-44s %8s  %-8s %s\n", "point", "name", "overrides", "params", "budget", "status");
   for (const auto& p : mine) {
-    const auto it = known.find(p.point.key);
+    const auto it = known.find(p.point.key.text());
     std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
-                p.point.key.c_str(), p.params ? format_thousands(p.params).c_str() : "-",
+                p.point.key.text().c_str(), p.params ? format_thousands(p.params).c_str() : "-",
                 p.problem.empty() ? "ok" : grid.sampled() ? "rejected" : "REFUSED",
                 it == known.end() ? "pending" : it->second.status.c_str());
     if (!p.problem.empty() && grid.sampled()) std::printf("       why: %s\n", first_line(p.problem).c_str());
@@ -50,11 +50,11 @@ int print_status(const SweepArgs& args, const GridSpec& grid, const std::vector<
   std::map<std::string, int> counts;
   std::printf("%5s  %-36s %-12s %s\n", "point", "name", "status", "overrides");
   for (const auto& p : points) {
-    const auto it = status.find(p.point.key);
+    const auto it = status.find(p.point.key.text());
     const std::string state = it == status.end() ? "pending" : it->second.status;
     counts[state]++;
     std::printf("%5lld  %-36s %-12s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(), state.c_str(),
-                p.point.key.c_str());
+                p.point.key.text().c_str());
   }
   std::string summary;
   for (const auto& [state, n] : counts) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + state;
@@ -109,7 +109,7 @@ int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<Gr
     const RungState& last = states.back();
     const CheckedPoint& w = last.points[last.promoted.at(0)];
     sets = w.point.sets;
-    what = w.point.key + ", " + grid.halving.metric + " " + metric_text(last.metric[last.promoted[0]]);
+    what = w.point.key.text() + ", " + grid.halving.metric + " " + metric_text(last.metric[last.promoted[0]]);
   } else {
     double best = -1;
     for (const auto& p : passing(check_points(grid, drawn))) {
@@ -117,7 +117,7 @@ int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<Gr
       if (status != "finished") continue;
       const RunRow run = store.run(run_id);
       const double v = run.final_val_acc ? *run.final_val_acc : run.final_test_acc.value_or(-1);
-      if (v > best) best = v, sets = p.point.sets, what = p.point.key + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);
+      if (v > best) best = v, sets = p.point.sets, what = p.point.key.text() + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);
     }
     if (sets.empty()) throw StoreError("sweep " + grid.sweep + ": no finished point in " + args.db);
   }

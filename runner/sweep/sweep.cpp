@@ -39,7 +39,6 @@ int cmd_sweep(const SweepArgs& args) {
   const GridSpec grid = load_grid(args.grid);
   const ExperimentSpec base = load_experiment(grid.base);
   const auto [shard, shards] = parse_shard(args.shard);
-  if (args.jobs < 1) throw ConfigError("--jobs must be at least 1");
   if (args.slurm && shards != 1) throw ConfigError("--slurm makes its own shards (one per point); drop --shard");
   if (args.after_rung >= 0 && !(args.slurm && grid.halving.enabled))
     throw ConfigError("--after-rung is for the merge jobs of a halving search under --slurm");
@@ -67,7 +66,7 @@ int cmd_sweep(const SweepArgs& args) {
   size_t rejected = 0;
   for (const auto& p : mine)
     if (!p.problem.empty()) {
-      refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + p.problem;
+      refused += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key.text() + "): " + p.problem;
       ++rejected;
     }
   // A sampled search trains the points that pass and records the others as
@@ -119,13 +118,13 @@ int cmd_sweep(const SweepArgs& args) {
   // A search records itself and its rejected points (never trained) before training or submitting.
   const bool dry = action == SweepAction::Slurm && args.dry_run;
   std::set<std::string> all_keys;  // rejected points included
-  for (const auto& p : mine) all_keys.insert(p.point.key);
+  for (const auto& p : mine) all_keys.insert(p.point.key.text());
   if (grid.sampled() && !dry) Store(args.db).record_search(search_row(grid));
   if (rejected > 0 && !dry) {
     Store store(args.db);
     for (const auto& p : mine)
       if (!p.problem.empty())
-        store.reject_point(PointRow{grid.sweep, p.point.key, p.hash, p.config.is_null() ? "{}" : p.config.dump(),
+        store.reject_point(PointRow{grid.sweep, p.point.key.text(), p.hash, p.config.is_null() ? "{}" : p.config.dump(),
                                     "rejected", "", 0, 0},
                            p.problem);
     mine.erase(std::remove_if(mine.begin(), mine.end(), [](const CheckedPoint& p) { return !p.problem.empty(); }),
@@ -139,17 +138,17 @@ int cmd_sweep(const SweepArgs& args) {
   // Refuse to mix runs of an old config with a changed one under the same point.
   std::string changed;
   for (const auto& p : mine) {
-    const auto it = known.find(p.point.key);
+    const auto it = known.find(p.point.key.text());
     if (it == known.end() || it->second.config_hash == p.hash) continue;
     std::vector<std::string> diff;
     json_diff(nlohmann::json::parse(it->second.config_json, nullptr, false), p.config, "", diff);
-    changed += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key + "): " + join(diff, "; ");
+    changed += "\n  point " + std::to_string(p.point.index) + " (" + p.point.key.text() + "): " + join(diff, "; ");
   }
   // Recorded points the grid no longer produces mean an axis or value changed
   // under existing results (appending values only adds points).
   if (shards == 1) {
     std::map<std::string, bool> now;
-    for (const auto& p : mine) now[p.point.key] = true;
+    for (const auto& p : mine) now[p.point.key.text()] = true;
     // A halving search's later rungs hold keys of their own (" rung=R", R > 0).
     for (const auto& [key, row] : known)
       if (!now.count(key) && !all_keys.count(key) && rung_of(key) < 1)
