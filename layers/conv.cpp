@@ -56,14 +56,16 @@ LayerDef conv_def() {
           {"dilation", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, ""},
           {"groups", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, "grouped convolution"},
           {"bias", OptionKind::Bool, false, Range::Any, {}, false, ""},
-          {"norm", OptionKind::String, std::string{}, Range::Any, {}, false, "norm of this block (default model.norm)",
-           Names::Norms},
+          OptionDef{"norm", OptionKind::String, std::string{}, Range::Any, {}, false, "norm of this block (default model.norm)"}
+              .choices_of(Names::Norms),
           {"block", OptionKind::Block, true, Range::Any, {}, false, "true, false or a list like [conv, norm, relu]"},
           // standardize and init came after configs were hashed: out of the hash at their defaults.
-          {"standardize", OptionKind::Bool, false, Range::Any, {}, false, "weight standardization (default model.standardize)",
-           Names::Listed, "standardize", false},
-          {"init", OptionKind::String, std::string{"default"}, Range::Any, {"default", "dirac"}, false,
-           "dirac: the first filters start as the identity", Names::Listed, "", false},
+          OptionDef{"standardize", OptionKind::Bool, false, Range::Any, {}, false, "weight standardization"}
+              .default_from_model("standardize")
+              .unhashed_at_default(),
+          OptionDef{"init", OptionKind::String, std::string{"default"}, Range::Any, {"default", "dirac"}, false,
+                    "dirac: the first filters start as the identity"}
+              .unhashed_at_default(),
       },
       "",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {

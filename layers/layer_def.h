@@ -52,6 +52,24 @@ struct OptionDef {
   /// hash while it holds its default (the model's, with `model_default`), so
   /// configs written before it keep their hash.
   bool hashed_at_default = true;
+
+  // The three above, chained after the braces, so that a table row stays one row:
+  //   OptionDef{"norm", OptionKind::String, ...}.choices_of(Names::Norms)
+  OptionDef choices_of(Names registry) const {
+    OptionDef o = *this;
+    o.names = registry;
+    return o;
+  }
+  OptionDef default_from_model(const std::string& key) const {
+    OptionDef o = *this;
+    o.model_default = key;
+    return o;
+  }
+  OptionDef unhashed_at_default() const {
+    OptionDef o = *this;
+    o.hashed_at_default = false;
+    return o;
+  }
 };
 
 /// The strings `option` accepts (empty = any).

@@ -18,10 +18,11 @@ LayerDef norm_def() {
       "norm",
       "normalization from the norm registry (`runner layers` lists them under norms)",
       {
-          {"type", OptionKind::String, std::string{}, Range::Any, {}, false, "default model.norm", Names::Norms,
-           "norm"},
-          {"groups", OptionKind::Int, int64_t{0}, Range::Positive, {}, false, "default model.groups", Names::Listed,
-           "groups"},
+          OptionDef{"type", OptionKind::String, std::string{}, Range::Any, {}, false, "default model.norm"}
+              .choices_of(Names::Norms)
+              .default_from_model("norm"),
+          OptionDef{"groups", OptionKind::Int, int64_t{0}, Range::Positive, {}, false, "default model.groups"}
+              .default_from_model("groups"),
       },
       "type",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {

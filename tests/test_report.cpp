@@ -54,7 +54,7 @@ void fill_db(const std::string& path, int finished_runs) {
       res.confusion.back()[static_cast<size_t>(k)] = 700 + k;
     }
     for (int64_t m = 0; m < 40; ++m) res.misclassified.emplace_back(m * 7, (m + 1) % 10), res.true_labels.push_back(m % 10);
-    store.end_run(id, "finished", "", &res);
+    store.end_run(id, RunStatus::Finished, "", &res);
   }
 }
 
@@ -101,10 +101,10 @@ void fill_search(const std::string& path) {
     r.epochs = rung + 1;
     const int64_t id = store.begin_run(r, "/tmp");
     store.record_epoch(id, {1, 1.0, 50, 1.0, test_acc, 0.1, 1, {}, {}});
-    store.end_run(id, "finished", "");
-    PointRow p{"s", key, r.config_hash, "{}", "running", "host", 1, 0};
+    store.end_run(id, RunStatus::Finished, "");
+    PointRow p{"s", key, r.config_hash, "{}", RunStatus::Running, "host", 1, 0};
     REQUIRE(store.claim_point(p, [](const std::string&, int64_t) { return false; }) == Claim::Claimed);
-    store.update_point("s", key, "finished", 0, id);
+    store.update_point("s", key, RunStatus::Finished, 0, id);
   };
   add(0, 0, "0.01", "batch", 50), add(1, 0, "0.1", "group", 60), add(2, 0, "0.05", "batch", 60);
   add(1, 1, "0.1", "group", 65), add(2, 1, "0.05", "batch", 70);

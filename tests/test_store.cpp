@@ -54,7 +54,7 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
   test_util::TempDir tmp;
   Store store(tmp / "r.db");
   const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
-  CHECK(store.run(id).status == "running");
+  CHECK(store.run(id).status == RunStatus::Running);
   const std::string checkpoint = store.run(id).checkpoint;
   CHECK(checkpoint.rfind(tmp / "ckpt" + "/run-" + std::to_string(id) + "-", 0) == 0);
   CHECK(checkpoint.size() == (tmp / "ckpt/run-1-12345678.pt").size());
@@ -73,9 +73,9 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
   results.confusion = {{3, 1}, {1, 1}};
   results.misclassified = {{0, 1}, {5, 0}};
   results.true_labels = {0, 1};
-  store.end_run(id, "finished", "", &results);
+  store.end_run(id, RunStatus::Finished, "", &results);
   const RunRow row = store.run(id);
-  CHECK(row.status == "finished");
+  CHECK(row.status == RunStatus::Finished);
   CHECK(*row.final_test_acc == doctest::Approx(52));
   CHECK(*row.best_test_acc == doctest::Approx(52));
   CHECK(*row.final_train_acc == doctest::Approx(55));
@@ -90,10 +90,31 @@ TEST_CASE("a run is 'running' until it ends, then holds its final metrics and te
 
   const int64_t failed = store.begin_run(record("layer", 1), tmp / "ckpt");
   store.record_epoch(failed, {1, 2.0, 10, 2.0, 10, 0.1, 1.0, {}, {}});
-  store.end_run(failed, "diverged", "loss became nan at epoch 2, step 3");
-  CHECK(store.run(failed).status == "diverged");
+  store.end_run(failed, RunStatus::Diverged, "loss became nan at epoch 2, step 3");
+  CHECK(store.run(failed).status == RunStatus::Diverged);
   CHECK_FALSE(store.run(failed).target_met.has_value());  // only finished runs meet or miss a target
   CHECK(store.epochs(failed).size() == 1);
+}
+
+TEST_CASE("every run status has one spelling, which the database's CHECK accepts and reads back") {
+  for (RunStatus status : {RunStatus::Pending, RunStatus::Running, RunStatus::Finished, RunStatus::Diverged,
+                           RunStatus::Failed, RunStatus::Interrupted, RunStatus::Rejected}) {
+    INFO(status_text(status));
+    CHECK(parse_status(status_text(status)) == status);
+  }
+  CHECK_FALSE(parse_status("done").has_value());
+  CHECK_FALSE(parse_status("Finished").has_value());
+  test_util::TempDir tmp;
+  Store store(tmp / "r.db");
+  for (RunStatus status : {RunStatus::Running, RunStatus::Finished, RunStatus::Diverged, RunStatus::Failed,
+                           RunStatus::Interrupted}) {
+    const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
+    store.end_run(id, status, "");
+    CHECK(store.run(id).status == status);
+  }
+  PointRow point{"s", "seed=1", "h", "{}", RunStatus::Running, "host", 1, 0};
+  store.reject_point(point, "over budget");
+  CHECK(store.sweep_points("s").at(0).status == RunStatus::Rejected);
 }
 
 TEST_CASE("reopening a resumed run drops the epochs after its checkpoint") {
@@ -101,9 +122,9 @@ TEST_CASE("reopening a resumed run drops the epochs after its checkpoint") {
   Store store(tmp / "r.db");
   const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
   for (int64_t e = 1; e <= 3; ++e) store.record_epoch(id, {e, 1, 1, 1, 1, 1, 1, {}, {}});
-  store.end_run(id, "interrupted", "stopped");
+  store.end_run(id, RunStatus::Interrupted, "stopped");
   store.reopen_run(id, 2);
-  CHECK(store.run(id).status == "running");
+  CHECK(store.run(id).status == RunStatus::Running);
   CHECK(store.run(id).error.empty());
   CHECK(store.epochs(id).size() == 2);
 }
@@ -142,7 +163,7 @@ TEST_CASE("an unusable, foreign, newer or locked database is a clear StoreError"
 
 TEST_CASE("compare groups finished runs by a config key with mean ± std over seeds") {
   std::vector<RunRow> runs;
-  auto add = [&](const std::string& norm, int64_t seed, double final_acc, const std::string& status = "finished") {
+  auto add = [&](const std::string& norm, int64_t seed, double final_acc, RunStatus status = RunStatus::Finished) {
     RunRow r;
     r.record = record(norm, seed);
     r.status = status;
@@ -156,7 +177,7 @@ TEST_CASE("compare groups finished runs by a config key with mean ± std over se
   };
   add("batch", 1, 70), add("batch", 2, 72), add("batch", 3, 74);
   add("group", 1, 60);
-  add("layer", 1, 99, "interrupted");
+  add("layer", 1, 99, RunStatus::Interrupted);
   CompareOptions options;
   const std::string table = compare_runs(runs, options);
   CHECK(table.find("batch") != std::string::npos);
@@ -192,7 +213,7 @@ RunRow finished_run(int64_t id, const std::string& file, std::vector<std::string
   r.record.params = 1000 + static_cast<int64_t>(spec.model.layers.size());  // tells networks apart in the table
   r.record.seed = spec.train.seed;
   r.record.sweep = sweep;
-  r.status = "finished";
+  r.status = RunStatus::Finished;
   r.final_test_acc = acc, r.best_test_acc = acc, r.final_train_acc = acc;
   r.epochs_done = 20;
   return r;
@@ -300,7 +321,7 @@ TEST_CASE("compare groups by several keys and, when ranking seeds, says whether 
     nlohmann::json config = nlohmann::json::parse(r.record.config_json);
     config["train"]["optimizer"]["lr"] = lr;
     r.record.config_json = config.dump();
-    r.status = "finished";
+    r.status = RunStatus::Finished;
     r.final_test_acc = final_acc;
     r.best_test_acc = final_acc;
     r.final_train_acc = final_acc;
@@ -351,16 +372,16 @@ TEST_CASE("compare groups by several keys and, when ranking seeds, says whether 
 TEST_CASE("a sweep point is claimed by one process at a time and never again once finished") {
   test_util::TempDir tmp;
   Store store(tmp / "r.db");
-  PointRow p{"s", "model.norm=batch seed=1", "h1", "{}", "running", "host-a", 100, 0};
+  PointRow p{"s", "model.norm=batch seed=1", "h1", "{}", RunStatus::Running, "host-a", 100, 0};
   auto alive = [](const std::string&, int64_t pid) { return pid == 100; };
   CHECK(store.claim_point(p, alive) == Claim::Claimed);
   p.pid = 200;
   CHECK(store.claim_point(p, alive) == Claim::Busy);  // pid 100 still runs it
-  store.update_point("s", p.point_key, "interrupted", 0, 0);
+  store.update_point("s", p.point_key, RunStatus::Interrupted, 0, 0);
   CHECK(store.claim_point(p, alive) == Claim::Claimed);  // interrupted points run again
-  store.update_point("s", p.point_key, "running", 300, 0);
+  store.update_point("s", p.point_key, RunStatus::Running, 300, 0);
   CHECK(store.claim_point(p, alive) == Claim::Claimed);  // pid 300 is gone: abandoned
-  store.update_point("s", p.point_key, "finished", 0, 1);
+  store.update_point("s", p.point_key, RunStatus::Finished, 0, 1);
   CHECK(store.claim_point(p, alive) == Claim::Done);
   CHECK(store.sweep_points("s").size() == 1);
 }
@@ -375,10 +396,10 @@ TEST_CASE("merge copies runs with their epochs and results once, however often i
       TestResults r;
       r.class_names = {"x"}, r.class_correct = {1}, r.class_total = {2}, r.confusion = {{1}};
       r.misclassified = {{3, 0}}, r.true_labels = {0};
-      store.end_run(id, "finished", "", &r);
-      store.claim_point({"s", std::string(shard) + std::to_string(seed), "h", "{}", "running", "h", 1, 0},
+      store.end_run(id, RunStatus::Finished, "", &r);
+      store.claim_point({"s", std::string(shard) + std::to_string(seed), "h", "{}", RunStatus::Running, "h", 1, 0},
                         [](const std::string&, int64_t) { return false; });
-      store.update_point("s", std::string(shard) + std::to_string(seed), "finished", 0, id);
+      store.update_point("s", std::string(shard) + std::to_string(seed), RunStatus::Finished, 0, id);
     }
   }
   Store merged(tmp / "all.db");

@@ -63,7 +63,7 @@ void fill(const std::string& path) {
     const int64_t id = store.begin_run(r, "/tmp");
     store.record_epoch(id, {1, 1.5, 40, 1.4, norm == "batch" ? 45.25 : 41.5, 0.1, 3, {}, {}});
     store.record_epoch(id, {2, 1.2, 50, 1.1, norm == "batch" ? 55.75 : 51.5, 0.1, 3, {}, {}});
-    store.end_run(id, "finished", "");
+    store.end_run(id, RunStatus::Finished, "");
   }
 }
 

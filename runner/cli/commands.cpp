@@ -25,18 +25,6 @@ namespace runner {
 
 namespace {
 
-const char* status_name(RunStatus status) {
-  switch (status) {
-    case RunStatus::Finished:
-      return "finished";
-    case RunStatus::Diverged:
-      return "diverged";
-    case RunStatus::Interrupted:
-      return "interrupted";
-  }
-  return "failed";
-}
-
 std::string checkpoint_dir(const std::string& db) {
   const std::filesystem::path parent = std::filesystem::path(db).parent_path();
   return (parent.empty() ? std::filesystem::path("checkpoints") : parent / "checkpoints").string();
@@ -112,19 +100,19 @@ int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std
     // Disk full or the database broke: the epochs recorded so far and the last
     // checkpoint stay; record the failure if the database still takes writes.
     try {
-      store.end_run(run_id, "failed", e.what());
+      store.end_run(run_id, RunStatus::Failed, e.what());
     } catch (const StoreError&) {
     }
     std::cerr << p.spec.name << " (run " << run_id << "): " << e.what() << "\ncontinue once fixed with: runner resume "
               << run_id << " --db " << store.path() << "\n";
     throw;
   } catch (const std::exception& e) {
-    store.end_run(run_id, "failed", e.what());
+    store.end_run(run_id, RunStatus::Failed, e.what());
     throw;
   }
   if (result.status != RunStatus::Finished) {
-    store.end_run(run_id, status_name(result.status), result.message);
-    std::cerr << p.spec.name << " (run " << run_id << "): " << status_name(result.status) << ": " << result.message
+    store.end_run(run_id, result.status, result.message);
+    std::cerr << p.spec.name << " (run " << run_id << "): " << status_text(result.status) << ": " << result.message
               << "\n";
     if (result.status == RunStatus::Interrupted)
       std::cerr << "continue with: runner resume " << run_id << " --db " << store.path() << "\n";
@@ -138,7 +126,7 @@ int train_and_record(Prepared& p, Store& store, int64_t run_id, bool resume, std
   results.misclassified = result.report.misclassified;
   const auto labels = p.data.test.labels.accessor<int64_t, 1>();
   for (const auto& [index, predicted] : results.misclassified) results.true_labels.push_back(labels[index]);
-  store.end_run(run_id, "finished", "", &results);
+  store.end_run(run_id, RunStatus::Finished, "", &results);
 
   const RunRow done = store.run(run_id);
   int64_t best_epoch = 0;
@@ -283,8 +271,8 @@ int cmd_bench(const BenchArgs& args) {
 int cmd_resume(int64_t run_id, const std::string& db) {
   Store store(db);
   const RunRow row = store.run(run_id);
-  if (row.status == "finished") throw ConfigError("run " + std::to_string(run_id) + " already finished");
-  if (row.status == "running" && process_alive(row.pid) && row.record.host == host_name())
+  if (row.status == RunStatus::Finished) throw ConfigError("run " + std::to_string(run_id) + " already finished");
+  if (row.status == RunStatus::Running && process_alive(row.pid) && row.record.host == host_name())
     throw ConfigError("run " + std::to_string(run_id) + " is still running as process " + std::to_string(row.pid));
   Prepared p = prepare(parse_experiment(row.record.config_yaml, row.record.experiment_file + " (as recorded in run " +
                                                                     std::to_string(run_id) + ")"));
@@ -308,9 +296,10 @@ int cmd_runs(const std::string& db) {
   std::printf("%5s  %-24s %-22s %8s %9s %9s  %s\n", "id", "name", "status", "epochs", "final %", "best %",
               "started (UTC)");
   for (const auto& r : store.runs()) {
-    std::string status = r.status;
+    std::string status = status_text(r.status);
     // A run whose process is gone was killed: say so rather than "running".
-    if (status == "running" && r.record.host == host && !process_alive(r.pid)) status = "running? (process gone)";
+    if (r.status == RunStatus::Running && r.record.host == host && !process_alive(r.pid))
+      status = "running? (process gone)";
     std::printf("%5lld  %-24s %-22s %4lld/%-3lld %9s %9s  %s\n", static_cast<long long>(r.id), r.record.name.c_str(),
                 status.c_str(), static_cast<long long>(r.epochs_done), static_cast<long long>(r.record.epochs),
                 percent(r.final_test_acc).c_str(), percent(r.best_test_acc).c_str(), r.started_at.c_str());
@@ -322,7 +311,7 @@ int cmd_show(int64_t run_id, const std::string& db) {
   const auto opened = Store::open_to_look(db);
   const Store& store = *opened;
   const RunRow r = store.run(run_id);
-  std::printf("run %lld: %s — %s%s\n", static_cast<long long>(r.id), r.record.name.c_str(), r.status.c_str(),
+  std::printf("run %lld: %s — %s%s\n", static_cast<long long>(r.id), r.record.name.c_str(), status_text(r.status),
               r.error.empty() ? "" : (" (" + r.error + ")").c_str());
   std::printf("file %s, config hash %s, seed %lld, %lld parameters\n", r.record.experiment_file.c_str(),
               r.record.config_hash.c_str(), static_cast<long long>(r.record.seed),

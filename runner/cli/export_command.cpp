@@ -147,7 +147,7 @@ int cmd_export(const ExportArgs& args) {
   LoadedRun run = load_run(args.db, args.run_id, args.allow_unfinished);
   write_export(run, args.format, args.out, args.raw_input, args.force);
   std::cout << "run " << args.run_id << " (" << run.row.record.name << ")"
-            << (run.row.status == "finished" ? "" : ", " + run.row.status + " after epoch " + std::to_string(run.info.epochs))
+            << (run.row.status == RunStatus::Finished ? "" : ", " + std::string(status_text(run.row.status)) + " after epoch " + std::to_string(run.info.epochs))
             << " → " << args.out << " (" << (args.format == "onnx" ? "ONNX opset 17" : "PyTorch model.py + weights.pt")
             << ", input " << (args.raw_input ? "pixels in [0, 1]" : "normalized") << ")\n";
   if (!args.verify) return kExitOk;

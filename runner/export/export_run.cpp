@@ -19,11 +19,11 @@ LoadedRun load_run(const std::string& db, int64_t run_id, bool allow_unfinished)
   {
     const auto store = Store::open_to_look(db);
     run.row = store->run(run_id);
-    if (run.row.status == "finished") run.info.class_names = store->test_results(run_id).class_names;
+    if (run.row.status == RunStatus::Finished) run.info.class_names = store->test_results(run_id).class_names;
   }
   const RunRow& r = run.row;
-  if (r.status != "finished" && !allow_unfinished)
-    throw ConfigError("run " + std::to_string(run_id) + " is " + r.status + " (" + std::to_string(r.epochs_done) +
+  if (r.status != RunStatus::Finished && !allow_unfinished)
+    throw ConfigError("run " + std::to_string(run_id) + " is " + status_text(r.status) + " (" + std::to_string(r.epochs_done) +
                       " of " + std::to_string(r.record.epochs) +
                       " epochs): its weights are not the finished model; --allow-unfinished exports what its "
                       "checkpoint holds");
@@ -36,7 +36,7 @@ LoadedRun load_run(const std::string& db, int64_t run_id, bool allow_unfinished)
   run.info.run_name = r.record.name;
   run.info.config_yaml = r.record.config_yaml;
   run.info.config_hash = r.record.config_hash;
-  if (r.final_test_acc && r.status == "finished") {
+  if (r.final_test_acc && r.status == RunStatus::Finished) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", *r.final_test_acc);
     run.info.test_acc = buf;

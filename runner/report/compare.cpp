@@ -318,7 +318,7 @@ CompareTable compare_table(const std::vector<RunRow>& all_runs, const CompareOpt
     throw ConfigError("--by " + options.by + ": expected KEY or KEY,KEY…, e.g. --by model.norm");
   std::vector<RunRow> finished;
   for (const auto& run : select_runs(all_runs, options.where, options.sweep))
-    if (run.status == "finished" && run.final_test_acc) finished.push_back(run);
+    if (run.status == RunStatus::Finished && run.final_test_acc) finished.push_back(run);
   // A row holds runs of one experiment: configs equal but for the --by keys, the
   // seed, the name and the description. Where the runs differ in more, a few
   // keys become columns; many (another network) become one "experiment" column.

@@ -407,7 +407,7 @@ std::string run_html(const RunView& run, const std::string& db, std::map<std::st
   const RunRow& r = run.row;
   std::ostringstream s;
   s << "<section class=\"run\" id=\"run-" << r.id << "\" data-run=\"" << r.id << "\"><h2>Run " << r.id << " · "
-    << escape(r.record.name) << " <span class=\"status " << escape(r.status) << "\">" << escape(r.status) << "</span></h2>";
+    << escape(r.record.name) << " <span class=\"status " << status_text(r.status) << "\">" << status_text(r.status) << "</span></h2>";
   s << "<p>" << escape(run.norm) << " norm, seed " << r.record.seed << ", " << format_thousands(r.record.params)
     << " parameters, " << r.epochs_done << "/" << r.record.epochs << " epochs on " << escape(r.record.device) << "; final test "
     << "<b class=\"final-test-acc\">" << (r.final_test_acc ? fmt(*r.final_test_acc) + " %" : "—") << "</b>, best "
@@ -420,7 +420,7 @@ std::string run_html(const RunView& run, const std::string& db, std::map<std::st
   }
   s << "<details><summary>model summary</summary><pre>" << escape(summary) << "</pre></details>"
     << "<details><summary>recipe (config as run)</summary><pre>" << escape(r.record.config_yaml) << "</pre></details>";
-  if (r.status == "finished") {
+  if (r.status == RunStatus::Finished) {
     // The trained network out of the tool (docs/export.md); --verify proves the copy equal.
     const std::string id = std::to_string(r.id), db_arg = " --db " + shell_quote(db);
     s << "<div class=\"export\"><b>Use the trained model</b> outside the runner (docs/export.md):"
@@ -428,7 +428,7 @@ std::string run_html(const RunView& run, const std::string& db, std::map<std::st
       << " --verify\nrunner export " << id << " --format pytorch --out run-" << id << "-pytorch" << escape(db_arg)
       << " --verify</pre></div>";
   }
-  if (r.status != "finished" || run.results.class_names.empty()) {
+  if (r.status != RunStatus::Finished || run.results.class_names.empty()) {
     s << "<p>Per-class results and misclassified images appear when the run has finished.</p></section>";
     return s.str();
   }
@@ -496,8 +496,8 @@ int cmd_plot(const PlotArgs& args) {
     svg = curves_svg(runs);
   } else {
     const RunView& run = runs.front();  // one picture per run; the first given
-    if (run.row.status != "finished")
-      throw ConfigError("run " + std::to_string(run.row.id) + " is " + run.row.status + ": it has no " + args.what + " yet");
+    if (run.row.status != RunStatus::Finished)
+      throw ConfigError("run " + std::to_string(run.row.id) + " is " + status_text(run.row.status) + ": it has no " + args.what + " yet");
     if (args.what == "confusion") {
       svg = confusion_svg(run);
     } else {

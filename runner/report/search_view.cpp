@@ -105,7 +105,7 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
       point.name = run->second.record.name;
       point.params = run->second.record.params;
       point.epochs = run->second.epochs_done;
-      if (run->second.status == "finished") {
+      if (run->second.status == RunStatus::Finished) {
         point.val_acc = run->second.final_val_acc;
         point.test_acc = run->second.final_test_acc;
       }
@@ -126,8 +126,8 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
   bool ended = true;
   SearchView::Point* best = nullptr;
   for (auto& p : view.points) {
-    if (p.rung != last || p.status == "rejected") continue;
-    ended = ended && (p.status == "finished" || p.status == "diverged");
+    if (p.rung != last || p.status == RunStatus::Rejected) continue;
+    ended = ended && has_result(p.status);
     if (p.metric() && (best == nullptr || *p.metric() > *best->metric())) best = &p;
   }
   if (ended && best != nullptr) best->winner = true;
@@ -144,7 +144,7 @@ std::string search_text(const SearchView& view, const std::string& format) {
       nlohmann::json values = nlohmann::json::object();
       for (size_t k = 0; k < view.keys.size(); ++k) values[view.keys[k]] = p.values[k];
       nlohmann::json e = {{"sample", p.sample}, {"rung", p.rung},         {"values", values},
-                          {"status", p.status}, {"run_id", p.run_id},     {"promoted", p.promoted},
+                          {"status", status_text(p.status)}, {"run_id", p.run_id},     {"promoted", p.promoted},
                           {"winner", p.winner}, {"epochs", p.epochs}};
       if (p.val_acc) e["val_acc"] = *p.val_acc;
       if (p.test_acc) e["test_acc"] = *p.test_acc;
@@ -175,11 +175,11 @@ std::string search_text(const SearchView& view, const std::string& format) {
       if (p.rung != static_cast<int64_t>(r)) continue;
       ++n;
       promoted += p.promoted;
-      ended += p.status == "finished" || p.status == "diverged";
+      ended += has_result(p.status);
       std::vector<std::string> row{std::to_string(p.sample)};
       if (format == "csv") row.insert(row.begin(), std::to_string(r));
       row.insert(row.end(), p.values.begin(), p.values.end());
-      for (const auto& cell : {p.status, p.run_id ? std::to_string(p.run_id) : "-", std::to_string(p.epochs),
+      for (const auto& cell : {std::string(status_text(p.status)), p.run_id ? std::to_string(p.run_id) : "-", std::to_string(p.epochs),
                                metric_cell(p.val_acc), metric_cell(p.test_acc),
                                std::string(p.winner ? "winner" : p.promoted ? "yes" : "")})
         row.push_back(cell);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runner/base/run_status.h"
 #include "runner/store/store.h"
 
 namespace runner {
@@ -23,7 +24,7 @@ struct SearchView {
     int64_t sample = 0;
     int64_t rung = 0;
     std::vector<std::string> values;  ///< per key, as the point's key says ("" where it does not)
-    std::string status;               ///< pending | running | finished | failed | diverged | interrupted | rejected
+    RunStatus status = RunStatus::Pending;
     int64_t run_id = 0, params = 0, epochs = 0;
     std::optional<double> val_acc, test_acc;
     bool promoted = false;  ///< trained again in the next rung

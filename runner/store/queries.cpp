@@ -40,7 +40,7 @@ RunRow read_run(SQLite::Statement& q) {
   r.checkpoint = q.getColumn(i++).getString();
   r.started_at = q.getColumn(i++).getString();
   r.finished_at = q.getColumn(i++).getString();
-  r.status = q.getColumn(i++).getString();
+  r.status = stored_status(q.getColumn(i++).getString());
   r.error = q.getColumn(i++).getString();
   r.final_test_acc = opt_double(q.getColumn(i++));
   r.best_test_acc = opt_double(q.getColumn(i++));

@@ -25,6 +25,12 @@ inline std::optional<double> opt_double(const SQLite::Column& c) {
   return c.getDouble();
 }
 
+/// A status as the database holds it; StoreError for a word the schema's CHECK should have kept out.
+inline RunStatus stored_status(const std::string& text) {
+  if (const auto status = parse_status(text)) return *status;
+  throw StoreError("unknown status '" + text + "' in the database");
+}
+
 /// The columns read_run reads, in its order ("r" is the runs table).
 extern const char* const kRunColumns;
 

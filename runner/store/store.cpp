@@ -190,7 +190,7 @@ void Store::reopen_run(int64_t run_id, int64_t keep_epochs) {
   });
 }
 
-void Store::end_run(int64_t run_id, const std::string& status, const std::string& error, const TestResults* results) {
+void Store::end_run(int64_t run_id, RunStatus status, const std::string& error, const TestResults* results) {
   guarded(path_, "cannot record the end of run " + std::to_string(run_id), [&] {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement u(*db_,
@@ -201,7 +201,7 @@ void Store::end_run(int64_t run_id, const std::string& status, const std::string
                         "best_test_acc = (SELECT max(test_acc) FROM epochs WHERE run_id = ?4), "
                         "final_val_acc = (SELECT val_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1) "
                         "WHERE id = ?4");
-    u.bind(1, status);
+    u.bind(1, status_text(status));
     if (error.empty())
       u.bind(2);
     else

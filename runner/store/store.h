@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "runner/base/run_status.h"
+
 namespace SQLite {
 class Database;
 }
@@ -51,7 +53,7 @@ struct EpochRow {
 struct RunRow {
   int64_t id = 0;
   RunRecord record;
-  std::string status;  ///< running | finished | failed | diverged | interrupted
+  RunStatus status = RunStatus::Running;
   std::string error;
   std::string started_at, finished_at;
   std::string checkpoint;
@@ -74,7 +76,9 @@ struct TestResults {
 
 /// A sweep point as the database knows it.
 struct PointRow {
-  std::string sweep, point_key, config_hash, config_json, status, host;
+  std::string sweep, point_key, config_hash, config_json;
+  RunStatus status = RunStatus::Pending;
+  std::string host;
   int64_t pid = 0;
   int64_t run_id = 0;
 };
@@ -124,7 +128,7 @@ class Store {
   /// Marks a resumed run as running again and drops epochs after `keep_epochs`.
   void reopen_run(int64_t run_id, int64_t keep_epochs);
   /// Ends a run: status, error and, when finished, final metrics and test results.
-  void end_run(int64_t run_id, const std::string& status, const std::string& error,
+  void end_run(int64_t run_id, RunStatus status, const std::string& error,
                const TestResults* results = nullptr);
 
   /// Atomically claims a sweep point for process `pid` unless it is done or
@@ -132,7 +136,7 @@ class Store {
   /// abandoned points are claimed again.
   Claim claim_point(const PointRow& point, const std::function<bool(const std::string&, int64_t)>& alive);
   /// Records who runs a claimed point now, or how it ended.
-  void update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
+  void update_point(const std::string& sweep, const std::string& key, RunStatus status, int64_t pid,
                     int64_t run_id);
   /// Records a point a search will never train (over budget, invalid) and why;
   /// a point already claimed or done keeps its status.
@@ -141,8 +145,8 @@ class Store {
   /// Records (or updates) what a search is; compare and the report read it back.
   void record_search(const SearchRow& search);
   std::optional<SearchRow> search(const std::string& sweep) const;
-  /// The newest run of a sweep with this config hash: (id, status), or (0, "").
-  std::pair<int64_t, std::string> latest_run(const std::string& sweep, const std::string& config_hash) const;
+  /// The newest run of a sweep with this config hash: (id, status), or (0, Pending).
+  std::pair<int64_t, RunStatus> latest_run(const std::string& sweep, const std::string& config_hash) const;
   /// Copies in the runs of another database that this one lacks (by run uuid),
   /// with their epochs and test results, its sweep points and searches. Idempotent.
   MergeCounts merge_from(const std::string& other_path);

@@ -12,9 +12,9 @@ Claim Store::claim_point(const PointRow& p, const std::function<bool(const std::
     SQLite::Statement q(*db_, "SELECT status, host, pid FROM sweep_points WHERE sweep = ? AND point_key = ?");
     q.bind(1, p.sweep), q.bind(2, p.point_key);
     if (q.executeStep()) {
-      const std::string status = q.getColumn(0).getString();
-      if (status == "finished" || status == "diverged") return Claim::Done;
-      if (status == "running" && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64())) return Claim::Busy;
+      const RunStatus status = stored_status(q.getColumn(0).getString());
+      if (has_result(status)) return Claim::Done;
+      if (status == RunStatus::Running && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64())) return Claim::Busy;
     }
     q.reset();
     SQLite::Statement u(*db_,
@@ -30,13 +30,13 @@ Claim Store::claim_point(const PointRow& p, const std::function<bool(const std::
   });
 }
 
-void Store::update_point(const std::string& sweep, const std::string& key, const std::string& status, int64_t pid,
+void Store::update_point(const std::string& sweep, const std::string& key, RunStatus status, int64_t pid,
                          int64_t run_id) {
   guarded(path_, "cannot update sweep point " + key, [&] {
     SQLite::Statement u(*db_,
                         "UPDATE sweep_points SET status = ?, pid = ?, run_id = nullif(?, 0), updated_at = ? "
                         "WHERE sweep = ? AND point_key = ?");
-    u.bind(1, status), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep), u.bind(6, key);
+    u.bind(1, status_text(status)), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep), u.bind(6, key);
     u.exec();
     return 0;
   });
@@ -65,7 +65,7 @@ std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
       PointRow r;
       r.sweep = q.getColumn(0).getString(), r.point_key = q.getColumn(1).getString();
       r.config_hash = q.getColumn(2).getString(), r.config_json = q.getColumn(3).getString();
-      r.status = q.getColumn(4).getString(), r.host = q.getColumn(5).getString();
+      r.status = stored_status(q.getColumn(4).getString()), r.host = q.getColumn(5).getString();
       r.pid = q.getColumn(6).getInt64(), r.run_id = q.getColumn(7).getInt64();
       rows.push_back(r);
     }
@@ -73,12 +73,12 @@ std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
   });
 }
 
-std::pair<int64_t, std::string> Store::latest_run(const std::string& sweep, const std::string& config_hash) const {
+std::pair<int64_t, RunStatus> Store::latest_run(const std::string& sweep, const std::string& config_hash) const {
   return guarded(path_, "cannot read runs", [&] {
     SQLite::Statement q(*db_, "SELECT id, status FROM runs WHERE sweep = ? AND config_hash = ? ORDER BY id DESC LIMIT 1");
     q.bind(1, sweep), q.bind(2, config_hash);
-    if (!q.executeStep()) return std::pair<int64_t, std::string>{0, ""};
-    return std::pair<int64_t, std::string>{q.getColumn(0).getInt64(), q.getColumn(1).getString()};
+    if (!q.executeStep()) return std::pair<int64_t, RunStatus>{0, RunStatus::Pending};
+    return std::pair<int64_t, RunStatus>{q.getColumn(0).getInt64(), stored_status(q.getColumn(1).getString())};
   });
 }
 

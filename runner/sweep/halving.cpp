@@ -70,7 +70,7 @@ namespace {
 /// (diverged, or not finished): such a point ranks last.
 double point_metric(const Store& store, const GridSpec& grid, const CheckedPoint& p) {
   const auto [run_id, status] = store.latest_run(grid.sweep, p.hash);
-  if (status != "finished") return std::nan("");
+  if (status != RunStatus::Finished) return std::nan("");
   const RunRow run = store.run(run_id);
   const std::optional<double> value = grid.halving.metric == "test_acc" ? run.final_test_acc : run.final_val_acc;
   return value ? *value : std::nan("");
@@ -81,18 +81,18 @@ double point_metric(const Store& store, const GridSpec& grid, const CheckedPoint
 RungState rung_state(const Store& store, const GridSpec& grid, std::vector<CheckedPoint> points, size_t keep) {
   RungState st;
   st.points = std::move(points);
-  std::map<std::string, std::string> recorded;
+  std::map<std::string, RunStatus> recorded;
   for (const auto& row : store.sweep_points(grid.sweep)) recorded[row.point_key] = row.status;
   st.complete = true;
   for (const auto& p : st.points) {
     const auto it = recorded.find(p.point.key.text());
-    std::string status = it == recorded.end() ? "pending" : it->second;
+    RunStatus status = it == recorded.end() ? RunStatus::Pending : it->second;
     // The run is the truth when a sweep died between its end and the point's update.
     const auto [run_id, run_status] = store.latest_run(grid.sweep, p.hash);
-    if (run_status == "finished" || run_status == "diverged") status = run_status;
+    if (has_result(run_status)) status = run_status;
     st.status.push_back(status);
     st.metric.push_back(point_metric(store, grid, p));
-    st.complete = st.complete && (status == "finished" || status == "diverged");
+    st.complete = st.complete && has_result(status);
   }
   if (st.complete) {
     std::vector<int64_t> index;

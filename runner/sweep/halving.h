@@ -42,7 +42,7 @@ std::string metric_text(double v);
 struct RungState {
   std::vector<CheckedPoint> points;
   std::vector<double> metric;
-  std::vector<std::string> status;
+  std::vector<RunStatus> status;
   bool complete = false;
   std::vector<size_t> promoted;  ///< indices into points
 };

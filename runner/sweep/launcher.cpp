@@ -93,16 +93,16 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   while (true) {
     while (!stop_launching && !stop_requested() && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
       const CheckedPoint& p = mine[next++];
-      PointRow row{ctx.grid.sweep, p.point.key.text(), p.hash, p.config.dump(), "running", ctx.host, static_cast<int64_t>(getpid()), 0};
+      PointRow row{ctx.grid.sweep, p.point.key.text(), p.hash, p.config.dump(), RunStatus::Running, ctx.host, static_cast<int64_t>(getpid()), 0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
       const auto [last_run, last_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
       bool orphan_alive = false;
-      if (last_status == "running") {
+      if (last_status == RunStatus::Running) {
         const RunRow last = ctx.store.run(last_run);
         orphan_alive = alive_here(last.record.host, last.pid);
       }
       // A sweep killed after its point's run ended but before it noted so: the run is the truth.
-      if (last_status == "finished" || last_status == "diverged") {
+      if (has_result(last_status)) {
         if (ctx.store.claim_point(row, alive_here) == Claim::Claimed)
           ctx.store.update_point(ctx.grid.sweep, p.point.key.text(), last_status, 0, last_run);
         ++skipped;
@@ -146,13 +146,14 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
     running.erase(it);
     const auto [run_id, run_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
     // A child that died before recording a run still leaves the point failed.
-    const std::string outcome = run_status.empty() || run_status == "running" ? "failed" : run_status;
+    const RunStatus outcome =
+        run_status == RunStatus::Pending || run_status == RunStatus::Running ? RunStatus::Failed : run_status;
     ctx.store.update_point(ctx.grid.sweep, p.point.key.text(), outcome, 0, run_id);
     ++done_here;
     seconds_per_point += (seconds - seconds_per_point) / static_cast<double>(done_here);
-    if (outcome == "finished") {
+    if (outcome == RunStatus::Finished) {
       ++finished;
-    } else if (outcome != "interrupted") {
+    } else if (outcome != RunStatus::Interrupted) {
       ++failed;
       if (ctx.args.fail_fast) stop_launching = true;
     }
@@ -160,7 +161,7 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
                         static_cast<double>(ctx.args.jobs);
     const std::string note = ctx.note ? ctx.note(seconds_per_point, mine.size() - next + running.size()) : "";
     std::fprintf(stderr, "  point %lld %s: %s (run %lld, %.0fs); %zu/%zu through, ETA %s%s\n",
-                 static_cast<long long>(p.point.index), p.point.name.c_str(), outcome.c_str(),
+                 static_cast<long long>(p.point.index), p.point.name.c_str(), status_text(outcome),
                  static_cast<long long>(run_id), seconds, next - running.size(), mine.size(), format_hms(left).c_str(),
                  note.c_str());
   }
@@ -259,7 +260,7 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
       double best = std::nan("");
       size_t done = 0;
       for (size_t i = 0; i < now.points.size(); ++i) {
-        done += now.status[i] == "finished" || now.status[i] == "diverged";
+        done += has_result(now.status[i]);
         if (!std::isnan(now.metric[i]) && (std::isnan(best) || now.metric[i] > best)) best = now.metric[i];
       }
       const double per_epoch = seconds_per_point / static_cast<double>(rungs[r]);
@@ -280,8 +281,8 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
       const RungState st = rung_state(store, grid, rung_points, 1);
       size_t running_elsewhere = 0, failed_points = 0;
       for (const auto& status : st.status) {
-        running_elsewhere += status == "running";
-        failed_points += status == "failed" || status == "interrupted" || status == "pending";
+        running_elsewhere += status == RunStatus::Running;
+        failed_points += status == RunStatus::Failed || status == RunStatus::Interrupted || status == RunStatus::Pending;
       }
       if (st.complete) break;
       if (running_elsewhere == 0 || c.failed > 0) {

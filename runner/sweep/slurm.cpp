@@ -116,7 +116,7 @@ std::map<std::string, PointRow> point_status(const SweepArgs& args, const std::s
   if (fs::is_directory(dir))
     for (const auto& entry : fs::directory_iterator(dir))
       if (entry.path().extension() == ".db") dbs.push_back(entry.path().string());
-  auto rank = [](const std::string& status) { return status == "finished" ? 3 : status == "running" ? 2 : 1; };
+  auto rank = [](RunStatus status) { return status == RunStatus::Finished ? 3 : status == RunStatus::Running ? 2 : 1; };
   std::map<std::string, PointRow> best;
   for (const auto& db : dbs) {
     const auto store = Store::open_read_only(db);
@@ -134,7 +134,7 @@ int submit_to_slurm(const SweepArgs& args, const GridSpec& grid, const std::vect
   for (const auto& p : points) {
     if (!p.problem.empty()) continue;  // a search's rejected point: nothing to train
     const auto it = status.find(p.point.key.text());
-    if (it == status.end() || it->second.status != "finished") todo.push_back(std::to_string(p.point.index));
+    if (it == status.end() || it->second.status != RunStatus::Finished) todo.push_back(std::to_string(p.point.index));
   }
   if (todo.empty()) {
     std::printf("sweep %s: all %zu points are finished; nothing to submit\n", grid.sweep.c_str(), points.size());
@@ -154,7 +154,7 @@ int submit_halving_to_slurm(const SweepArgs& args, const GridSpec& grid, const s
   } else {  // a dry run creates nothing: rung 0, all of it pending
     RungState st;
     st.points = passing(check_points(grid, at_rung(drawn, 0, rungs[0], base)));
-    st.status.assign(st.points.size(), "pending");
+    st.status.assign(st.points.size(), RunStatus::Pending);
     states.push_back(std::move(st));
   }
   const size_t r = current_rung(states, rungs.size());
@@ -175,7 +175,7 @@ int submit_halving_to_slurm(const SweepArgs& args, const GridSpec& grid, const s
   }
   std::vector<std::string> todo;
   for (size_t i = 0; i < states[r].points.size(); ++i)
-    if (states[r].status[i] != "finished" && states[r].status[i] != "diverged")
+    if (!has_result(states[r].status[i]))
       todo.push_back(std::to_string(states[r].points[i].point.index));
   if (todo.empty()) {  // cannot happen: an incomplete rung has an unfinished point
     std::printf("sweep %s: rung %zu has nothing left to submit\n", grid.sweep.c_str(), r);

@@ -26,7 +26,7 @@ void print_plan(const GridSpec& grid, const std::vector<CheckedPoint>& mine, siz
     std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
                 p.point.key.text().c_str(), p.params ? format_thousands(p.params).c_str() : "-",
                 p.problem.empty() ? "ok" : grid.sampled() ? "rejected" : "REFUSED",
-                it == known.end() ? "pending" : it->second.status.c_str());
+                status_text(it == known.end() ? RunStatus::Pending : it->second.status));
     if (!p.problem.empty() && grid.sampled()) std::printf("       why: %s\n", first_line(p.problem).c_str());
   }
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
@@ -51,7 +51,7 @@ int print_status(const SweepArgs& args, const GridSpec& grid, const std::vector<
   std::printf("%5s  %-36s %-12s %s\n", "point", "name", "status", "overrides");
   for (const auto& p : points) {
     const auto it = status.find(p.point.key.text());
-    const std::string state = it == status.end() ? "pending" : it->second.status;
+    const std::string state = status_text(it == status.end() ? RunStatus::Pending : it->second.status);
     counts[state]++;
     std::printf("%5lld  %-36s %-12s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(), state.c_str(),
                 p.point.key.text().c_str());
@@ -82,7 +82,7 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
       const bool up = std::find(st.promoted.begin(), st.promoted.end(), i) != st.promoted.end();
       const char* mark = !st.complete ? "" : !last ? (up ? "yes" : "no") : st.promoted[0] == i ? "winner" : "";
       std::printf("  %5lld  %-40s %-12s %10s  %s\n", static_cast<long long>(st.points[i].point.index),
-                  st.points[i].point.name.c_str(), st.status[i].c_str(), metric_text(st.metric[i]).c_str(), mark);
+                  st.points[i].point.name.c_str(), status_text(st.status[i]), metric_text(st.metric[i]).c_str(), mark);
     }
   }
   if (grid.halving.metric == "test_acc")
@@ -114,7 +114,7 @@ int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<Gr
     double best = -1;
     for (const auto& p : passing(check_points(grid, drawn))) {
       const auto [run_id, status] = store.latest_run(grid.sweep, p.hash);
-      if (status != "finished") continue;
+      if (status != RunStatus::Finished) continue;
       const RunRow run = store.run(run_id);
       const double v = run.final_val_acc ? *run.final_val_acc : run.final_test_acc.value_or(-1);
       if (v > best) best = v, sets = p.point.sets, what = p.point.key.text() + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);

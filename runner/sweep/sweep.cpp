@@ -125,7 +125,7 @@ int cmd_sweep(const SweepArgs& args) {
     for (const auto& p : mine)
       if (!p.problem.empty())
         store.reject_point(PointRow{grid.sweep, p.point.key.text(), p.hash, p.config.is_null() ? "{}" : p.config.dump(),
-                                    "rejected", "", 0, 0},
+                                    RunStatus::Rejected, "", 0, 0},
                            p.problem);
     mine.erase(std::remove_if(mine.begin(), mine.end(), [](const CheckedPoint& p) { return !p.problem.empty(); }),
                mine.end());

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "runner/base/run_status.h"
+
 namespace runner {
 
 struct EpochMetrics {
@@ -23,8 +25,6 @@ struct TestReport {
   std::vector<std::vector<int64_t>> confusion;  ///< [true][predicted]
   std::vector<std::pair<int64_t, int64_t>> misclassified;  ///< (test index, predicted class)
 };
-
-enum class RunStatus { Finished, Diverged, Interrupted };
 
 struct TrainResult {
   RunStatus status = RunStatus::Finished;

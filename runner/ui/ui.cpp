@@ -104,8 +104,8 @@ std::string page(const std::string& title, const std::string& content, const std
   return s.str();
 }
 
-std::string status_badge(const std::string& status) {
-  return "<span class=\"status " + html_escape(status) + "\">" + html_escape(status) + "</span>";
+std::string status_badge(RunStatus status) {
+  return std::string("<span class=\"status ") + status_text(status) + "\">" + status_text(status) + "</span>";
 }
 
 /// The runs table: all runs, or one sweep's; the running ones with their epoch, latest accuracy and ETA.
@@ -121,7 +121,7 @@ std::string runs_table(const Store& store, const std::string& sweep) {
     ++shown;
     std::optional<double> test = r.final_test_acc, val = r.final_val_acc;
     double eta = -1;
-    if (r.status == "running") {
+    if (r.status == RunStatus::Running) {
       ++running;
       const std::vector<EpochRow> epochs = store.epochs(r.id);
       if (!epochs.empty()) test = epochs.back().test_acc, val = epochs.back().val_acc;
@@ -133,8 +133,8 @@ std::string runs_table(const Store& store, const std::string& sweep) {
       << html_escape(r.record.name) << "</td><td>"
       << (r.record.sweep.empty() ? "" : "<a href=\"/sweep/" + html_escape(r.record.sweep) + "\">" + html_escape(r.record.sweep) + "</a>")
       << "</td><td>" << status_badge(r.status) << "</td><td class=\"epoch\">" << r.epochs_done << "/" << r.record.epochs
-      << (r.status == "running" ? " <span class=\"bar\"><i style=\"width:" + fixed_text(done, 0) + "%\"></i></span>" : "")
-      << "</td><td class=\"eta\">" << (r.status == "running" ? format_hms(eta) : "") << "</td><td class=\"test-acc\">"
+      << (r.status == RunStatus::Running ? " <span class=\"bar\"><i style=\"width:" + fixed_text(done, 0) + "%\"></i></span>" : "")
+      << "</td><td class=\"eta\">" << (r.status == RunStatus::Running ? format_hms(eta) : "") << "</td><td class=\"test-acc\">"
       << (test ? fixed_text(*test) : "-") << "</td><td>" << (val ? fixed_text(*val) : "-") << "</td><td>"
       << format_thousands(r.record.params) << "</td><td>" << fixed_text(r.seconds_per_epoch, 1) << "</td><td>"
       << html_escape(r.started_at) << "</td></tr>";
