@@ -11,10 +11,10 @@
 #include <string_view>
 
 #include "fuzz/fuzz_util.h"
-#include "runner/config/config.h"
-#include "runner/train/data.h"
 #include "runner/base/errors.h"
+#include "runner/config/config.h"
 #include "runner/config/grid.h"
+#include "runner/train/data.h"
 
 namespace fuzz {
 

@@ -14,7 +14,10 @@ namespace {
 
 LayerDef activation_def(const std::string& name, const std::string& row, std::vector<OptionDef> options = {},
                         const std::string& shorthand = "") {
-  return LayerDef{name, row + " activation", std::move(options), shorthand,
+  return LayerDef{name,
+                  row + " activation",
+                  std::move(options),
+                  shorthand,
                   [row](const LayerSpec&, const Shape& in, Planner& planner) {
                     planner.add_row(row, in, 0);
                     return in;
@@ -28,7 +31,8 @@ LayerDef silu_def() { return activation_def("silu", "SiLU"); }
 LayerDef tanh_def() { return activation_def("tanh", "Tanh"); }
 LayerDef leaky_relu_def() {
   return activation_def("leaky_relu", "LeakyReLU",
-                        {{"slope", OptionKind::Double, 0.01, Range::NonNegative, {}, false, "negative slope"}}, "slope");
+                        {{"slope", OptionKind::Double, 0.01, Range::NonNegative, {}, false, "negative slope"}},
+                        "slope");
 }
 LayerDef elu_def() {
   return activation_def("elu", "ELU", {{"alpha", OptionKind::Double, 1.0, Range::Positive, {}, false, ""}}, "alpha");

@@ -23,8 +23,8 @@
 
 namespace runner {
 
-StandardizedConv2dImpl::StandardizedConv2dImpl(const torch::nn::Conv2dOptions& options, int64_t stride,
-                                               int64_t padding, int64_t dilation, int64_t groups)
+StandardizedConv2dImpl::StandardizedConv2dImpl(const torch::nn::Conv2dOptions& options, int64_t stride, int64_t padding,
+                                               int64_t dilation, int64_t groups)
     : stride_(stride), padding_(padding), dilation_(dilation), groups_(groups) {
   // Conv2d's own initialisation, so `standardize` changes nothing but the forward pass.
   torch::nn::Conv2d init(options);
@@ -33,8 +33,8 @@ StandardizedConv2dImpl::StandardizedConv2dImpl(const torch::nn::Conv2dOptions& o
 }
 
 torch::Tensor StandardizedConv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, standardized_weight(), bias, {stride_, stride_}, {padding_, padding_},
-                       {dilation_, dilation_}, groups_);
+  return torch::conv2d(x, standardized_weight(), bias, {stride_, stride_}, {padding_, padding_}, {dilation_, dilation_},
+                       groups_);
 }
 
 torch::Tensor StandardizedConv2dImpl::standardized_weight() const {
@@ -48,6 +48,8 @@ LayerDef conv_def() {
   return LayerDef{
       "conv",
       "2-D convolution (expands to model.block unless block: false)",
+      // One row per option: clang-format would split a row holding a list one field per line.
+      // clang-format off
       {
           {"out", OptionKind::Int, int64_t{0}, Range::Positive, {}, true, "output channels"},
           {"kernel", OptionKind::Int, int64_t{3}, Range::Positive, {}, false, "square kernel size"},
@@ -56,7 +58,7 @@ LayerDef conv_def() {
           {"dilation", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, ""},
           {"groups", OptionKind::Int, int64_t{1}, Range::Positive, {}, false, "grouped convolution"},
           {"bias", OptionKind::Bool, false, Range::Any, {}, false, ""},
-          OptionDef{"norm", OptionKind::String, std::string{}, Range::Any, {}, false, "norm of this block (default model.norm)"}
+          OptionDef{"norm", OptionKind::String, std::string{}, Range::Any, {}, false, "default model.norm"}
               .choices_of(Names::Norms),
           {"block", OptionKind::Block, true, Range::Any, {}, false, "true, false or a list like [conv, norm, relu]"},
           // standardize and init came after configs were hashed: out of the hash at their defaults.
@@ -67,6 +69,7 @@ LayerDef conv_def() {
                     "dirac: the first filters start as the identity"}
               .unhashed_at_default(),
       },
+      // clang-format on
       "",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {
         require_feature_map(in, "conv");
@@ -74,8 +77,8 @@ LayerDef conv_def() {
         if (in[0] % groups != 0 || out % groups != 0)
           planner.problem("groups " + std::to_string(groups) + " must divide both the input channels (" +
                           std::to_string(in[0]) + ") and out (" + std::to_string(out) + ")");
-        const Shape shape = spatial_out(in, out, k, spec.get_int("stride"), spec.get_int("padding"),
-                                        spec.get_int("dilation"));
+        const Shape shape =
+            spatial_out(in, out, k, spec.get_int("stride"), spec.get_int("padding"), spec.get_int("dilation"));
         if (spec.get_string("init") == "dirac" && groups != 1) planner.problem("init: dirac needs groups: 1");
         const int64_t params = out * (in[0] / groups) * k * k + (spec.get_bool("bias") ? out : 0);
         planner.add_row("Conv2d", shape, params);

@@ -84,8 +84,8 @@ class PlanError : public std::runtime_error {
 struct SummaryRow {
   std::string type_name;  ///< "Conv2d", "BatchNorm2d", …
   Shape output;
-  int64_t params = 0;       ///< all of them, frozen ones included (the budget counts every parameter)
-  int64_t frozen = 0;       ///< of `params`, those never trained (a whitening layer's filters)
+  int64_t params = 0;      ///< all of them, frozen ones included (the budget counts every parameter)
+  int64_t frozen = 0;      ///< of `params`, those never trained (a whitening layer's filters)
   std::string layer_path;  ///< the YAML layer it came from
 };
 

@@ -45,7 +45,8 @@ torch::nn::AnyModule make_norm(const LayerSpec& spec, const Shape& in, ModuleBui
 
 // `none` lives here rather than in its own file: it is the absence of a norm.
 NormDef none_norm_def() {
-  return NormDef{"none", "", [](int64_t, int64_t) { return int64_t{0}; }, [](int64_t, int64_t) { return std::string{}; }};
+  return NormDef{"none", "", [](int64_t, int64_t) { return int64_t{0}; },
+                 [](int64_t, int64_t) { return std::string{}; }};
 }
 
 torch::nn::AnyModule make_none_norm(int64_t, int64_t) { return torch::nn::AnyModule(torch::nn::Identity()); }

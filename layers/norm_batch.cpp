@@ -13,9 +13,7 @@ NormDef batch_norm_def() {
                  [](int64_t, int64_t) { return std::string{}; }};
 }
 
-torch::nn::AnyModule make_batch_norm(int64_t channels, int64_t) {
-  return torch::nn::AnyModule(BatchNorm2d(channels));
-}
+torch::nn::AnyModule make_batch_norm(int64_t channels, int64_t) { return torch::nn::AnyModule(BatchNorm2d(channels)); }
 
 }  // namespace
 RUNNER_REGISTER_NORM(batch_norm_def, make_batch_norm);

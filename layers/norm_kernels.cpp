@@ -98,10 +98,10 @@ RUNNER_INLINE void normalize_loop(const float* __restrict x, float* __restrict o
 /// out[r,c] = dy[r,c]·k1[c] + (v - m[c])·k2[c] + k3[c] in double; with kRelu v =
 /// max(x, 0) and out is also the ReLU's backward (0 where x <= 0).
 template <bool kRelu>
-RUNNER_INLINE void normalize_backward_loop(const float* __restrict dy, const float* __restrict x,
-                                           float* __restrict out, int64_t rows, int64_t C,
-                                           const double* __restrict k1, const double* __restrict m,
-                                           const double* __restrict k2, const double* __restrict k3) {
+RUNNER_INLINE void normalize_backward_loop(const float* __restrict dy, const float* __restrict x, float* __restrict out,
+                                           int64_t rows, int64_t C, const double* __restrict k1,
+                                           const double* __restrict m, const double* __restrict k2,
+                                           const double* __restrict k3) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const float xv = x[r * C + c];
@@ -115,8 +115,8 @@ RUNNER_INLINE void normalize_backward_loop(const float* __restrict dy, const flo
 /// and rounding the coefficients to float first made LN's gradients 7x less
 /// accurate than NCHW's.
 RUNNER_INLINE void channel_affine_body(const float* dy, const float* x, float* out, int64_t rows, int64_t C,
-                                      const double* k1, const double* m, const double* k2, const double* k3,
-                                      bool relu) {
+                                       const double* k1, const double* m, const double* k2, const double* k3,
+                                       bool relu) {
   if (dy == nullptr && relu)
     normalize_loop<true>(x, out, rows, C, m, k2, k3);
   else if (dy == nullptr)
@@ -139,16 +139,16 @@ struct KernelIsa {
   ChannelAffine affine;
 };
 
-#define RUNNER_KERNEL_COPY(suffix, target)                                                                        \
-  RUNNER_TARGET(target)                                                                                           \
-  void channel_sums_##suffix(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,    \
-                             bool relu_a, bool relu_b) {                                                          \
-    channel_sums_body(a, b, rows, C, s1, s2, relu_a, relu_b);                                                     \
-  }                                                                                                               \
-  RUNNER_TARGET(target)                                                                                           \
-  void channel_affine_##suffix(const float* dy, const float* x, float* out, int64_t rows, int64_t C,              \
-                               const double* k1, const double* m, const double* k2, const double* k3, bool relu) { \
-    channel_affine_body(dy, x, out, rows, C, k1, m, k2, k3, relu);                                                \
+#define RUNNER_KERNEL_COPY(suffix, target)                                                                             \
+  RUNNER_TARGET(target)                                                                                                \
+  void channel_sums_##suffix(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2,          \
+                             bool relu_a, bool relu_b) {                                                               \
+    channel_sums_body(a, b, rows, C, s1, s2, relu_a, relu_b);                                                          \
+  }                                                                                                                    \
+  RUNNER_TARGET(target)                                                                                                \
+  void channel_affine_##suffix(const float* dy, const float* x, float* out, int64_t rows, int64_t C, const double* k1, \
+                               const double* m, const double* k2, const double* k3, bool relu) {                       \
+    channel_affine_body(dy, x, out, rows, C, k1, m, k2, k3, relu);                                                     \
   }
 
 void channel_sums_default(const float* a, const float* b, int64_t rows, int64_t C, double* s1, double* s2, bool relu_a,
@@ -169,10 +169,10 @@ RUNNER_KERNEL_COPY(avx512, "avx512f")
 const std::vector<KernelIsa>& kernel_isas() {
   static const std::vector<KernelIsa> isas = {
 #if RUNNER_NORM_X86
-      {"avx512", [] { return __builtin_cpu_supports("avx512f") != 0; }, channel_sums_avx512, channel_affine_avx512},
-      {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }, channel_sums_avx2, channel_affine_avx2},
+    {"avx512", [] { return __builtin_cpu_supports("avx512f") != 0; }, channel_sums_avx512, channel_affine_avx512},
+    {"avx2", [] { return __builtin_cpu_supports("avx2") != 0; }, channel_sums_avx2, channel_affine_avx2},
 #endif
-      {"default", [] { return true; }, channel_sums_default, channel_affine_default},
+    {"default", [] { return true; }, channel_sums_default, channel_affine_default},
   };
   return isas;
 }
@@ -194,7 +194,8 @@ std::string supported_names() {
 const KernelIsa* choose_isa(const std::string& name, const std::string& context) {
   const KernelIsa* isa = find_isa(name);
   if (isa == nullptr || !isa->supported())
-    throw ConfigError(context + name + ": " + (isa == nullptr ? "no such copy of the norm kernels" : "this CPU cannot run it") +
+    throw ConfigError(context + name + ": " +
+                      (isa == nullptr ? "no such copy of the norm kernels" : "this CPU cannot run it") +
                       "; this CPU runs: " + supported_names());
   return isa;
 }
@@ -289,8 +290,7 @@ std::pair<Doubles, Doubles> batch_channel_sums(const Geometry& g, const float* a
   const int64_t image = g.rows * g.C;
   at::parallel_for(0, g.N, 1, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
-      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1.data() + n * g.C, p2.data() + n * g.C, relu_a,
-                   relu_b);
+      channel_sums(a + n * image, b + n * image, g.rows, g.C, p1.data() + n * g.C, p2.data() + n * g.C, relu_a, relu_b);
   });
   Doubles s1(C, 0.0), s2(C, 0.0);
   for (size_t i = 0; i < p1.size(); ++i) s1[i % C] += p1[i], s2[i % C] += p2[i];

@@ -13,9 +13,7 @@ NormDef layer_norm_def() {
                  [](int64_t, int64_t) { return std::string{}; }};
 }
 
-torch::nn::AnyModule make_layer_norm(int64_t channels, int64_t) {
-  return torch::nn::AnyModule(GroupNorm(1, channels));
-}
+torch::nn::AnyModule make_layer_norm(int64_t channels, int64_t) { return torch::nn::AnyModule(GroupNorm(1, channels)); }
 
 }  // namespace
 RUNNER_REGISTER_NORM(layer_norm_def, make_layer_norm);

@@ -69,8 +69,8 @@ torch::nn::AnyModule make_residual(const LayerSpec& spec, const Shape& in, Modul
   torch::nn::Sequential body = builder.build_stack(spec.children, in, out);
   torch::nn::Conv2d projection{nullptr};
   if (spec.get_bool("project")) {
-    projection = torch::nn::Conv2d(
-        torch::nn::Conv2dOptions(in[0], out[0], 1).stride(projection_stride(in, out)).bias(false));
+    projection =
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in[0], out[0], 1).stride(projection_stride(in, out)).bias(false));
   }
   return torch::nn::AnyModule(Residual(std::move(body), std::move(projection)));
 }

@@ -30,18 +30,17 @@ class WhitenImpl : public torch::nn::Module, public InitFromData, public EpochAw
     bias = register_parameter("bias", torch::zeros({2 * dims}), /*requires_grad=*/bias_epochs > 0);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) {
-    return torch::conv2d(x, weight, bias, {1, 1}, {padding_, padding_});
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::conv2d(x, weight, bias, {1, 1}, {padding_, padding_}); }
 
   void init_from_data(const std::function<torch::Tensor(int64_t)>& first_images) override {
     torch::NoGradGuard no_grad;
     const torch::Tensor x = first_images(images_).to(torch::kFloat64);
     const int64_t c = x.size(1), dims = c * kernel_ * kernel_;
     // [N, C·k², L] → one row per patch; the covariance about zero, as airbench (the inputs are normalized)
-    const torch::Tensor patches = torch::nn::functional::unfold(x, torch::nn::functional::UnfoldFuncOptions({kernel_, kernel_}))
-                                      .transpose(1, 2)
-                                      .reshape({-1, dims});
+    const torch::Tensor patches =
+        torch::nn::functional::unfold(x, torch::nn::functional::UnfoldFuncOptions({kernel_, kernel_}))
+            .transpose(1, 2)
+            .reshape({-1, dims});
     const torch::Tensor covariance = patches.t().matmul(patches) / static_cast<double>(patches.size(0));
     const auto [eigenvalues, eigenvectors] = compat::eigh(covariance);
     // Largest variance first; unfold's order (channel, row, column) is the filters' layout.
@@ -75,7 +74,13 @@ LayerDef whiten_def() {
           {"padding", OptionKind::Int, int64_t{0}, Range::NonNegative, {}, false, ""},
           {"eps", OptionKind::Double, 5e-4, Range::Positive, {}, false, "added to each eigenvalue"},
           {"bias_epochs", OptionKind::Int, int64_t{3}, Range::NonNegative, {}, false, "epochs the bias trains"},
-          {"images", OptionKind::Int, int64_t{5000}, Range::NonNegative, {}, false, "training images for the statistics (0 = all)"},
+          {"images",
+           OptionKind::Int,
+           int64_t{5000},
+           Range::NonNegative,
+           {},
+           false,
+           "training images for the statistics (0 = all)"},
       },
       "kernel",
       [](const LayerSpec& spec, const Shape& in, Planner& planner) {

@@ -31,7 +31,9 @@ inline bool write_jpeg(const std::string& path, int width, int height, const uin
   unsigned char* jpeg = nullptr;
   unsigned long size = 0;
   const bool ok = tjCompress2(handle, rgb, width, 0, height, TJPF_RGB, &jpeg, &size, TJSAMP_444, quality, 0) == 0;
-  if (ok) std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(jpeg), static_cast<std::streamsize>(size));
+  if (ok)
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(jpeg), static_cast<std::streamsize>(size));
   tjFree(jpeg);
   tjDestroy(handle);
   return ok;

@@ -16,14 +16,16 @@ TEST_CASE("--version prints the version and the LibTorch version") {
   CHECK(run.output.find(std::string("(LibTorch ") + TORCH_VERSION) != std::string::npos);
 }
 
-TEST_CASE("the CPU code paths are named, RUNNER_NORM_ISA picks the norm kernels' copy, and a bad one is a usage error") {
+TEST_CASE(
+    "the CPU code paths are named, RUNNER_NORM_ISA picks the norm kernels' copy, and a bad one is a usage error") {
   CHECK(run_runner("--version").output.find(", norm kernels ") != std::string::npos);
-  const auto forced = test_util::run_shell("RUNNER_NORM_ISA=default ONEDNN_MAX_CPU_ISA=AVX2 " + std::string(RUNNER_BINARY) +
-                                           " --version");
+  const auto forced = test_util::run_shell("RUNNER_NORM_ISA=default ONEDNN_MAX_CPU_ISA=AVX2 " +
+                                           std::string(RUNNER_BINARY) + " --version");
   CHECK(forced.output.find("norm kernels default, oneDNN max AVX2") != std::string::npos);
   const auto bad = test_util::run_shell("RUNNER_NORM_ISA=avx3 " + std::string(RUNNER_BINARY) + " layers");
   CHECK(bad.exit_code == 2);
-  CHECK(bad.output.find("RUNNER_NORM_ISA=avx3: no such copy of the norm kernels; this CPU runs: ") != std::string::npos);
+  CHECK(bad.output.find("RUNNER_NORM_ISA=avx3: no such copy of the norm kernels; this CPU runs: ") !=
+        std::string::npos);
   CHECK(bad.output.find("default") != std::string::npos);
 }
 
@@ -49,7 +51,8 @@ TEST_CASE("runner check: 0 for the seed experiments, with the table") {
   const auto best = run_runner("check " + test_util::source_path("experiments/ablation/best_full.yaml"));
   const auto defaults = run_runner(techniques);
   // best_full.yaml extends techniques.yaml with the search's winner: the same as setting those keys
-  const auto searched = run_runner(techniques + " --set name=x --set model.blocks.net.params.stem=whiten_stem"
+  const auto searched = run_runner(techniques +
+                                   " --set name=x --set model.blocks.net.params.stem=whiten_stem"
                                    " --set model.blocks.net.params.w1=20 --set train.optimizer.weight_decay=0.000494539"
                                    " --set train.schedule.max_lr=0.109499 --set train.label_smoothing=0.0375"
                                    " --set train.eval.tta=flip_translate");
@@ -120,9 +123,13 @@ std::string small(const std::string& extra = "") {
 }
 
 std::vector<std::string> small_args(const std::string& db) {
-  return {"run", test_util::source_path("experiments/session8/bn.yaml"), "--set", "data.root=" + test_util::cifar_root(),
-          "--set", "data.limit.train=1500", "--set", "data.limit.test=200", "--set", "train.epochs=3",
-          "--set", "train.threads=1", "--db", db};
+  return {"run",   test_util::source_path("experiments/session8/bn.yaml"),
+          "--set", "data.root=" + test_util::cifar_root(),
+          "--set", "data.limit.train=1500",
+          "--set", "data.limit.test=200",
+          "--set", "train.epochs=3",
+          "--set", "train.threads=1",
+          "--db",  db};
 }
 
 std::vector<double> test_accs(const std::string& db, int64_t run) {
@@ -146,7 +153,8 @@ std::string status_of(const std::string& db, int64_t run) {
 TEST_CASE("runner run trains on real data and the database holds what it printed") {
   test_util::TempDir tmp;
   // 2,000 images: on 1,000 two epochs ended at 10–28 % over seeds and CPU code paths, too close to chance.
-  const auto run = run_runner("run " + small("--set data.limit.train=2000 --set data.limit.test=500") + " --db " + tmp / "r.db");
+  const auto run =
+      run_runner("run " + small("--set data.limit.train=2000 --set data.limit.test=500") + " --db " + tmp / "r.db");
   REQUIRE(run.exit_code == 0);
   std::smatch m;
   REQUIRE(std::regex_search(run.output, m, std::regex(R"(final test acc ([0-9.]+)%, best ([0-9.]+)%)")));
@@ -178,7 +186,8 @@ TEST_CASE("runner run trains on real data and the database holds what it printed
 TEST_CASE("Ctrl-C: the run is checkpointed, recorded as interrupted, exits 130, resume ends as an unbroken run") {
   test_util::TempDir tmp;
   const std::string db = tmp / "r.db";
-  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db).exit_code == 0);
+  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db).exit_code ==
+          0);
   test_util::Child child(small_args(db));
   REQUIRE(child.wait_for("epoch 1/3"));
   child.signal(SIGINT);
@@ -209,7 +218,8 @@ TEST_CASE("SIGKILL leaves a consistent database and a visibly unfinished run tha
   CHECK(run_runner("runs --db " + db).output.find("running? (process gone)") != std::string::npos);
   CHECK(run_runner("resume 1 --db " + db).exit_code == 0);
   CHECK(status_of(db, 1) == "finished");
-  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db).exit_code == 0);
+  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + db).exit_code ==
+          0);
   CHECK(test_accs(db, 1) == test_accs(db, 2));
 }
 
@@ -231,7 +241,8 @@ TEST_CASE("two processes write runs to one database at once") {
 TEST_CASE("exit codes of training: 6 diverged, 4 data, 5 store, 3 budget before anything is recorded") {
   test_util::TempDir tmp;
   const std::string db = tmp / "r.db";
-  auto run = run_runner("run " + small("--set train.schedule.type=constant --set train.optimizer.lr=1e12") + " --db " + db);
+  auto run =
+      run_runner("run " + small("--set train.schedule.type=constant --set train.optimizer.lr=1e12") + " --db " + db);
   CHECK(run.exit_code == 6);
   CHECK(run.output.find("diverged: loss became") != std::string::npos);
   CHECK(status_of(db, 1) == "diverged");
@@ -278,8 +289,8 @@ std::map<std::string, int> finished_per_point(const std::string& db, int* all_ru
   return out;
 }
 
-const std::map<std::string, int> kEachOnce{{"tiny-batch-s1", 1}, {"tiny-batch-s2", 1}, {"tiny-group-s1", 1},
-                                           {"tiny-group-s2", 1}};
+const std::map<std::string, int> kEachOnce{
+    {"tiny-batch-s1", 1}, {"tiny-batch-s2", 1}, {"tiny-group-s1", 1}, {"tiny-group-s2", 1}};
 
 /// Child processes (sweep points) find the data through $CIFAR10_ROOT.
 std::string env_root() {
@@ -322,7 +333,8 @@ TEST_CASE("sweep --plan lists every point with its parameters, a point over budg
   CHECK_FALSE(fs::exists(tmp / "r.db"));
 }
 
-TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2), and only valid points over budget are exit 3") {
+TEST_CASE(
+    "a grid's own mistakes are config errors at its lines (exit 2), and only valid points over budget are exit 3") {
   test_util::TempDir tmp;
   // A misspelt key: at the key, with the near one, as a search.space typo is (--plan shows the points too).
   auto run = run_runner("sweep " + tiny_grid(tmp, "  model.nrm: [batch]\n") + " --plan --db " + tmp / "r.db");
@@ -337,12 +349,14 @@ TEST_CASE("a grid's own mistakes are config errors at its lines (exit 2), and on
   CHECK(run.output.find("got -1") == run.output.rfind("got -1"));
   CHECK_FALSE(fs::exists(tmp / "r.db"));
   // A shorthand layer's option is addressable like its map form (`- maxpool: 2` -> maxpool.stride).
-  run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.3.maxpool.stride: [1, 2]\n") + " --plan --db " + tmp / "r.db");
+  run = run_runner("sweep " + tiny_grid(tmp, "  model.layers.3.maxpool.stride: [1, 2]\n") + " --plan --db " +
+                   tmp / "r.db");
   CHECK(run.exit_code == 0);
   CHECK(run.output.find("model.layers.3.maxpool.stride=1") != std::string::npos);
 }
 
-TEST_CASE("every bad grid or search file in tests/data/bad_grids is refused with exit 2 and exactly its expected messages") {
+TEST_CASE(
+    "every bad grid or search file in tests/data/bad_grids is refused with exit 2 and exactly its expected messages") {
   test_util::TempDir tmp;
   const std::string root = test_util::source_path("");
   int files = 0;
@@ -369,8 +383,8 @@ TEST_CASE("every bad grid or search file in tests/data/bad_grids is refused with
 TEST_CASE("sweep's SLURM-only options without --slurm, or two modes at once, are a usage error, not a local sweep") {
   test_util::TempDir tmp;
   const std::string grid = tiny_grid(tmp);
-  for (const char* opt : {"--dry-run", "--partition p", "--time 00:10:00", "--cpus-per-task 2", "--gres gpu:1",
-                          "--array-limit 2"}) {
+  for (const char* opt :
+       {"--dry-run", "--partition p", "--time 00:10:00", "--cpus-per-task 2", "--gres gpu:1", "--array-limit 2"}) {
     CAPTURE(opt);
     const auto run = run_runner("sweep " + grid + " " + opt + " --db " + tmp / "r.db");
     CHECK(run.exit_code == 2);
@@ -433,8 +447,8 @@ TEST_CASE("sweep runs every point once, and the same command again skips them al
   for (const auto& log : fs::directory_iterator(tmp / "logs/tiny")) {
     const std::string text = test_util::read_file(log.path());
     std::set<std::string> points;
-    for (const char* name : {"tiny-batch-s1", "tiny-batch-s2", "tiny-group-s1", "tiny-group-s2", "tiny-layer-s1",
-                             "tiny-layer-s2"})
+    for (const char* name :
+         {"tiny-batch-s1", "tiny-batch-s2", "tiny-group-s1", "tiny-group-s2", "tiny-layer-s1", "tiny-layer-s2"})
       if (text.find(std::string(name) + ": run ") != std::string::npos) points.insert(name);
     CAPTURE(log.path());
     REQUIRE(points.size() == 1);
@@ -516,7 +530,8 @@ std::string halving_search(const test_util::TempDir& tmp, const std::string& ext
                                 << "    train.optimizer.lr: {log_uniform: [0.01, 0.2]}\n"
                                 << "grid:\n  data.limit: [\"{train: 500, test: 100}\"]\n  data.validation: [100]\n"
                                 << "halving: {metric: val_acc, min_epochs: 1, eta: 2, max_epochs: 2}\n"
-                                << "name: \"h-{index}\"\n" << extra;
+                                << "name: \"h-{index}\"\n"
+                                << extra;
   return tmp / "h.yaml";
 }
 
@@ -529,13 +544,15 @@ struct RungRun {
 /// The finished runs of one rung ("-r0", "-r1"), by name.
 std::map<std::string, RungRun> rung_runs(const std::string& db, int rung, int* finished_per_name_max = nullptr) {
   SQLite::Database d(db);
-  SQLite::Statement q(d, "SELECT name, final_val_acc, epochs_done, count(*) OVER (PARTITION BY name) FROM runs "
-                         "WHERE status = 'finished' AND name LIKE ?");
+  SQLite::Statement q(d,
+                      "SELECT name, final_val_acc, epochs_done, count(*) OVER (PARTITION BY name) FROM runs "
+                      "WHERE status = 'finished' AND name LIKE ?");
   q.bind(1, "%-r" + std::to_string(rung));
   std::map<std::string, RungRun> out;
   int most = 0;
   while (q.executeStep()) {
-    out[q.getColumn(0).getString()] = {q.getColumn(0).getString(), q.getColumn(1).getDouble(), q.getColumn(2).getInt64()};
+    out[q.getColumn(0).getString()] = {q.getColumn(0).getString(), q.getColumn(1).getDouble(),
+                                       q.getColumn(2).getInt64()};
     most = std::max(most, q.getColumn(3).getInt());
   }
   if (finished_per_name_max != nullptr) *finished_per_name_max = most;
@@ -630,7 +647,9 @@ TEST_CASE("halving: --plan shows the rungs, rung 1 trains the best 1/eta of rung
   CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 6);
 }
 
-TEST_CASE("halving: SIGKILLed at moments in both rungs and rerun, it trains each (point, rung) once and ends with the same winner") {
+TEST_CASE(
+    "halving: SIGKILLed at moments in both rungs and rerun, it trains each (point, rung) once and ends with the same "
+    "winner") {
   test_util::TempDir tmp;
   const std::string search = halving_search(tmp), whole = tmp / "whole.db", broken = tmp / "broken.db";
   REQUIRE(run_runner(env_root() + "sweep " + search + " --db " + whole).exit_code == 0);
@@ -700,7 +719,8 @@ TEST_CASE("a sampled search draws the same points in one process, with --jobs 2 
   CHECK(all.size() == 4);
   std::set<std::string> sharded;
   for (int i = 0; i < 2; ++i)
-    for (const auto& key : points_of(run_runner("sweep " + search + " --plan --shard " + std::to_string(i) + "/2").output))
+    for (const auto& key :
+         points_of(run_runner("sweep " + search + " --plan --shard " + std::to_string(i) + "/2").output))
       CHECK(sharded.insert(key).second);
   CHECK(sharded == all);
   // trained: one process with --jobs 2, and two shards merged, run exactly the same configs
@@ -715,8 +735,9 @@ TEST_CASE("a sampled search draws the same points in one process, with --jobs 2 
   CHECK(jobs == hash_per_name(tmp / "m.db"));
   // the search describes itself in the database, and merges carry that along
   SQLite::Database m(tmp / "m.db");
-  CHECK(m.execAndGet("SELECT method || ' ' || space FROM searches WHERE sweep = 's'").getString() ==
-        R"(random [{"key":"train.optimizer.lr","kind":"log_uniform"},{"key":"train.label_smoothing","kind":"uniform"}])");
+  CHECK(
+      m.execAndGet("SELECT method || ' ' || space FROM searches WHERE sweep = 's'").getString() ==
+      R"(random [{"key":"train.optimizer.lr","kind":"log_uniform"},{"key":"train.label_smoothing","kind":"uniform"}])");
 }
 
 TEST_CASE("halving in shards, one rung at a time (--shard, merge, --from): the same rungs and winner as one process") {
@@ -740,12 +761,14 @@ TEST_CASE("halving in shards, one rung at a time (--shard, merge, --from): the s
   CHECK(check_rungs_trained_once(main_db) == promoted_whole);
   CHECK(winner_line(search, main_db) == winner_line(search, whole));
   // the search is over: a shard has nothing left; --from the same file as --db is refused
-  const auto done = run_runner(env_root() + "sweep " + search + " --shard 0/2 --from " + main_db + " --db " + shard_db(0));
+  const auto done =
+      run_runner(env_root() + "sweep " + search + " --shard 0/2 --from " + main_db + " --db " + shard_db(0));
   CHECK(done.output.find("search done (2 rungs)") != std::string::npos);
   CHECK(run_runner("sweep " + search + " --from " + main_db + " --db " + main_db).exit_code == 2);
 }
 
-TEST_CASE("a sampled search records points over budget as rejected and trains the others, bad searches are config errors") {
+TEST_CASE(
+    "a sampled search records points over budget as rejected and trains the others, bad searches are config errors") {
   test_util::TempDir tmp;
   fs::copy_file(test_util::source_path("experiments/session8/bn.yaml"), tmp / "base.yaml");
   std::ofstream(tmp / "s.yaml") << "base: base.yaml\nsearch:\n  method: sobol\n  samples: 4\n  space:\n"
@@ -761,7 +784,9 @@ TEST_CASE("a sampled search records points over budget as rejected and trains th
   CHECK(run.exit_code == 0);
   CHECK(run.output.find("2 finished, 0 failed") != std::string::npos);
   SQLite::Database d(db);
-  CHECK(d.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'rejected' AND reason LIKE '%87,664%'").getInt() == 2);
+  CHECK(
+      d.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'rejected' AND reason LIKE '%87,664%'").getInt() ==
+      2);
   CHECK(d.execAndGet("SELECT count(*) FROM runs").getInt() == 2);
 
   // Every drawn point over budget: the search would train nothing, and says so (exit 2, not a plan).
@@ -846,7 +871,8 @@ struct Cluster {
     // One cluster at a time on this machine (fixed ports, one queue): ctest -j runs the SLURM tests in parallel.
     // O_CLOEXEC: the daemons cluster.sh starts must not inherit the lock. One that outlived a killed test
     // (munged, seen 2026-12-07) held it for good, and every later SLURM test here waited on it.
-    lock_fd = ::open((fs::temp_directory_path() / "runner-test-slurm.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    lock_fd =
+        ::open((fs::temp_directory_path() / "runner-test-slurm.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
     if (lock_fd >= 0) ::flock(lock_fd, LOCK_EX);
     const auto start = test_util::run_shell(test_util::source_path("tests/slurm/cluster.sh") + " start " + dir);
     up = start.exit_code == 0;
@@ -854,8 +880,10 @@ struct Cluster {
     if (up) ::setenv("SLURM_CONF", conf.c_str(), 1);
     // 77: not root, no daemons can run; anything else is a cluster that should have
     // come up (CI installs it) and did not: a failure, with the daemons' log lines.
-    else if (start.exit_code == 77) MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.output);
-    else FAIL_CHECK("the SLURM test cluster did not start: " << start.output);
+    else if (start.exit_code == 77)
+      MESSAGE("SKIPPED: a SLURM cluster cannot start here: " << start.output);
+    else
+      FAIL_CHECK("the SLURM test cluster did not start: " << start.output);
   }
   ~Cluster() {
     std::system((test_util::source_path("tests/slurm/cluster.sh") + " stop " + dir).c_str());
@@ -930,7 +958,9 @@ TEST_CASE("runner sweep --slurm on a real single-node SLURM cluster: array, merg
   CHECK(finished == std::map<std::string, int>{{"long-batch", 1}, {"long-group", 1}, {"long-layer", 1}});
 }
 
-TEST_CASE("halving under --slurm on a real single-node SLURM cluster: an array per rung, each merge job promotes and submits the next") {
+TEST_CASE(
+    "halving under --slurm on a real single-node SLURM cluster: an array per rung, each merge job promotes and submits "
+    "the next") {
   test_util::TempDir tmp;
   Cluster cluster(tmp / "cluster");
   if (!cluster.up) return;
@@ -991,13 +1021,14 @@ TEST_CASE("runner bench --profile says where a step's time goes, per layer type,
   }
   CHECK(parts.count("layer: ReLU") == 0);
   CHECK(parts.count("layer: Residual") == 1);  // its own add; the body's layers count as their types
-  const auto nchw = bench_gn("--set data.limit.train=500 --set train.layout=nchw --steps 2 --batch 32 --json --profile");
+  const auto nchw =
+      bench_gn("--set data.limit.train=500 --set train.layout=nchw --steps 2 --batch 32 --json --profile");
   REQUIRE(nchw.exit_code == 0);
   bool relu_row = false;
   const auto nchw_json = nlohmann::json::parse(nchw.output.substr(nchw.output.find('{')));
   for (const auto& row : nchw_json["profile_ms_per_step"])
-    relu_row = relu_row || (row["part"] == "layer: ReLU" && row["forward"].get<double>() > 0 &&
-                            row["backward"].get<double>() > 0);
+    relu_row = relu_row ||
+               (row["part"] == "layer: ReLU" && row["forward"].get<double>() > 0 && row["backward"].get<double>() > 0);
   CHECK(relu_row);
   CHECK(parts.count("batch + augmentation") == 1);
   CHECK(parts.count("optimizer (step, ema)") == 1);
@@ -1017,8 +1048,8 @@ struct SmallDisk {
   bool mounted = false;
   SmallDisk(const std::string& where, const std::string& options) : dir(where) {
     fs::create_directories(dir);
-    mounted = ::geteuid() == 0 &&
-              test_util::run_shell("mount -t tmpfs -o " + options + " runner-test " + dir).exit_code == 0;
+    mounted =
+        ::geteuid() == 0 && test_util::run_shell("mount -t tmpfs -o " + options + " runner-test " + dir).exit_code == 0;
   }
   ~SmallDisk() {
     if (mounted) test_util::run_shell("umount -l " + dir);
@@ -1046,8 +1077,9 @@ std::string integrity(const std::string& db) {
 TEST_CASE("a full disk stops a run with a clear error and loses nothing: resume completes it once space is free") {
   test_util::TempDir tmp;
   const std::string reference = tmp / "reference.db";
-  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + reference)
-              .exit_code == 0);
+  REQUIRE(
+      run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500") + " --db " + reference).exit_code ==
+      0);
 
   SUBCASE("the filesystem fills up mid-run (tmpfs)") {
     SmallDisk disk(tmp / "disk", "size=8m");
@@ -1145,8 +1177,9 @@ TEST_CASE("data replaced while a run reads it: the run keeps the data it loaded,
     fs::copy_file(test_util::cifar_root() + "/" + file, tmp / "data/" + file);
   const std::string on_copy = "--set data.root=" + tmp / "data";
   const std::string reference = tmp / "reference.db", db = tmp / "r.db";
-  REQUIRE(run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500 " + on_copy) + " --db " +
-                     reference).exit_code == 0);
+  REQUIRE(
+      run_runner("run " + small("--set train.epochs=3 --set data.limit.train=1500 " + on_copy) + " --db " + reference)
+          .exit_code == 0);
   auto args = small_args(db);
   args.insert(args.end() - 2, {"--set", "data.root=" + tmp / "data"});
   auto replace_data = [&] {  // another batch under the same name, written in place
@@ -1186,16 +1219,18 @@ TEST_CASE("validation metrics reach the database, and compare ranks recipes by t
   test_util::TempDir tmp;
   const std::string db = tmp / "r.db";
   for (const char* lr : {"0.02", "0.2"})
-    REQUIRE(run_runner("run " + small(std::string("--set data.validation=300 --set train.epochs=1 ") +
-                                      "--set train.schedule.max_lr=" + lr) +
+    REQUIRE(run_runner("run " +
+                       small(std::string("--set data.validation=300 --set train.epochs=1 ") +
+                             "--set train.schedule.max_lr=" + lr) +
                        " --db " + db)
                 .exit_code == 0);
   SQLite::Database d(db);
   CHECK(d.execAndGet("SELECT count(*) FROM epochs WHERE val_acc IS NOT NULL").getInt() == 2);
   CHECK(d.execAndGet("SELECT count(*) FROM runs r JOIN epochs e ON e.run_id = r.id WHERE r.final_val_acc = e.val_acc")
             .getInt() == 2);
-  const double best_lr = d.execAndGet("SELECT json_extract(config_json, '$.train.schedule.max_lr') FROM runs "
-                                      "ORDER BY final_val_acc DESC LIMIT 1")
+  const double best_lr = d.execAndGet(
+                              "SELECT json_extract(config_json, '$.train.schedule.max_lr') FROM runs "
+                              "ORDER BY final_val_acc DESC LIMIT 1")
                              .getDouble();
   const auto ranked = run_runner("compare --by train.schedule.max_lr --rank val --db " + db);
   CHECK(ranked.exit_code == 0);

@@ -65,7 +65,8 @@ TEST_CASE("every bad config in tests/data/bad gives exactly its expected message
   CHECK(files >= 50);
 }
 
-TEST_CASE("every good config in tests/data/good loads and has the parameter count worked out by hand in its first line") {
+TEST_CASE(
+    "every good config in tests/data/good loads and has the parameter count worked out by hand in its first line") {
   int files = 0;
   for (const auto& entry : fs::directory_iterator(test_util::source_path("tests/data/good"))) {
     if (entry.path().extension() != ".yaml") continue;
@@ -81,7 +82,8 @@ TEST_CASE("every good config in tests/data/good loads and has the parameter coun
   CHECK(files >= 11);
 }
 
-TEST_CASE("strict YAML: merge keys resolve (own keys win, clones, not links), anchors work, CRLF and a BOM are accepted") {
+TEST_CASE(
+    "strict YAML: merge keys resolve (own keys win, clones, not links), anchors work, CRLF and a BOM are accepted") {
   const std::string merged = R"(name: merge-keys
 model:
   norm: batch
@@ -136,8 +138,9 @@ TEST_CASE("strict YAML: a key given twice is an error naming both places, in fil
     load_grid(tmp / "g.yaml");
     FAIL("expected a ConfigError");
   } catch (const ConfigError& e) {
-    CHECK(std::string(e.what()).find("g.yaml:4:3: key 'grid.train.optimizer.lr': given twice in one map (first at line 3, "
-                                     "column 3)") != std::string::npos);
+    CHECK(std::string(e.what()).find(
+              "g.yaml:4:3: key 'grid.train.optimizer.lr': given twice in one map (first at line 3, "
+              "column 3)") != std::string::npos);
   }
   // the merge key itself twice is a duplicate too
   CHECK(config_error("name: a\nmodel: {<<: {norm: batch}, <<: {norm: group}, layers: [gap]}\ntrain: {epochs: 2}\n")
@@ -150,18 +153,21 @@ TEST_CASE("extends: maps merge, lists and scalars replace, chains work, and the 
   std::ofstream(tmp / "base.yaml") << "name: base\nmodel:\n  norm: batch\n  layers:\n    - conv: {out: 8}\n    - gap\n"
                                       "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
                                       "  optimizer: {lr: 0.1, momentum: 0.8}\n";
-  std::ofstream(tmp / "mid.yaml") << "extends: base.yaml\nmodel:\n  norm: group\n  groups: 2\ntrain:\n  optimizer: {lr: 0.2}\n";
-  std::ofstream(tmp / "sub/child.yaml") << "extends: ../mid.yaml\nname: child\nmodel:\n  layers:\n    - conv: {out: 4}\n"
-                                           "    - gap\n    - conv: {out: 10, kernel: 1, block: false}\n";
-  const std::string flat = "name: child\nmodel:\n  norm: group\n  groups: 2\n  layers:\n    - conv: {out: 4}\n    - gap\n"
-                           "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
-                           "  optimizer: {lr: 0.2, momentum: 0.8}\n";
+  std::ofstream(tmp / "mid.yaml")
+      << "extends: base.yaml\nmodel:\n  norm: group\n  groups: 2\ntrain:\n  optimizer: {lr: 0.2}\n";
+  std::ofstream(tmp / "sub/child.yaml")
+      << "extends: ../mid.yaml\nname: child\nmodel:\n  layers:\n    - conv: {out: 4}\n"
+         "    - gap\n    - conv: {out: 10, kernel: 1, block: false}\n";
+  const std::string flat =
+      "name: child\nmodel:\n  norm: group\n  groups: 2\n  layers:\n    - conv: {out: 4}\n    - gap\n"
+      "    - conv: {out: 10, kernel: 1, block: false}\ntrain:\n  epochs: 2\n"
+      "  optimizer: {lr: 0.2, momentum: 0.8}\n";
   const ExperimentSpec child = load_experiment(tmp / "sub/child.yaml");
   CHECK(config_hash(experiment_json(child)) == config_hash(experiment_json(parse_experiment(flat, "flat.yaml"))));
   CHECK(child.files == std::vector<std::string>{tmp / "sub/child.yaml", tmp / "mid.yaml", tmp / "base.yaml"});
-  CHECK(child.yaml.find("extends") == std::string::npos);  // the recorded YAML is the resolved experiment
+  CHECK(child.yaml.find("extends") == std::string::npos);         // the recorded YAML is the resolved experiment
   CHECK(child.train.optimizer.momentum == doctest::Approx(0.8));  // a map merged key by key
-  CHECK(child.model.layers.front().get_int("out") == 4);         // a list replaced
+  CHECK(child.model.layers.front().get_int("out") == 4);          // a list replaced
 }
 
 TEST_CASE("extends: an error points into the file that wrote the value, a cycle or a missing parent names the chain") {
@@ -197,8 +203,9 @@ TEST_CASE("extends: an error points into the file that wrote the value, a cycle 
     load_experiment(tmp / "c.yaml");
     FAIL("expected a ConfigError");
   } catch (const ConfigError& e) {
-    CHECK(std::string(e.what()).find("key 'extends': extends itself through " + tmp / "c.yaml" + " → " + tmp / "a.yaml" +
-                                     " → " + tmp / "b.yaml" + " → " + tmp / "a.yaml") != std::string::npos);
+    CHECK(std::string(e.what()).find("key 'extends': extends itself through " + tmp / "c.yaml" + " → " +
+                                     tmp / "a.yaml" + " → " + tmp / "b.yaml" + " → " + tmp / "a.yaml") !=
+          std::string::npos);
   }
   std::ofstream(tmp / "d.yaml") << "name: d\nextends: nowhere.yaml\n";
   try {
@@ -216,19 +223,21 @@ TEST_CASE("the experiments written with extends and blocks are the configs their
   fs::copy_file(test_util::source_path("docs/results/best.db"), tmp / "best.db");
   SQLite::Database db(tmp / "best.db");
   for (const auto& [file, run] : std::vector<std::pair<std::string, std::string>>{
-           {"experiments/ablation/techniques.yaml", "best-batch-s1"},  // blocks: the first best BN network at its defaults
+           {"experiments/ablation/techniques.yaml",
+            "best-batch-s1"},  // blocks: the first best BN network at its defaults
            {"experiments/ablation/best_full.yaml", "best2-batch-s1"},  // extends it with the searched parameters
            {"experiments/ablation/separable.yaml", "best4-bn-s1"},     // and that with separable residual convs
            {"experiments/ablation/bn_crop3.yaml", "best6-bn-s1"},      // and that with lighter crops
            {"experiments/best/bn.yaml", "best10-bn-s1"},               // and lighter still
-           {"experiments/session8/ln.yaml", "session8-layer-s1"}, {"experiments/session8/gn.yaml", "session8-group-s1"},
-           {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"}, // best_full.yaml, LayerNorm, standardized
-           {"experiments/ablation/ln_crop3.yaml", "best8-ln-s1"},      // and that with lighter crops
-           {"experiments/ablation/ln_sep_crop2.yaml", "best11-ln-s1"}, // best/gn.yaml with LayerNorm
-           {"experiments/best/ln.yaml", "best12-ln-s1"},               // and that with LN's searched recipe
-           {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},     // ln_full.yaml with GroupNorm in 2 groups
-           {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},  // separable.yaml with GroupNorm in 2 groups
-           {"experiments/ablation/gn_crop3.yaml", "best7-gn-s1"},      // and that with lighter crops
+           {"experiments/session8/ln.yaml", "session8-layer-s1"},
+           {"experiments/session8/gn.yaml", "session8-group-s1"},
+           {"experiments/ablation/ln_full.yaml", "best2-ws-layer-s1"},  // best_full.yaml, LayerNorm, standardized
+           {"experiments/ablation/ln_crop3.yaml", "best8-ln-s1"},       // and that with lighter crops
+           {"experiments/ablation/ln_sep_crop2.yaml", "best11-ln-s1"},  // best/gn.yaml with LayerNorm
+           {"experiments/best/ln.yaml", "best12-ln-s1"},                // and that with LN's searched recipe
+           {"experiments/ablation/gn_full.yaml", "best3-gn-2-s1"},      // ln_full.yaml with GroupNorm in 2 groups
+           {"experiments/ablation/gn_separable.yaml", "best5-gn-s1"},   // separable.yaml with GroupNorm in 2 groups
+           {"experiments/ablation/gn_crop3.yaml", "best7-gn-s1"},       // and that with lighter crops
            {"experiments/best/gn.yaml", "best9-gn-s1"}}) {              // and lighter still
     CAPTURE(file);
     SQLite::Statement q(db, "SELECT config_hash FROM runs WHERE name = ? LIMIT 1");
@@ -305,10 +314,10 @@ TEST_CASE("blocks: uses expand to the block's layers with the arguments, and the
   CHECK(spec.model.layers[0].via == "in block 'unit' (line 4), used at model.layers.0 (line 17)");
   std::vector<std::string> uses;
   for (const auto& use : spec.model.block_uses) uses.push_back(use.path + " " + use.block + " {" + use.args + "}");
-  CHECK(uses == std::vector<std::string>{"model.layers.0.unit unit {c: 8, k: 3, act: relu}",
-                                         "model.layers.1.pair pair {c: 16}",
-                                         "model.layers.1.pair.layers.0.unit unit {c: 16, k: 3, act: relu}",
-                                         "model.layers.1.pair.layers.1.residual.layers.0.unit unit {c: 16, k: 3, act: gelu}"});
+  CHECK(uses ==
+        std::vector<std::string>{"model.layers.0.unit unit {c: 8, k: 3, act: relu}", "model.layers.1.pair pair {c: 16}",
+                                 "model.layers.1.pair.layers.0.unit unit {c: 16, k: 3, act: relu}",
+                                 "model.layers.1.pair.layers.1.residual.layers.0.unit unit {c: 16, k: 3, act: gelu}"});
   // --set reaches a use's argument and the definition alike
   CHECK(parse_experiment(kBlocks, "x.yaml", {"model.layers.1.pair.c=24"}).model.layers[3].get_int("out") == 24);
   CHECK(parse_experiment(kBlocks, "x.yaml", {"model.blocks.unit.params.act=tanh"}).model.layers[2].type == "tanh");
@@ -328,7 +337,8 @@ model:
     - linear: 10
 train:
   epochs: 1
-)", "sep.yaml");
+)",
+                                                    "sep.yaml");
   CHECK(separable.model.layers[3].get_int("groups") == 16);
   CHECK(plan_model(separable.model).total_params == 432 + 32 + 144 + 512 + 64 + 330);
   // a block defined in a parent file, used in the child
@@ -340,8 +350,10 @@ train:
     load_experiment(tmp / "child.yaml");
     FAIL("expected a ConfigError");
   } catch (const ConfigError& e) {
-    CHECK(std::string(e.what()) == tmp / "child.yaml" + ":5:23: key 'model.layers.0.unit.k': must be greater than 0, got 0 "
-                                       "(k of block 'unit', which uses it at " + tmp / "base.yaml" + " line 7)");
+    CHECK(std::string(e.what()) == tmp / "child.yaml" +
+                                       ":5:23: key 'model.layers.0.unit.k': must be greater than 0, got 0 "
+                                       "(k of block 'unit', which uses it at " +
+                                       tmp / "base.yaml" + " line 7)");
   }
 }
 
@@ -354,40 +366,56 @@ TEST_CASE("blocks: an error names the use and the definition, once per place") {
   };
   // a $name the block does not have: at the definition, naming the first use (not repeated for the others)
   CHECK(with("out: $c, kernel", "out: $cc, kernel") ==
-        "x.yaml:7:23: key 'model.layers.0.unit.layers.0.conv.out': '$cc' is not a parameter of block 'unit' (did you mean "
+        "x.yaml:7:23: key 'model.layers.0.unit.layers.0.conv.out': '$cc' is not a parameter of block 'unit' (did you "
+        "mean "
         "'$c'?) (in block 'unit' (line 4), used at model.layers.0 (line 17))");
   // a bad argument: where it was written, naming where the block uses it
-  CHECK(with("- unit: 8", "- unit: -8") == "x.yaml:17:13: key 'model.layers.0.unit': must be greater than 0, got -8 "
-                                           "(c of block 'unit', which uses it at line 7)");
-  const std::string type_from_param = with("- $act", "- $act\n        - $k");  // a type named by an argument: at the argument
+  CHECK(with("- unit: 8", "- unit: -8") ==
+        "x.yaml:17:13: key 'model.layers.0.unit': must be greater than 0, got -8 "
+        "(c of block 'unit', which uses it at line 7)");
+  const std::string type_from_param =
+      with("- $act", "- $act\n        - $k");  // a type named by an argument: at the argument
   CAPTURE(type_from_param);
-  CHECK(type_from_param.find("x.yaml:5:25: key 'model.blocks.unit.params.k': unknown layer type '3'; known types: ") == 0);
-  CHECK(type_from_param.find("; blocks: pair, unit (k of block 'unit', which uses it at line 10)") != std::string::npos);
-  CHECK(with("- pair: {c: 16}", "- pair: {c: 16, w: 2}") == "x.yaml:18:21: key 'model.layers.1.pair.w': unknown key; valid keys here: c");
-  CHECK(with("- pair: {c: 16}", "- pair") == "x.yaml:18:7: key 'model.layers.1.pair.c': missing parameter of block 'pair' defined at line 10");
+  CHECK(type_from_param.find("x.yaml:5:25: key 'model.blocks.unit.params.k': unknown layer type '3'; known types: ") ==
+        0);
+  CHECK(type_from_param.find("; blocks: pair, unit (k of block 'unit', which uses it at line 10)") !=
+        std::string::npos);
+  CHECK(with("- pair: {c: 16}", "- pair: {c: 16, w: 2}") ==
+        "x.yaml:18:21: key 'model.layers.1.pair.w': unknown key; valid keys here: c");
+  CHECK(with("- pair: {c: 16}", "- pair") ==
+        "x.yaml:18:7: key 'model.layers.1.pair.c': missing parameter of block 'pair' defined at line 10");
   CHECK(with("- pair: {c: 16}", "- pair: {c: [16]}") ==
-        "x.yaml:18:17: key 'model.layers.1.pair.c': a block parameter is a single value (a number, a name, true or false)");
+        "x.yaml:18:17: key 'model.layers.1.pair.c': a block parameter is a single value (a number, a name, true or "
+        "false)");
   CHECK(with("- unit: 8", "- pair: 8\n    - unit: {c: 8, act: tanh, k: 1}").find("(no error)") != std::string::npos);
   CHECK(with("- unit: 8", "- unitt: 8").find("unknown layer type 'unitt' (did you mean 'unit'?)") != std::string::npos);
-  CHECK(with("        - unit: {c: $c}", "        - pair: {c: $c}") ==
-        "x.yaml:13:11: key 'model.layers.1.pair.layers.0.pair': block 'pair' uses itself (pair → pair); a block may use "
-        "other blocks, not itself (in block 'pair' (line 10), used at model.layers.1 (line 18))");
-  CHECK(with("    unit:\n", "    conv:\n").find("x.yaml:4:5: key 'model.blocks.conv': 'conv' is a layer type; give the block a name of its own") == 0);
+  CHECK(
+      with("        - unit: {c: $c}", "        - pair: {c: $c}") ==
+      "x.yaml:13:11: key 'model.layers.1.pair.layers.0.pair': block 'pair' uses itself (pair → pair); a block may use "
+      "other blocks, not itself (in block 'pair' (line 10), used at model.layers.1 (line 18))");
+  CHECK(with("    unit:\n", "    conv:\n")
+            .find("x.yaml:4:5: key 'model.blocks.conv': 'conv' is a layer type; give the block a name of its own") ==
+        0);
   CHECK(with("params: [c]", "params: [c, layers]") ==
-        "x.yaml:11:19: key 'model.blocks.pair.params.layers': 'layers' is taken by the block's own layers; name the parameter otherwise");
+        "x.yaml:11:19: key 'model.blocks.pair.params.layers': 'layers' is taken by the block's own layers; name the "
+        "parameter otherwise");
   CHECK(with("params: [c]", "params: {c: [1]}") ==
-        "x.yaml:11:19: key 'model.blocks.pair.params.c': a default is a single plain value (a number, a name, true or false), or ~ for none");
+        "x.yaml:11:19: key 'model.blocks.pair.params.c': a default is a single plain value (a number, a name, true or "
+        "false), or ~ for none");
   // blocks that use each other twice over (2^20 uses): a bounded error, not a hang
   std::string doubling = "name: d\nmodel:\n  blocks:\n    b0: {layers: [relu]}\n";
   for (int i = 1; i <= 20; ++i)
-    doubling += "    b" + std::to_string(i) + ": {layers: [b" + std::to_string(i - 1) + ", b" + std::to_string(i - 1) + "]}\n";
+    doubling +=
+        "    b" + std::to_string(i) + ": {layers: [b" + std::to_string(i - 1) + ", b" + std::to_string(i - 1) + "]}\n";
   doubling += "  layers: [b20, gap, {linear: 10}]\ntrain: {epochs: 1}\n";
   CHECK(config_error(doubling).find("the blocks expand to more than 4096 uses") != std::string::npos);
   // a shape problem inside a block: the definition's line, the use's path and line
-  CHECK(with("- pair: {c: 16}", "- pair: {c: 16}\n    - linear: 5\n    - pair: {c: 4}") ==
-        "x.yaml:7:11: key 'model.layers.3.pair.layers.0.unit.layers.0.conv': conv needs a [C, H, W] feature map but gets "
-        "[-1, 5] (a linear layer already flattened it) (after model.layers.2.linear at line 19, whose output is [-1, 5]); "
-        "in block 'unit' (line 4), used at model.layers.3.pair.layers.0 (line 13)");
+  CHECK(
+      with("- pair: {c: 16}", "- pair: {c: 16}\n    - linear: 5\n    - pair: {c: 4}") ==
+      "x.yaml:7:11: key 'model.layers.3.pair.layers.0.unit.layers.0.conv': conv needs a [C, H, W] feature map but gets "
+      "[-1, 5] (a linear layer already flattened it) (after model.layers.2.linear at line 19, whose output is [-1, "
+      "5]); "
+      "in block 'unit' (line 4), used at model.layers.3.pair.layers.0 (line 13)");
 }
 
 TEST_CASE("all problems of a file are reported together, in file order") {
@@ -428,7 +456,8 @@ TEST_CASE("a conv expands into model.block unless block: false") {
   CHECK(types == std::vector<std::string>{"conv", "relu", "norm", "gap", "conv"});
   CHECK(spec.model.layers[2].get_string("type") == "batch");
 
-  const ExperimentSpec custom = parse_experiment(kMinimal, "x.yaml", {"model.block=[conv, norm, gelu]", "model.norm=group"});
+  const ExperimentSpec custom =
+      parse_experiment(kMinimal, "x.yaml", {"model.block=[conv, norm, gelu]", "model.norm=group"});
   CHECK(custom.model.layers[1].type == "norm");
   CHECK(custom.model.layers[1].get_string("type") == "group");
   CHECK(custom.model.layers[2].type == "gelu");
@@ -503,7 +532,6 @@ TEST_CASE("a missing experiment file is a config error naming the file") {
 
 // ---- grid files ----
 
-
 namespace {
 std::string write_grid(const test_util::TempDir& tmp, const std::string& text) {
   const std::string path = tmp / "grid.yaml";
@@ -530,7 +558,7 @@ name: "norm-{model.norm}-lr{train.optimizer.lr}-s{seed}"
   CHECK(points[1].key.text() == "model.norm=batch train.optimizer.lr=0.02 seed=2");
   CHECK(points[11].name == "norm-group-lr0.05-s2");
   CHECK(points[11].sets == std::vector<std::string>{"model.norm=group", "train.optimizer.lr=0.05", "train.seed=2",
-                                                     "name=norm-group-lr0.05-s2"});
+                                                    "name=norm-group-lr0.05-s2"});
   // each point is a valid experiment
   const ExperimentSpec spec = load_experiment(grid.base, points[7].sets);
   CHECK(spec.model.norm == "layer");
@@ -561,7 +589,8 @@ TEST_CASE("a point key formats and parses back: sampled values, values with spac
   CHECK(*PointKey::parse(text + " rung=2") != key);
   CHECK(PointKey::parse(text + " rung=2")->without_rung() == key);
   CHECK(PointKey::parse("seed=1")->values.empty());
-  for (const std::string bad : {"", "model.norm=batch", "seed=x", "seed=1 model.norm=batch", "sample=-1 seed=1", "norm"}) {
+  for (const std::string bad :
+       {"", "model.norm=batch", "seed=x", "seed=1 model.norm=batch", "sample=-1 seed=1", "norm"}) {
     INFO(bad);
     CHECK_FALSE(PointKey::parse(bad).has_value());
   }
@@ -643,7 +672,7 @@ name: "s-{model.norm}-{index}"
   for (const auto& row : draws)
     for (double u : row) CHECK(u == std::ldexp(static_cast<double>(sobol() - (sobol.min)()), -64));
   const auto points = expand_grid(grid, "b", 1);
-  REQUIRE(points.size() == 32);  // 16 samples x 2 seeds
+  REQUIRE(points.size() == 32);                                              // 16 samples x 2 seeds
   const auto again = expand_grid(load_grid(write_grid(tmp, text)), "b", 1);  // the same file, the same points
   for (size_t i = 0; i < points.size(); ++i) {
     CHECK(points[i].key == again[i].key);
@@ -721,9 +750,8 @@ halving: {metric: val_loss, min_epochs: 4, eta: 1, max_epochs: 2}
   CHECK(message.find("key 'halving.eta': eta must be at least 2") != std::string::npos);
   CHECK(message.find("key 'halving.max_epochs': max_epochs must be at least min_epochs (4)") != std::string::npos);
 
-  const std::string grid_method = test_util::error_of<ConfigError>([&] {
-    load_grid(write_grid(tmp, "base: " + base + "\nsearch: {samples: 4}\ngrid: {model.norm: [batch]}\n"));
-  });
+  const std::string grid_method = test_util::error_of<ConfigError>(
+      [&] { load_grid(write_grid(tmp, "base: " + base + "\nsearch: {samples: 4}\ngrid: {model.norm: [batch]}\n")); });
   CHECK(grid_method.find("key 'search.method': samples and space need method: random or sobol") != std::string::npos);
 }
 
@@ -741,8 +769,8 @@ TEST_CASE("fuzzer findings: huge grids, self-referencing names and overlong base
   CHECK(huge.find("at most 10000 ") != std::string::npos);
 
   // A value that contains "{key}" used to make the name template loop forever.
-  const GridSpec grid = load_grid(
-      write_grid(tmp, "base: " + base + "\ngrid:\n  name: [\"{name}\", x]\nname: \"n-{name}-{seed}\"\n"));
+  const GridSpec grid =
+      load_grid(write_grid(tmp, "base: " + base + "\ngrid:\n  name: [\"{name}\", x]\nname: \"n-{name}-{seed}\"\n"));
   const auto points = expand_grid(grid, "base", 1);
   REQUIRE(points.size() == 2);
   CHECK(points[0].name == "n-{name}-1");
@@ -763,8 +791,9 @@ TEST_CASE("data.validation and train.ema: shorthand and map forms, checks, and n
   spec = parse_experiment(kMinimal, "x.yaml", {"data.validation={size: 300, seed: 7}"});
   CHECK(spec.data.validation == 300);
   CHECK(spec.data.validation_seed == 7);
-  CHECK(config_error(kMinimal, {"data.validation={seed: 7}"}).find("key 'data.validation.size': missing required key") !=
-        std::string::npos);
+  CHECK(
+      config_error(kMinimal, {"data.validation={seed: 7}"}).find("key 'data.validation.size': missing required key") !=
+      std::string::npos);
   CHECK(config_error(kMinimal, {"data.limit.train=400", "data.validation=400"})
             .find("key 'data.validation': holds out 400 of the 400 training images") != std::string::npos);
   CHECK(config_error(kMinimal, {"train.ema=1.5"}).find("key 'train.ema'") != std::string::npos);
@@ -777,7 +806,8 @@ TEST_CASE("data.validation and train.ema: shorthand and map forms, checks, and n
   CHECK(config_hash(with) != config_hash(plain));
 }
 
-TEST_CASE("horizontal_flip: alternating and train.lookahead: forms, defaults, checks, and no change to older configs' hash") {
+TEST_CASE(
+    "horizontal_flip: alternating and train.lookahead: forms, defaults, checks, and no change to older configs' hash") {
   ExperimentSpec spec = parse_experiment(
       kMinimal, "x.yaml",
       {"data.augment=[horizontal_flip, {horizontal_flip: alternating}, {horizontal_flip: {mode: random}}]",
@@ -813,11 +843,13 @@ TEST_CASE("horizontal_flip: alternating and train.lookahead: forms, defaults, ch
   const nlohmann::json with = experiment_json(spec);
   CHECK(with["train"]["lookahead"]["every"] == 10);
   CHECK(config_hash(with) != config_hash(plain));
-  CHECK(experiment_json(parse_experiment(kMinimal, "x.yaml", {"data.augment=[{horizontal_flip: alternating}]"}))["data"]
-            ["augment"][0]["mode"] == "alternating");
+  CHECK(experiment_json(parse_experiment(
+            kMinimal, "x.yaml", {"data.augment=[{horizontal_flip: alternating}]"}))["data"]["augment"][0]["mode"] ==
+        "alternating");
 }
 
-TEST_CASE("train.optimizer.param_groups: per-class lr_scale and weight_decay, checks, and groups at their defaults dropped") {
+TEST_CASE(
+    "train.optimizer.param_groups: per-class lr_scale and weight_decay, checks, and groups at their defaults dropped") {
   ExperimentSpec spec = parse_experiment(
       kMinimal, "x.yaml",
       {"train.optimizer.weight_decay=5e-4",
@@ -888,7 +920,8 @@ train: {epochs: 1}
   CHECK(bad.find("model.standardize") != std::string::npos);
 }
 
-TEST_CASE("every input is bounded: not a regular file, too large, a second document, ${VAR} in extends, YAML 1.2 scalars") {
+TEST_CASE(
+    "every input is bounded: not a regular file, too large, a second document, ${VAR} in extends, YAML 1.2 scalars") {
   test_util::TempDir tmp;
   const std::string bn = test_util::source_path("experiments/session8/bn.yaml");
   auto write = [&](const std::string& name, const std::string& text) {
@@ -909,15 +942,18 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(load_error([&] { load_experiment(fifo); }).find("is not a regular file (a device, FIFO or socket)") !=
         std::string::npos);
-  CHECK(load_error([&] { load_experiment(write("child.yaml", "name: c\nextends: fifo.yaml\n")); })
-            .find("child.yaml:2:10: key 'extends': cannot open") != std::string::npos);
+  CHECK(load_error([&] {
+          load_experiment(write("child.yaml", "name: c\nextends: fifo.yaml\n"));
+        }).find("child.yaml:2:10: key 'extends': cannot open") != std::string::npos);
   CHECK(load_error([&] { load_grid(tmp.path.string()); }).find("is a directory, not a file") != std::string::npos);
   // Larger than 1 MiB: refused, whatever it holds.
   const std::string big = write("big.yaml", "name: big\ndescription: \"" + std::string(1 << 20, 'x') + "\"\n");
-  CHECK(load_error([&] { load_experiment(big); }).find("a config file may have at most 1048576 (1 MiB)") != std::string::npos);
+  CHECK(load_error([&] { load_experiment(big); }).find("a config file may have at most 1048576 (1 MiB)") !=
+        std::string::npos);
   // A grid file is one document too.
-  CHECK(load_error([&] { load_grid(write("g.yaml", "base: " + bn + "\ngrid: {model.norm: [batch]}\n---\nseeds: [1]\n")); })
-            .find("g.yaml:3:1: a second YAML document begins here") != std::string::npos);
+  CHECK(load_error([&] {
+          load_grid(write("g.yaml", "base: " + bn + "\ngrid: {model.norm: [batch]}\n---\nseeds: [1]\n"));
+        }).find("g.yaml:3:1: a second YAML document begins here") != std::string::npos);
   // A leading '---' (a document start) and a final '...' are one document.
   CHECK(load_error([&] { load_experiment(write("marked.yaml", "---\nextends: " + bn + "\nname: marked\n...\n")); }) ==
         "(no error)");
@@ -926,16 +962,18 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
   // stands. (yaml-cpp 0.7's LoadAll never returned on a stray ','; at most two documents are read now.)
   CHECK(load_experiment(write("block.yaml", "extends: " + bn + "\nname: b\ndescription: |\n  one\n  , two\n"))
             .description == "one\n, two\n");
-  CHECK(load_error([&] { load_grid(write("g2.yaml", "base: " + bn + "\ngrid:\n  model.norm: batch, layer\n%%\n, group\n")); })
-            .find("g2.yaml:5:1: ',' separates items only inside [ ] or { }") != std::string::npos);
+  CHECK(load_error([&] {
+          load_grid(write("g2.yaml", "base: " + bn + "\ngrid:\n  model.norm: batch, layer\n%%\n, group\n"));
+        }).find("g2.yaml:5:1: ',' separates items only inside [ ] or { }") != std::string::npos);
 
   // ${VAR:-default} expands in extends: as everywhere else; an unset VAR without a default is named.
   ::unsetenv("RUNNER_TEST_NO_SUCH_VAR");
   const std::string folder = fs::path(bn).parent_path().string();
   CHECK(load_experiment(write("env.yaml", "extends: ${RUNNER_TEST_NO_SUCH_VAR:-" + folder + "}/ln.yaml\nname: env\n"))
             .model.norm == "layer");
-  CHECK(load_error([&] { load_experiment(write("env2.yaml", "extends: ${RUNNER_TEST_NO_SUCH_VAR}/ln.yaml\nname: e\n")); })
-            .find("env2.yaml:1:10: key 'extends': environment variable RUNNER_TEST_NO_SUCH_VAR is not set") !=
+  CHECK(load_error([&] {
+          load_experiment(write("env2.yaml", "extends: ${RUNNER_TEST_NO_SUCH_VAR}/ln.yaml\nname: e\n"));
+        }).find("env2.yaml:1:10: key 'extends': environment variable RUNNER_TEST_NO_SUCH_VAR is not set") !=
         std::string::npos);
 
   // YAML 1.2's core schema: 0x and 0o integers, true/True/TRUE; 1e3 is not an integer.
@@ -943,14 +981,17 @@ TEST_CASE("every input is bounded: not a regular file, too large, a second docum
   CHECK(hex.train.epochs == 2);
   CHECK(hex.train.batch_size == 128);
   CHECK(parse_experiment(kMinimal, "x.yaml", {"train.optimizer.lr=.05"}).train.optimizer.lr == doctest::Approx(0.05));
-  CHECK(config_error(kMinimal, {"train.epochs=1e3"}) == "--set train.epochs=1e3: key 'train.epochs': must be an integer, got '1e3'");
-  CHECK(config_error(kMinimal, {"train.optimizer.lr=0x1p-3"}).find("must be a number, got '0x1p-3'") != std::string::npos);
+  CHECK(config_error(kMinimal, {"train.epochs=1e3"}) ==
+        "--set train.epochs=1e3: key 'train.epochs': must be an integer, got '1e3'");
+  CHECK(config_error(kMinimal, {"train.optimizer.lr=0x1p-3"}).find("must be a number, got '0x1p-3'") !=
+        std::string::npos);
   CHECK(config_error(kMinimal, {"model.layers.0.conv.standardize=TRUE"}) == "(no error)");
   CHECK(config_error(kMinimal, {"model.layers.0.conv.standardize=on"}).find("yes/no/on/off are not booleans") !=
         std::string::npos);
 }
 
-TEST_CASE("a shorthand use (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is addressed by --set like its map form") {
+TEST_CASE(
+    "a shorthand use (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is addressed by --set like its map form") {
   const std::string text = R"(name: shorthand
 model:
   block: [conv, relu, norm]
@@ -974,14 +1015,16 @@ train:
   // head w->10 (10w). w = 16: 216+16 + 1152+32 + 2304+32 + 160 = 3912; w = 24: 216+16 + 1728+48 + 5184+48 + 240.
   CHECK(plan_model(parse_experiment(text, "x.yaml").model).total_params == 3912);
   const ExperimentSpec wider = parse_experiment(
-      text, "x.yaml", {"model.layers.1.stage.w=24", "model.layers.3.residual.layers.0.conv.out=24", "model.layers.5.conv.out=10"});
+      text, "x.yaml",
+      {"model.layers.1.stage.w=24", "model.layers.3.residual.layers.0.conv.out=24", "model.layers.5.conv.out=10"});
   CHECK(plan_model(wider.model).total_params == 216 + 16 + 1728 + 48 + 5184 + 48 + 240);
   // The other options of a shorthand use, and the block's defaulted parameter.
   CHECK(config_error(text, {"model.layers.2.maxpool.stride=1", "model.layers.1.stage.k=5"}) == "(no error)");
   // An error inside an expanded shorthand still points at the line it was written on.
   CHECK(config_error(text, {"model.layers.3.residual.layers.0.conv.out=24"})
             .find("x.yaml:14:9: key 'model.layers.3.residual': residual body turns") == 0);
-  CHECK(config_error(text, {"model.layers.2.maxpool.strid=1"}).find("unknown key (did you mean 'stride'?)") != std::string::npos);
+  CHECK(config_error(text, {"model.layers.2.maxpool.strid=1"}).find("unknown key (did you mean 'stride'?)") !=
+        std::string::npos);
   // Only list items are shorthand uses: below any other single value is an error, not an expansion (the
   // config fuzzer's find: `train=2` then `train.seed=1`, in a model without blocks, threw from yaml-cpp).
   CHECK(config_error(kMinimal, {"train=2", "train.seed=1"}) ==
@@ -1007,6 +1050,7 @@ search:
   } catch (const ConfigError& e) {
     message = e.what();
   }
-  CHECK(message == tmp / "grid.yaml:8:5: key 'search.space.train.optimizer.lr': is also under grid: (line 3); a key is "
-                         "either swept (grid) or sampled (search.space): remove one");
+  CHECK(message == tmp /
+                       "grid.yaml:8:5: key 'search.space.train.optimizer.lr': is also under grid: (line 3); a key is "
+                       "either swept (grid) or sampled (search.space): remove one");
 }

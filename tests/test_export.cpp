@@ -6,13 +6,13 @@
 #include <onnx/onnx_pb.h>
 #endif
 
-#include "doctest_torch.h"
 #include <torch/version.h>
 #include <filesystem>
 #include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
+#include "doctest_torch.h"
 
 #include "layers/layer_def.h"
 #include "runner/config/config.h"
@@ -31,7 +31,8 @@ std::string short_run(const std::string& experiment, const std::string& db, cons
 }
 
 /// Exports run 1 of `db` in `format` with --verify and checks the proof it prints.
-void check_export(const std::string& db, const std::string& format, const std::string& out, const std::string& extra = "") {
+void check_export(const std::string& db, const std::string& format, const std::string& out,
+                  const std::string& extra = "") {
   if (format == "onnx" && !RUNNER_ONNX) {
     MESSAGE("SKIPPED: this build has no ONNX export (-DRUNNER_ONNX=OFF)");
     return;
@@ -58,7 +59,8 @@ void check_network(const std::string& experiment, const std::string& sets = "") 
   check_export(db, "pytorch", tmp / "model_py");
 }
 
-void collect_types(const std::vector<runner::LayerSpec>& layers, std::set<std::string>& types, std::set<std::string>& norms) {
+void collect_types(const std::vector<runner::LayerSpec>& layers, std::set<std::string>& types,
+                   std::set<std::string>& norms) {
   for (const auto& l : layers) {
     types.insert(l.type);
     if (l.type == "norm") norms.insert(l.get_string("type"));
@@ -67,8 +69,8 @@ void collect_types(const std::vector<runner::LayerSpec>& layers, std::set<std::s
 }
 
 const std::vector<std::string> kExportNetworks{
-    "experiments/session8/bn.yaml", "experiments/session8/ln.yaml", "experiments/session8/gn.yaml",
-    "experiments/best/bn.yaml",     "experiments/best/ln.yaml",     "experiments/best/gn.yaml",
+    "experiments/session8/bn.yaml",       "experiments/session8/ln.yaml",     "experiments/session8/gn.yaml",
+    "experiments/best/bn.yaml",           "experiments/best/ln.yaml",         "experiments/best/gn.yaml",
     "tests/data/export/activations.yaml", "tests/data/export/containers.yaml"};
 
 }  // namespace
@@ -173,8 +175,10 @@ TEST_CASE("runner predict: the top three classes of PNG and JPEG files of any si
   // test0_32x32.png is test image 0 as it is: predict must say what the run's own evaluation said.
   const std::string wrong = test_util::run_shell("sqlite3 " + db +
                                                  " 'SELECT predicted_class FROM misclassified WHERE run_id=1 AND "
-                                                 "test_index=0'").output;
-  const char* const kClasses[] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+                                                 "test_index=0'")
+                                .output;
+  const char* const kClasses[] = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                  "dog",      "frog",       "horse", "ship", "truck"};
   const std::string expected = kClasses[wrong.empty() ? 8 : std::stoi(wrong)];  // test image 0 is a ship (8)
   auto r = run_runner("predict 1 " + images + "test0_32x32.png " + images + "test1_96x72.jpg " + images +
                       "test0_gray.png --db " + db);
@@ -198,7 +202,8 @@ TEST_CASE("runner predict: the top three classes of PNG and JPEG files of any si
   CHECK(r.output.find("\"probability\": ") != std::string::npos);
 
   SUBCASE("a file that is not an image, a truncated JPEG, a missing file: exit 4, nothing printed for the others") {
-    for (const std::string& bad : {test_util::source_path("README.md"), images + "truncated.jpg", images + "none.png"}) {
+    for (const std::string& bad :
+         {test_util::source_path("README.md"), images + "truncated.jpg", images + "none.png"}) {
       r = run_runner("predict 1 " + images + "test0_32x32.png " + bad + " --db " + db);
       INFO(r.output);
       CHECK(r.exit_code == 4);
@@ -244,7 +249,8 @@ TEST_CASE("export refuses what it cannot export faithfully, with its exit code, 
     nothing_written();
   }
   SUBCASE("a run that did not finish, unless --allow-unfinished, which names its epoch") {
-    REQUIRE(test_util::run_shell("sqlite3 " + db + " \"UPDATE runs SET status='interrupted' WHERE id=1\"").exit_code == 0);
+    REQUIRE(test_util::run_shell("sqlite3 " + db + " \"UPDATE runs SET status='interrupted' WHERE id=1\"").exit_code ==
+            0);
     auto r = export_run("1 --out " + out);
     CHECK(r.exit_code == 2);
     CHECK(r.output.find("run 1 is interrupted") != std::string::npos);
@@ -257,8 +263,9 @@ TEST_CASE("export refuses what it cannot export faithfully, with its exit code, 
   }
   SUBCASE("a missing, a corrupt, and another network's checkpoint") {
     auto checkpoint_of = [&](int id) {
-      std::string path = test_util::run_shell("sqlite3 " + db + " 'SELECT checkpoint FROM runs WHERE id=" +
-                                              std::to_string(id) + "'").output;
+      std::string path =
+          test_util::run_shell("sqlite3 " + db + " 'SELECT checkpoint FROM runs WHERE id=" + std::to_string(id) + "'")
+              .output;
       while (!path.empty() && path.back() == '\n') path.pop_back();
       return path;
     };

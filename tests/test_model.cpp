@@ -8,12 +8,12 @@
 
 #include "layers/norm_kernels.h"
 #include "layers/standardized_conv.h"
-#include "runner/model/builder.h"
-#include "runner/config/config.h"
 #include "runner/base/errors.h"
 #include "runner/base/text.h"
+#include "runner/config/config.h"
 #include "runner/config/summary.h"
 #include "runner/config/yaml_reader.h"
+#include "runner/model/builder.h"
 #include "test_util.h"
 
 using namespace runner;
@@ -119,17 +119,23 @@ TEST_CASE("planned parameters and shapes equal the built module's, over hand-pic
   const std::vector<std::pair<std::string, std::string>> stacks{
       {"    - conv: {out: 8, kernel: 5, padding: 2, stride: 2, bias: true}\n    - gap\n    - linear: 10\n", ""},
       {"    - conv: {out: 12, kernel: 3, dilation: 2, padding: 1}\n    - avgpool: {kernel: 3, stride: 2, padding: 1}\n"
-       "    - conv: {out: 24, kernel: 3, groups: 3, padding: 1}\n    - gmp\n    - conv: {out: 10, kernel: 1, block: false}\n",
+       "    - conv: {out: 24, kernel: 3, groups: 3, padding: 1}\n    - gmp\n    - conv: {out: 10, kernel: 1, block: "
+       "false}\n",
        "  norm: group\n  groups: 3\n"},
       {"    - conv: {out: 16, padding: 1}\n    - residual:\n        - conv: {out: 16, padding: 1}\n"
-       "        - conv: {out: 16, padding: 1, norm: none}\n    - residual: {project: true, layers: [{conv: {out: 32, stride: 2, padding: 1}}]}\n"
-       "    - residual: {project: true, layers: [{conv: {out: 40, kernel: 1}}, {maxpool: 2}]}\n    - gap\n    - linear: {out: 10, bias: false}\n",
+       "        - conv: {out: 16, padding: 1, norm: none}\n    - residual: {project: true, layers: [{conv: {out: 32, "
+       "stride: 2, padding: 1}}]}\n"
+       "    - residual: {project: true, layers: [{conv: {out: 40, kernel: 1}}, {maxpool: 2}]}\n    - gap\n    - "
+       "linear: {out: 10, bias: false}\n",
        "  norm: layer\n"},
       {"    - conv: {out: 8, kernel: 7, padding: 3, block: [conv, norm, leaky_relu]}\n    - dropout: 0.2\n    - elu\n"
-       "    - norm: {type: group, groups: 2}\n    - conv: {out: 8, kernel: 4, stride: 3}\n    - tanh\n    - silu\n    - gelu\n"
-       "    - maxpool: {kernel: 3, stride: 1, padding: 1}\n    - linear: 32\n    - relu\n    - dropout: {p: 0.5}\n    - linear: 10\n",
+       "    - norm: {type: group, groups: 2}\n    - conv: {out: 8, kernel: 4, stride: 3}\n    - tanh\n    - silu\n    "
+       "- gelu\n"
+       "    - maxpool: {kernel: 3, stride: 1, padding: 1}\n    - linear: 32\n    - relu\n    - dropout: {p: 0.5}\n    "
+       "- linear: 10\n",
        "  norm: none\n  block: [conv, gelu]\n"},
-      {"    - conv: {out: 6, kernel: 2, stride: 2, groups: 3}\n    - norm\n    - conv: {out: 10, kernel: 16, block: false}\n",
+      {"    - conv: {out: 6, kernel: 2, stride: 2, groups: 3}\n    - norm\n    - conv: {out: 10, kernel: 16, block: "
+       "false}\n",
        "  input: [3, 32, 32]\n  groups: 2\n"},
       {"    - conv: {out: 4, kernel: 3}\n    - gap\n    - linear: 5\n", "  input: [1, 9, 7]\n  classes: 5\n"},
       {"    - conv: {out: 8, padding: 1, standardize: true, bias: true}\n    - maxpool: 2\n"
@@ -137,7 +143,8 @@ TEST_CASE("planned parameters and shapes equal the built module's, over hand-pic
        "    - gmp\n    - linear: {out: 10, bias: false}\n",
        "  norm: group\n  groups: 2\n"},
       {"    - conv: {out: 8, padding: 1}\n    - concat:\n        - branch: [{conv: {out: 4, kernel: 1}}]\n"
-       "        - branch:\n            - conv: {out: 6, kernel: 1}\n            - conv: {out: 10, kernel: 3, padding: 1}\n"
+       "        - branch:\n            - conv: {out: 6, kernel: 1}\n            - conv: {out: 10, kernel: 3, padding: "
+       "1}\n"
        "        - branch: [{maxpool: {kernel: 3, stride: 1, padding: 1}}]\n    - se: {reduction: 4}\n"
        "    - branch: [{conv: {out: 12, kernel: 3, stride: 2}}, se]\n    - gap\n    - linear: 10\n",
        "  norm: batch\n"},
@@ -166,22 +173,23 @@ TEST_CASE("planned parameters and shapes equal the built module's, over 60 rando
                   ", dilation: " + std::to_string(pick(1, 2)) + ", groups: " + std::to_string(pick(1, 2)) +
                   ", bias: " + (pick(0, 1) ? "true" : "false") + ", norm: " + norms[pick(0, 3)] + "}\n";
       } else if (kind == 3) {
-        layers += std::string("    - ") + (pick(0, 1) ? "maxpool" : "avgpool") + ": {kernel: " +
-                  std::to_string(pick(2, 3)) + ", padding: 1}\n";
+        layers += std::string("    - ") + (pick(0, 1) ? "maxpool" : "avgpool") +
+                  ": {kernel: " + std::to_string(pick(2, 3)) + ", padding: 1}\n";
       } else if (kind == 4) {
         layers += std::string("    - ") + acts[pick(0, 5)] + "\n    - dropout: 0.1\n";
       } else if (kind == 5) {
         layers += "    - residual: {project: " + std::string(pick(0, 1) ? "true" : "false") +
-                  ", layers: [{conv: {out: " + std::to_string(out) + ", padding: 1, stride: " +
-                  std::to_string(pick(1, 2)) + "}}]}\n";
+                  ", layers: [{conv: {out: " + std::to_string(out) +
+                  ", padding: 1, stride: " + std::to_string(pick(1, 2)) + "}}]}\n";
       } else if (kind == 6) {
         layers += "    - norm: {type: " + std::string(norms[pick(0, 3)]) + ", groups: 1}\n";
       } else if (kind == 8) {
         layers += "    - se: " + std::to_string(pick(1, 8)) + "\n";
       } else if (kind == 9) {  // branches that keep the size: 1x1, 3x3 padded, a pool with stride 1
-        layers += "    - concat:\n        - branch: [{conv: {out: " + std::to_string(out) + ", kernel: 1}}]\n"
-                  "        - branch: [{conv: {out: " + std::to_string(2 * pick(1, 4)) + ", padding: 1}}" +
-                  (pick(0, 1) ? ", se" : "") + "]\n" +
+        layers += "    - concat:\n        - branch: [{conv: {out: " + std::to_string(out) +
+                  ", kernel: 1}}]\n"
+                  "        - branch: [{conv: {out: " +
+                  std::to_string(2 * pick(1, 4)) + ", padding: 1}}" + (pick(0, 1) ? ", se" : "") + "]\n" +
                   (pick(0, 1) ? "        - branch: [{avgpool: {kernel: 3, stride: 1, padding: 1}}]\n" : "");
       } else {
         layers += "    - residual:\n        - relu\n";
@@ -202,7 +210,9 @@ TEST_CASE("planned parameters and shapes equal the built module's, over 60 rando
   CHECK(built == 60);
 }
 
-TEST_CASE("concat names both branches when their sizes differ and refuses an item that is not a branch, se counts its gates") {
+TEST_CASE(
+    "concat names both branches when their sizes differ and refuses an item that is not a branch, se counts its "
+    "gates") {
   auto plan_error = [](const std::string& layers) {
     try {
       plan_model(model_of(layers).model);
@@ -212,19 +222,23 @@ TEST_CASE("concat names both branches when their sizes differ and refuses an ite
     return std::string("(no error)");
   };
   const std::string mismatch = plan_error(
-      "    - concat:\n        - branch: [{conv: {out: 4, kernel: 1}}]\n        - branch: [{conv: {out: 4, kernel: 3}}]\n"
+      "    - concat:\n        - branch: [{conv: {out: 4, kernel: 1}}]\n        - branch: [{conv: {out: 4, kernel: "
+      "3}}]\n"
       "    - gap\n    - linear: 10\n");
   CHECK(mismatch.find("t.yaml:4:7: key 'model.layers.0.concat': the branches must agree in height and width to be "
                       "joined on channels: model.layers.0.concat.layers.0.branch gives [-1, 4, 32, 32] but "
                       "model.layers.0.concat.layers.1.branch gives [-1, 4, 30, 30]") != std::string::npos);
-  const std::string not_branch = plan_error("    - concat: [{conv: {out: 4, kernel: 1}}, {conv: {out: 4, kernel: 1}}]\n"
-                                            "    - gap\n    - linear: 10\n");
-  CHECK(not_branch.find("each item of concat is a branch (- branch: [layers...]), but model.layers.0.concat.layers.0.conv "
-                        "is a conv") != std::string::npos);
+  const std::string not_branch = plan_error(
+      "    - concat: [{conv: {out: 4, kernel: 1}}, {conv: {out: 4, kernel: 1}}]\n"
+      "    - gap\n    - linear: 10\n");
+  CHECK(not_branch.find(
+            "each item of concat is a branch (- branch: [layers...]), but model.layers.0.concat.layers.0.conv "
+            "is a conv") != std::string::npos);
   CHECK(plan_error("    - concat: [{branch: [relu]}]\n    - gap\n    - linear: 10\n").find("at least two branches") !=
         std::string::npos);
   // se on 16 channels with reduction 4: 16·4 + 4 + 4·16 + 16 parameters, the shape unchanged
-  const ModelPlan plan = plan_model(model_of("    - conv: {out: 16, block: false}\n    - se: 4\n    - gap\n    - linear: 10\n").model);
+  const ModelPlan plan =
+      plan_model(model_of("    - conv: {out: 16, block: false}\n    - se: 4\n    - gap\n    - linear: 10\n").model);
   REQUIRE(plan.rows.size() >= 2);
   CHECK(plan.rows[1].type_name == "SqueezeExcite");
   CHECK(plan.rows[1].params == 16 * 4 + 4 + 4 * 16 + 16);
@@ -261,10 +275,10 @@ TEST_CASE("BatchNorm running statistics are buffers, not trainable parameters") 
 }
 
 TEST_CASE("conv standardize: true convolves with each output channel's weights at mean 0, variance 1") {
-  const ExperimentSpec spec =
-      model_of("    - conv: {out: 6, kernel: 3, padding: 2, stride: 2, dilation: 2, groups: 3, bias: true, "
-               "standardize: true, block: false}\n    - gap\n    - linear: 10\n",
-               "  input: [3, 9, 9]\n");
+  const ExperimentSpec spec = model_of(
+      "    - conv: {out: 6, kernel: 3, padding: 2, stride: 2, dilation: 2, groups: 3, bias: true, "
+      "standardize: true, block: false}\n    - gap\n    - linear: 10\n",
+      "  input: [3, 9, 9]\n");
   CHECK(plan_model(spec.model).rows.at(0).params == 6 * 1 * 9 + 6);  // same parameters as a plain Conv2d
   torch::manual_seed(3);  // LibTorch seeds its generator differently in every process
   BuiltModel built = build_model(spec.model);
@@ -316,10 +330,9 @@ struct NormResult {
 };
 
 /// Output and gradients of a norm for a fixed upstream gradient, in double.
-NormResult norm_with_grads(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
-                                                             const torch::Tensor&)>& norm,
-                           const torch::Tensor& x, const torch::Tensor& upstream, torch::ScalarType type,
-                           at::MemoryFormat format) {
+NormResult norm_with_grads(
+    const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>& norm,
+    const torch::Tensor& x, const torch::Tensor& upstream, torch::ScalarType type, at::MemoryFormat format) {
   const int64_t C = x.size(1);
   torch::Tensor in = x.to(type).contiguous(format).detach().requires_grad_();
   torch::Tensor w = torch::linspace(0.5, 1.5, C, torch::TensorOptions().dtype(type)).requires_grad_();
@@ -335,7 +348,8 @@ double relative_error(const torch::Tensor& a, const torch::Tensor& reference) {
 
 }  // namespace
 
-TEST_CASE("channels-last norm kernels match a float64 reference, output and every gradient, with and without a fused ReLU") {
+TEST_CASE(
+    "channels-last norm kernels match a float64 reference, output and every gradient, with and without a fused ReLU") {
   torch::manual_seed(3);
   const auto CL = at::MemoryFormat::ChannelsLast, NCHW = at::MemoryFormat::Contiguous;
   using Shape4 = std::vector<int64_t>;
@@ -344,12 +358,12 @@ TEST_CASE("channels-last norm kernels match a float64 reference, output and ever
     // its spread (where float sums lose digits). The last shape gets a global
     // pool's gradient, constant over H and W.
     const torch::Tensor z = torch::randn(shape, torch::kDouble) * 3 + 0.5;
-    const torch::Tensor upstream = shape[0] == 64
-                                       ? torch::randn({shape[0], shape[1], 1, 1}, torch::kDouble).expand(shape).contiguous()
-                                       : torch::randn(shape, torch::kDouble);
+    const torch::Tensor upstream =
+        shape[0] == 64 ? torch::randn({shape[0], shape[1], 1, 1}, torch::kDouble).expand(shape).contiguous()
+                       : torch::randn(shape, torch::kDouble);
     const int64_t C = shape[1];
     for (bool relu : {false, true}) {
-      const torch::Tensor x = relu ? z : z.relu();  // with relu the kernel applies it itself
+      const torch::Tensor x = relu ? z : z.relu();                   // with relu the kernel applies it itself
       for (int64_t groups : {int64_t{0}, int64_t{1}, int64_t{4}}) {  // 0: batch norm
         CAPTURE(groups);
         CAPTURE(relu);
@@ -425,8 +439,7 @@ TEST_CASE("the norm kernels' AVX-512, AVX2 and baseline copies agree within floa
       }
     }
   const std::string unknown = test_util::error_of<ConfigError>([] { set_norm_kernel_isa("avx3"); });
-  CHECK(unknown.find("avx3: no such copy of the norm kernels; this CPU runs: " + join(isas)) !=
-        std::string::npos);
+  CHECK(unknown.find("avx3: no such copy of the norm kernels; this CPU runs: " + join(isas)) != std::string::npos);
 }
 
 TEST_CASE("a ReLU before a norm runs fused in channels-last, with the same result as unfused") {
@@ -453,8 +466,10 @@ TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, va
   torch::nn::BatchNorm2d stock(8);
   const auto names = [](const torch::nn::Module& m) {
     std::vector<std::string> all;
-    for (const auto& p : m.named_parameters()) all.push_back("param " + p.key() + " " + std::to_string(p.value().sum().item<double>()));
-    for (const auto& b : m.named_buffers()) all.push_back("buffer " + b.key() + " " + std::to_string(b.value().sum().item<double>()));
+    for (const auto& p : m.named_parameters())
+      all.push_back("param " + p.key() + " " + std::to_string(p.value().sum().item<double>()));
+    for (const auto& b : m.named_buffers())
+      all.push_back("buffer " + b.key() + " " + std::to_string(b.value().sum().item<double>()));
     return all;
   };
   CHECK(names(*ours) == names(*stock));
@@ -471,16 +486,19 @@ TEST_CASE("the norm modules are torch::nn's: same parameter and buffer names, va
   CHECK(torch::allclose(ours_group(x.contiguous(at::MemoryFormat::ChannelsLast)), stock_group(x), 1e-5, 1e-6));
 }
 
-TEST_CASE("a norm and an activation added as one file (tests/layers/test_only_layers.cpp) are valid everywhere their kind is named") {
+TEST_CASE(
+    "a norm and an activation added as one file (tests/layers/test_only_layers.cpp) are valid everywhere their kind is "
+    "named") {
   // model.norm, model.block, a conv's norm, a norm layer's type, a layer of its own, and a conv's own block
-  const ExperimentSpec spec = model_of("    - conv: {out: 8, padding: 1}\n"
-                                       "    - conv: {out: 8, padding: 1, norm: batch}\n"
-                                       "    - conv: {out: 8, padding: 1, norm: test_scale, block: [conv, norm, test_softsign]}\n"
-                                       "    - norm: {type: test_scale}\n"
-                                       "    - test_softsign\n"
-                                       "    - gap\n"
-                                       "    - linear: 10\n",
-                                       "  norm: test_scale\n  block: [conv, test_softsign, norm]\n");
+  const ExperimentSpec spec = model_of(
+      "    - conv: {out: 8, padding: 1}\n"
+      "    - conv: {out: 8, padding: 1, norm: batch}\n"
+      "    - conv: {out: 8, padding: 1, norm: test_scale, block: [conv, norm, test_softsign]}\n"
+      "    - norm: {type: test_scale}\n"
+      "    - test_softsign\n"
+      "    - gap\n"
+      "    - linear: 10\n",
+      "  norm: test_scale\n  block: [conv, test_softsign, norm]\n");
   std::vector<std::string> rows;
   const BuiltModel built = build_model(spec.model);
   for (const auto& row : built.plan.rows) rows.push_back(row.type_name);
@@ -491,7 +509,8 @@ TEST_CASE("a norm and an activation added as one file (tests/layers/test_only_la
   // The registry is where a wrong name's error finds the valid ones.
   const std::string error = test_util::error_of<ConfigError>([] { model_of("    - norm: {type: test_scal}\n"); });
   CHECK(error.find("did you mean 'test_scale'?") != std::string::npos);
-  const std::string block_error = test_util::error_of<ConfigError>([] { model_of("    - conv: {out: 8}\n", "  block: [conv, softsign]\n"); });
+  const std::string block_error =
+      test_util::error_of<ConfigError>([] { model_of("    - conv: {out: 8}\n", "  block: [conv, softsign]\n"); });
   CHECK(block_error.find("test_softsign") != std::string::npos);
 }
 
@@ -505,7 +524,8 @@ model:
     - gap
     - linear: 10
 train: {epochs: 1}
-)", "w.yaml");
+)",
+                                               "w.yaml");
   const BuiltModel built = build_model(spec.model);  // the module's counts agree with the plan, trainable and all
   const std::string summary = format_summary(built.plan);
   CHECK(summary.find("Total params: 2,146\nTrainable params: 1,858\nNon-trainable params: 288\n") != std::string::npos);
@@ -513,8 +533,11 @@ train: {epochs: 1}
   BudgetSpec budget;
   budget.max_params = 2000;  // 1,858 trainable would fit; all 2,146 do not
   CHECK_THROWS_AS(check_param_budget(built.plan, budget), BudgetError);
-  CHECK_THROWS_WITH_AS(parse_experiment("name: w\nmodel:\n  layers:\n    - conv: {out: 8}\n    - whiten\n    - gap\n"
-                                        "    - linear: 10\ntrain: {epochs: 1}\n", "w.yaml"),
-                       "w.yaml:5:7: key 'model.layers.1.whiten': whiten must be the model's first layer: its filters come "
-                       "from the training images' patches", ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parse_experiment("name: w\nmodel:\n  layers:\n    - conv: {out: 8}\n    - whiten\n    - gap\n"
+                       "    - linear: 10\ntrain: {epochs: 1}\n",
+                       "w.yaml"),
+      "w.yaml:5:7: key 'model.layers.1.whiten': whiten must be the model's first layer: its filters come "
+      "from the training images' patches",
+      ConfigError);
 }

@@ -10,10 +10,10 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "image_io.h"
 #include "runner/report/search_view.h"
 #include "runner/store/store.h"
 #include "runner_version.h"  // RUNNER_PNG
-#include "image_io.h"
 #include "test_util.h"
 
 using namespace runner;
@@ -42,7 +42,8 @@ void fill_db(const std::string& path, int finished_runs) {
     const int64_t id = store.begin_run(r, "/tmp");
     for (int64_t e = 1; e <= 20; ++e) {
       const double t = static_cast<double>(e) / 20.0;
-      store.record_epoch(id, {e, 1.6 - t + 0.01 * i, 40 + 45 * t, 1.5 - 0.7 * t, 45 + 30 * t - 0.1 * i, 0.1, 20, {}, {}});
+      store.record_epoch(id,
+                         {e, 1.6 - t + 0.01 * i, 40 + 45 * t, 1.5 - 0.7 * t, 45 + 30 * t - 0.1 * i, 0.1, 20, {}, {}});
     }
     if (i == finished_runs) break;  // the last one stays running
     TestResults res;
@@ -53,7 +54,8 @@ void fill_db(const std::string& path, int finished_runs) {
       res.confusion.push_back(std::vector<int64_t>(10, 30));
       res.confusion.back()[static_cast<size_t>(k)] = 700 + k;
     }
-    for (int64_t m = 0; m < 40; ++m) res.misclassified.emplace_back(m * 7, (m + 1) % 10), res.true_labels.push_back(m % 10);
+    for (int64_t m = 0; m < 40; ++m)
+      res.misclassified.emplace_back(m * 7, (m + 1) % 10), res.true_labels.push_back(m % 10);
     store.end_run(id, RunStatus::Finished, "", &res);
   }
 }
@@ -67,12 +69,13 @@ TEST_CASE("runner report writes one self-contained HTML file with the database's
   REQUIRE(run.exit_code == 0);
   const std::string html = test_util::read_file(tmp / "out/report.html");
   CHECK(html.find("<table id=\"comparison\">") != std::string::npos);
-  CHECK(html.find("<div class=\"charts\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\"") != std::string::npos);
+  CHECK(html.find("<div class=\"charts\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\"") !=
+        std::string::npos);
   CHECK(html.find("<polyline") != std::string::npos);
   CHECK(html.find("class=\"confusion\"") != std::string::npos);
   CHECK(html.find("class=\"misclassified\"") != std::string::npos);
   CHECK(html.find("data:image/png;base64,iVBORw0KGgo") != std::string::npos);  // PNG tiles inline
-  CHECK(html.find("Total params: 39,056") != std::string::npos);            // each run's summary
+  CHECK(html.find("Total params: 39,056") != std::string::npos);               // each run's summary
   CHECK(html.find("<span class=\"status running\">running</span>") != std::string::npos);
   CHECK(html.find("<span class=\"status finished\">finished</span>") != std::string::npos);
   // a finished run's page says how to take its network out of the tool; a running one's does not
@@ -89,12 +92,13 @@ namespace {
 /// promoted to rung 1, where sample 2 wins (70 against 65); ranked on test_acc, which must be labelled.
 void fill_search(const std::string& path) {
   Store store(path);
-  store.record_search({"s", "sobol", "test_acc", 2, "[1, 2]",
-                       R"([{"key": "train.optimizer.lr", "kind": "log_uniform"}, {"key": "model.norm", "kind": "choice"}])",
-                       "s.yaml"});
+  store.record_search(
+      {"s", "sobol", "test_acc", 2, "[1, 2]",
+       R"([{"key": "train.optimizer.lr", "kind": "log_uniform"}, {"key": "model.norm", "kind": "choice"}])", "s.yaml"});
   auto add = [&](int sample, int rung, const std::string& lr, const std::string& norm, double test_acc) {
     const std::string key = "sample=" + std::to_string(sample) + " train.optimizer.lr=" + lr + " model.norm=" + norm +
-                            " data.limit={train: 500, test: 100} seed=1" + (rung ? " rung=" + std::to_string(rung) : "");
+                            " data.limit={train: 500, test: 100} seed=1" +
+                            (rung ? " rung=" + std::to_string(rung) : "");
     RunRecord r;
     r.name = "s-" + std::to_string(sample) + "-r" + std::to_string(rung);
     r.config_yaml = "x", r.config_json = "{}", r.config_hash = "h" + std::to_string(sample * 10 + rung), r.sweep = "s";
@@ -139,7 +143,8 @@ TEST_CASE("a search's view from the database: rungs, promotions, the winner, cho
   // through the CLI: compare --sweep shows the search; --by compares its runs as runs
   const auto compare = run_runner("compare --sweep s --db " + tmp / "s.db");
   CHECK(compare.output.find("rung 1: 2 points x 2 epochs, 2 ended") != std::string::npos);
-  CHECK(run_runner("compare --sweep s --by model.norm --db " + tmp / "s.db").output.find("rung 0") == std::string::npos);
+  CHECK(run_runner("compare --sweep s --by model.norm --db " + tmp / "s.db").output.find("rung 0") ==
+        std::string::npos);
   // the report: one scatter per key, a circle per point with a metric, the winner ringed
   REQUIRE(run_runner("report --sweep s --db " + tmp / "s.db" + " --out " + tmp / "s.html").exit_code == 0);
   const std::string html = test_util::read_file(tmp / "s.html");
@@ -177,7 +182,9 @@ TEST_CASE("runner plot writes PNG pictures" * doctest::skip(!RUNNER_PNG)) {
   for (const char* what : {"curves", "misclassified", "confusion"}) {
     CAPTURE(what);
     const std::string png = tmp / (std::string(what) + ".png");
-    REQUIRE(run_runner(std::string("plot 1 2 3 --what ") + what + " --out " + png + " --db " + tmp / "r.db").exit_code == 0);
+    REQUIRE(
+        run_runner(std::string("plot 1 2 3 --what ") + what + " --out " + png + " --db " + tmp / "r.db").exit_code ==
+        0);
     const test_util::Rgb image = test_util::read_png(png);
     REQUIRE(!image.pixels.empty());
     const int w = image.width, h = image.height;
@@ -247,7 +254,8 @@ TEST_CASE("the report renders in headless Chromium: values in the DOM, pictures 
   CHECK(dom.find("Uncaught") == std::string::npos);
 
   const std::string shot = tmp / "shot.png";
-  const std::string log = test_util::chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
+  const std::string log =
+      test_util::chromium("--window-size=1280,1800 --screenshot=" + shot + " " + url, tmp / "profile2");
   CHECK(log.find(":CONSOLE(") == std::string::npos);
   const test_util::Rgb image = test_util::read_png(shot);
   REQUIRE(!image.pixels.empty());

@@ -9,10 +9,10 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
-#include "runner/report/compare.h"
+#include "runner/base/errors.h"
 #include "runner/config/config.h"
 #include "runner/config/spec_json.h"
-#include "runner/base/errors.h"
+#include "runner/report/compare.h"
 #include "runner/store/store.h"
 #include "test_util.h"
 
@@ -43,8 +43,8 @@ TEST_CASE("a new database gets the current schema version with its tables and vi
   SQLite::Database db(tmp / "sub/dir/results.db");
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
-  for (const char* name : {"runs", "epochs", "class_results", "confusion", "misclassified", "run_summary",
-                           "norm_comparison"})
+  for (const char* name :
+       {"runs", "epochs", "class_results", "confusion", "misclassified", "run_summary", "norm_comparison"})
     CHECK(db.execAndGet(std::string("SELECT count(*) FROM sqlite_master WHERE name = '") + name + "'").getInt() == 1);
   { Store again(tmp / "sub/dir/results.db"); }  // reopening migrates nothing and keeps the version
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == kSchemaVersion);
@@ -106,8 +106,8 @@ TEST_CASE("every run status has one spelling, which the database's CHECK accepts
   CHECK_FALSE(parse_status("Finished").has_value());
   test_util::TempDir tmp;
   Store store(tmp / "r.db");
-  for (RunStatus status : {RunStatus::Running, RunStatus::Finished, RunStatus::Diverged, RunStatus::Failed,
-                           RunStatus::Interrupted}) {
+  for (RunStatus status :
+       {RunStatus::Running, RunStatus::Finished, RunStatus::Diverged, RunStatus::Failed, RunStatus::Interrupted}) {
     const int64_t id = store.begin_run(record("batch", 1), tmp / "ckpt");
     store.end_run(id, status, "");
     CHECK(store.run(id).status == status);
@@ -258,8 +258,8 @@ TEST_CASE("compare never averages different experiments: each row is one config,
   }
   SUBCASE("another network: an experiment column named by sweep, and a note saying which keys differ") {
     for (int seed : {1, 2, 3})
-      runs.push_back(finished_run(++id, "experiments/best/bn.yaml", {"train.seed=" + std::to_string(seed)}, 82,
-                                  "best-seeds"));
+      runs.push_back(
+          finished_run(++id, "experiments/best/bn.yaml", {"train.seed=" + std::to_string(seed)}, 82, "best-seeds"));
     options.format = "table";
     const std::string table = compare_runs(runs, options);
     CAPTURE(table);
@@ -288,7 +288,8 @@ TEST_CASE("Welch's t-test p-values match reference values") {
   CHECK(std::isnan(welch_p_value({2, 2}, {3, 3})));  // no spread: no test
 }
 
-TEST_CASE("compare --by and --where a block's parameter: its value as written, one row per value, no experiment column") {
+TEST_CASE(
+    "compare --by and --where a block's parameter: its value as written, one row per value, no experiment column") {
   // experiments/ablation/techniques.yaml chooses its first layer by a block parameter, which the
   // recorded (expanded) config does not have: the two stems are two networks, told apart by that key.
   std::vector<RunRow> runs;
@@ -296,9 +297,10 @@ TEST_CASE("compare --by and --where a block's parameter: its value as written, o
   for (const char* stem : {"conv_stem", "whiten_stem"})
     for (int seed : {1, 2}) {
       ++id;
-      runs.push_back(finished_run(id, "experiments/ablation/techniques.yaml",
-                                  {"model.blocks.net.params.stem=" + std::string(stem), "train.seed=" + std::to_string(seed)},
-                                  80.0 + static_cast<double>(id), "ablation"));
+      runs.push_back(
+          finished_run(id, "experiments/ablation/techniques.yaml",
+                       {"model.blocks.net.params.stem=" + std::string(stem), "train.seed=" + std::to_string(seed)},
+                       80.0 + static_cast<double>(id), "ablation"));
     }
   CompareOptions options;
   options.format = "json";
@@ -413,7 +415,8 @@ TEST_CASE("merge copies runs with their epochs and results once, however often i
   CHECK(db.execAndGet("SELECT count(*) FROM epochs").getInt() == 4);
   CHECK(db.execAndGet("SELECT count(*) FROM misclassified").getInt() == 4);
   CHECK(db.execAndGet("SELECT count(DISTINCT run_id) FROM class_results").getInt() == 4);
-  CHECK(db.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'finished' AND run_id IS NOT NULL").getInt() == 4);
+  CHECK(db.execAndGet("SELECT count(*) FROM sweep_points WHERE status = 'finished' AND run_id IS NOT NULL").getInt() ==
+        4);
   CHECK(store_error([&] { merged.merge_from(tmp / "missing.db"); }).find("no such database") != std::string::npos);
 }
 
@@ -429,13 +432,14 @@ TEST_CASE("norm_comparison groups one experiment per row, in databases migrated 
       // Two networks with BatchNorm (lr 0.1 and 0.2), two seeds each, and one GroupNorm run;
       // the seeds also differ in name, data copy and threads, which do not make another experiment.
       auto insert = [&](const std::string& norm, double lr, int seed, int64_t params, double acc) {
-        const std::string json = R"({"data": {"root": "/d)" + std::to_string(seed) + R"("}, "model": {"norm": ")" + norm +
-                                 R"("}, "name": "n)" + std::to_string(seed) + R"(", "train": {"optimizer": {"lr": )" +
-                                 std::to_string(lr) + R"(}, "seed": )" + std::to_string(seed) + R"(, "threads": )" +
-                                 std::to_string(seed) + "}}";
-        SQLite::Statement q(old, "INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, "
-                                 "final_test_acc, params, seed, epochs_done) VALUES ('r', 'x', ?, 'h', 'now', "
-                                 "'finished', ?, ?, ?, 20)");
+        const std::string json = R"({"data": {"root": "/d)" + std::to_string(seed) + R"("}, "model": {"norm": ")" +
+                                 norm + R"("}, "name": "n)" + std::to_string(seed) +
+                                 R"(", "train": {"optimizer": {"lr": )" + std::to_string(lr) + R"(}, "seed": )" +
+                                 std::to_string(seed) + R"(, "threads": )" + std::to_string(seed) + "}}";
+        SQLite::Statement q(old,
+                            "INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, "
+                            "final_test_acc, params, seed, epochs_done) VALUES ('r', 'x', ?, 'h', 'now', "
+                            "'finished', ?, ?, ?, 20)");
         q.bind(1, json), q.bind(2, acc), q.bind(3, params), q.bind(4, seed);
         q.exec();
       };
@@ -460,10 +464,11 @@ TEST_CASE("a version 1 database is migrated to the current version in place, kee
   {  // a real version 1 database with one finished run
     SQLite::Database v1(tmp / "v1.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     v1.exec(schema_step(1));
-    v1.exec("INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, final_test_acc) "
-            "VALUES ('old', 'x', '{\"model\": {\"norm\": \"batch\"}}', 'h', 'now', 'finished', 71.5);"
-            "INSERT INTO epochs VALUES (1, 1, 1.0, 50, 1.1, 71.5, 0.1, 2.0);"
-            "PRAGMA user_version = 1");
+    v1.exec(
+        "INSERT INTO runs (name, config_yaml, config_json, config_hash, started_at, status, final_test_acc) "
+        "VALUES ('old', 'x', '{\"model\": {\"norm\": \"batch\"}}', 'h', 'now', 'finished', 71.5);"
+        "INSERT INTO epochs VALUES (1, 1, 1.0, 50, 1.1, 71.5, 0.1, 2.0);"
+        "PRAGMA user_version = 1");
   }
   Store store(tmp / "v1.db");
   SQLite::Database db(tmp / "v1.db");

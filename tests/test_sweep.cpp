@@ -40,7 +40,8 @@ TEST_CASE("halving: promotions rank by metric, ties and missing metrics by point
 }
 
 TEST_CASE("halving: a point at a rung has its own key and name, the rung's epochs and a scaled step schedule") {
-  GridPoint p{2, *PointKey::parse("model.norm=batch seed=1"), {"model.norm=batch", "name=bn-s1", "train.seed=1"}, "bn-s1"};
+  GridPoint p{
+      2, *PointKey::parse("model.norm=batch seed=1"), {"model.norm=batch", "name=bn-s1", "train.seed=1"}, "bn-s1"};
   ExperimentSpec base;
   base.train.epochs = 20;
   base.train.schedule.type = "onecycle";

@@ -3,17 +3,17 @@
 
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include <torch/version.h>
 
 #include "layers/norm_kernels.h"
+#include "runner/base/errors.h"
 #include "runner/config/config.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"
-#include "runner/base/errors.h"
 #include "runner/train/fetch.h"
 #include "runner/train/trainer.h"
 #include "runner_version.h"  // RUNNER_FETCH
@@ -65,7 +65,9 @@ std::string data_error(const std::function<void()>& f) { return test_util::error
 
 }  // namespace
 
-TEST_CASE("the convolutions a run computes with are right: on the shapes Debian 13's oneDNN got wrong, after the check of the best network") {
+TEST_CASE(
+    "the convolutions a run computes with are right: on the shapes Debian 13's oneDNN got wrong, after the check of "
+    "the best network") {
   const runner::ExperimentSpec spec = runner::load_experiment(test_util::source_path("experiments/best/bn.yaml"));
   torch::manual_seed(7);
   const torch::Tensor expected_draw = torch::rand({8});
@@ -79,8 +81,8 @@ TEST_CASE("the convolutions a run computes with are right: on the shapes Debian 
     int64_t in, out, kernel, size;
     bool channels_last;
   };
-  for (const Case c : {Case{24, 24, 3, 15, false}, Case{44, 44, 1, 7, true}, Case{44, 56, 3, 7, false},
-                       Case{24, 44, 3, 15, true}}) {
+  for (const Case c :
+       {Case{24, 24, 3, 15, false}, Case{44, 44, 1, 7, true}, Case{44, 56, 3, 7, false}, Case{24, 44, 3, 15, true}}) {
     torch::Tensor x = torch::randn({64, c.in, c.size, c.size});
     torch::Tensor w = torch::randn({c.out, c.in, c.kernel, c.kernel}) / std::sqrt(double(c.in * c.kernel * c.kernel));
     const auto pad = c.kernel / 2;
@@ -215,7 +217,8 @@ TEST_CASE("schedules: onecycle follows PyTorch's OneCycleLR, step and cosine dec
   CHECK(learning_rate_at(t, 0, steps) == doctest::Approx(0.1 / 25));
   CHECK(learning_rate_at(t, 199, steps) == doctest::Approx(0.1));
   CHECK(learning_rate_at(t, 999, steps) == doctest::Approx(0.1 / 25 / 1e4));
-  CHECK(learning_rate_at(t, 99, steps) == doctest::Approx(0.1 / 25 + (0.1 - 0.1 / 25) * (1 - std::cos(M_PI * 99 / 199)) / 2));
+  CHECK(learning_rate_at(t, 99, steps) ==
+        doctest::Approx(0.1 / 25 + (0.1 - 0.1 / 25) * (1 - std::cos(M_PI * 99 / 199)) / 2));
   t.schedule.type = "step";
   t.schedule.step_size = 3;
   t.schedule.gamma = 0.5;
@@ -229,7 +232,8 @@ TEST_CASE("schedules: onecycle follows PyTorch's OneCycleLR, step and cosine dec
 }
 
 TEST_CASE("two epochs on 2,000 real images learn well above chance, with a full test report") {
-  const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip]", "train.eval.tta=flip"});
+  const ExperimentSpec spec =
+      small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip]", "train.eval.tta=flip"});
   const Dataset data = load_dataset(spec.data);
   test_util::TempDir tmp;
   const TrainResult result = train(spec, data, tmp / "ckpt.pt");
@@ -253,8 +257,9 @@ TEST_CASE("two epochs on 2,000 real images learn well above chance, with a full 
 }
 
 TEST_CASE("the same seed gives the same per-epoch metrics, another seed does not") {
-  const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip, {cutout: {size: 8}}]",
-                                        "data.limit.train=1000", "data.limit.test=200"});
+  const ExperimentSpec spec =
+      small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip, {cutout: {size: 8}}]",
+                "data.limit.train=1000", "data.limit.test=200"});
   const Dataset data = load_dataset(spec.data);
   test_util::TempDir tmp;
   const TrainResult a = train(spec, data, tmp / "a.pt");
@@ -271,8 +276,7 @@ TEST_CASE("the same seed gives the same per-epoch metrics, another seed does not
 TEST_CASE("a run stopped mid-epoch and resumed from its checkpoint ends with the uninterrupted metrics") {
   const ExperimentSpec spec = small_bn({"data.augment=[{random_crop: {padding: 4}}, horizontal_flip]",
                                         "model.layers.6.residual=[{conv: {out: 32, padding: 1}}, {dropout: 0.1}]",
-                                        "train.epochs=3",
-                                        "data.limit.train=1000", "data.limit.test=200"});
+                                        "train.epochs=3", "data.limit.train=1000", "data.limit.test=200"});
   const Dataset data = load_dataset(spec.data);
   test_util::TempDir tmp;
   const TrainResult whole = train(spec, data, tmp / "whole.pt");
@@ -333,8 +337,9 @@ TEST_CASE("a checkpoint written under LibTorch 1.13 resumes under 1.13, and is r
       message = e.what();
     }
     MESSAGE(message);
-    CHECK(message.find("cannot resume: the checkpoint was written by LibTorch 1.13 or older and this runner uses LibTorch " +
-                       std::string(TORCH_VERSION) + ", whose optimizer state format differs") != std::string::npos);
+    CHECK(message.find(
+              "cannot resume: the checkpoint was written by LibTorch 1.13 or older and this runner uses LibTorch " +
+              std::string(TORCH_VERSION) + ", whose optimizer state format differs") != std::string::npos);
     CHECK(message.find("start the run again") != std::string::npos);
   }
   // A checkpoint this LibTorch writes names it, and resumes.
@@ -367,9 +372,9 @@ TEST_CASE("train.layout: channels-last gradients are as close to a float64 refer
   // average pooling in place of max pooling brought every path to 6-9e-6.
   for (const char* norm : {"batch", "layer", "group"}) {
     CAPTURE(norm);
-    const ExperimentSpec spec = small_bn({"model.norm=" + std::string(norm), "data.limit.train=128",
-                                          "model.block=[conv, gelu, norm]", "model.layers.3=avgpool",
-                                          "model.layers.8=avgpool"});
+    const ExperimentSpec spec =
+        small_bn({"model.norm=" + std::string(norm), "data.limit.train=128", "model.block=[conv, gelu, norm]",
+                  "model.layers.3=avgpool", "model.layers.8=avgpool"});
     const Dataset data = load_dataset(spec.data);
     const torch::Tensor images = BatchTransform(spec.data, torch::kCPU).eval(data.train.images);
     // One training step's loss of `model` in `type` and a layout; the model stays for its gradients.
@@ -401,8 +406,8 @@ TEST_CASE("train.layout: channels-last gradients are as close to a float64 refer
       worst_nchw = std::max(worst_nchw, (nchw[i] - reference[i]).norm().item<double>() / scale);
       worst_fast = std::max(worst_fast, (fast[i] - reference[i]).norm().item<double>() / scale);
     }
-    MESSAGE(std::string(norm) << ": worst relative gradient error against float64, NCHW " << worst_nchw << ", channels-last "
-                 << worst_fast);
+    MESSAGE(std::string(norm) << ": worst relative gradient error against float64, NCHW " << worst_nchw
+                              << ", channels-last " << worst_fast);
     // NCHW float32 is 6-7e-6 from float64 here on every path measured; channels-last
     // must stay within twice that, far from the 5e-2 of LibTorch 1.13's own
     // channels-last BatchNorm.
@@ -454,8 +459,8 @@ TEST_CASE("train.layout: channels-last (the CPU default) gives NCHW's per-epoch 
 }
 
 TEST_CASE("a huge learning rate is detected as divergence at the step it happens") {
-  const ExperimentSpec spec = small_bn({"train.schedule.type=constant", "train.optimizer.lr=1e12",
-                                        "data.limit.train=1000", "data.limit.test=100"});
+  const ExperimentSpec spec = small_bn(
+      {"train.schedule.type=constant", "train.optimizer.lr=1e12", "data.limit.train=1000", "data.limit.test=100"});
   const Dataset data = load_dataset(spec.data);
   test_util::TempDir tmp;
   const TrainResult result = train(spec, data, tmp / "x.pt");
@@ -478,7 +483,8 @@ TEST_CASE("weight decay goes to conv and linear weights, not to biases or norm p
   CHECK(static_cast<const torch::optim::SGDOptions&>(plain.options()).weight_decay() == 0.0);
 }
 
-TEST_CASE("optimizer.param_groups: norm affines, biases and weights are told apart, each group gets its lr_scale and decay") {
+TEST_CASE(
+    "optimizer.param_groups: norm affines, biases and weights are told apart, each group gets its lr_scale and decay") {
   torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 4, 3)), BatchNorm2d(4), GroupNorm(2, 4),
                             torch::nn::Flatten(), torch::nn::Linear(4, 2));
   std::map<std::string, int> count;
@@ -501,7 +507,8 @@ TEST_CASE("optimizer.param_groups: norm affines, biases and weights are told apa
   }
 }
 
-TEST_CASE("optimizer.param_groups in a run: lr_scale 0 keeps the norm scales at 1, the defaults train as without groups") {
+TEST_CASE(
+    "optimizer.param_groups in a run: lr_scale 0 keeps the norm scales at 1, the defaults train as without groups") {
   test_util::TempDir tmp;
   const ExperimentSpec plain = small_bn({"data.limit.train=1000", "train.optimizer.weight_decay=5e-4"});
   const Dataset data = load_dataset(plain.data);
@@ -513,8 +520,9 @@ TEST_CASE("optimizer.param_groups in a run: lr_scale 0 keeps the norm scales at 
   const TrainResult same = train(four, data, tmp / "b.pt");
   for (size_t e = 0; e < 2; ++e) CHECK(same.epochs[e].train_loss == base.epochs[e].train_loss);
 
-  const ExperimentSpec frozen = small_bn({"data.limit.train=1000", "train.optimizer.weight_decay=5e-4",
-                                          "train.optimizer.param_groups={norm_scales: {lr_scale: 0}, norm_biases: {lr_scale: 4}}"});
+  const ExperimentSpec frozen =
+      small_bn({"data.limit.train=1000", "train.optimizer.weight_decay=5e-4",
+                "train.optimizer.param_groups={norm_scales: {lr_scale: 0}, norm_biases: {lr_scale: 4}}"});
   seed_everything(frozen.train.seed);
   BuiltModel built = build_model(frozen.model);
   Trainer trainer(frozen, built.net, data, torch::kCPU);
@@ -576,13 +584,16 @@ TEST_CASE("data fetch: downloads (file://), checks the MD5 and unpacks a .tar.gz
 
   const std::string wrong = data_error([&] { fetch_cifar10(tmp / "out2", "file://" + archive, std::string(32, '0')); });
   CHECK(wrong.find("MD5 is " + md5 + " but should be 00000000") != std::string::npos);
-  CHECK(data_error([&] { fetch_cifar10(tmp / "out3", "file://" + tmp / "missing.tar.gz", md5); })
-            .find("download of file://") != std::string::npos);
+  CHECK(data_error([&] {
+          fetch_cifar10(tmp / "out3", "file://" + tmp / "missing.tar.gz", md5);
+        }).find("download of file://") != std::string::npos);
 
   // An archive entry that climbs out of the target folder is refused.
   fs::create_directories(tmp.path / "evil" / "a");
   std::ofstream(tmp / "evil/x.txt") << "x";
-  REQUIRE(std::system(("tar -C " + (tmp / "evil/a") + " -P -czf " + (tmp / "evil.tar.gz") + " ../x.txt 2>/dev/null").c_str()) == 0);
+  REQUIRE(std::system(
+              ("tar -C " + (tmp / "evil/a") + " -P -czf " + (tmp / "evil.tar.gz") + " ../x.txt 2>/dev/null").c_str()) ==
+          0);
   CHECK(data_error([&] { unpack_tar_gz(tmp / "evil.tar.gz", tmp / "unpacked"); }).find("would unpack outside") !=
         std::string::npos);
 }
@@ -608,7 +619,8 @@ TEST_CASE("data.validation holds out a fixed set of training images, disjoint fr
         }).find("data.validation holds out 100 images but the training split has only 100") != std::string::npos);
 }
 
-TEST_CASE("validation is evaluated every epoch, EMA changes what is evaluated, not how it trains, and resumes exactly") {
+TEST_CASE(
+    "validation is evaluated every epoch, EMA changes what is evaluated, not how it trains, and resumes exactly") {
   test_util::TempDir tmp;
   const ExperimentSpec plain = small_bn({"data.validation=300", "train.epochs=3"});
   Dataset data = load_dataset(plain.data);
@@ -671,7 +683,9 @@ TEST_CASE("horizontal_flip: alternating mirrors each image on every other epoch,
   CHECK(!BatchTransform(DataSpec{}, torch::kCPU).alternates());
 }
 
-TEST_CASE("lookahead: every k steps the weights become their moving average, the decay ramps as a cube, the run ends on the average") {
+TEST_CASE(
+    "lookahead: every k steps the weights become their moving average, the decay ramps as a cube, the run ends on the "
+    "average") {
   TrainSpec t;
   t.lookahead_every = 5;
   t.lookahead_decay = 0.8;
@@ -834,7 +848,9 @@ TEST_CASE("flip_translate TTA weighs the image and its mirror 1/4 each and their
   CHECK(torch::allclose(got.sum(1), torch::ones({4}), 1e-5, 1e-6));
 }
 
-TEST_CASE("whiten: decorrelated unit-variance filters from the training patches, never trained, its bias trained for bias_epochs only") {
+TEST_CASE(
+    "whiten: decorrelated unit-variance filters from the training patches, never trained, its bias trained for "
+    "bias_epochs only") {
   ExperimentSpec spec = small_bn({"data.limit.train=600", "data.limit.test=100", "train.epochs=3", "data.augment=[]"});
   spec.model = parse_experiment(R"(name: w
 model:
@@ -845,7 +861,9 @@ model:
     - gap
     - linear: 10
 train: {epochs: 3}
-)", "w.yaml").model;
+)",
+                                "w.yaml")
+                   .model;
   const Dataset data = load_dataset(spec.data);
   seed_everything(1);
   BuiltModel built = build_model(spec.model);
@@ -897,7 +915,9 @@ train: {epochs: 3}
   CHECK(torch::equal(biases[2], biases[0]));
 }
 
-TEST_CASE("conv init: dirac passes the first min(in, out) channels through, the default is LibTorch's and leaves the hash alone") {
+TEST_CASE(
+    "conv init: dirac passes the first min(in, out) channels through, the default is LibTorch's and leaves the hash "
+    "alone") {
   const ExperimentSpec spec = parse_experiment(R"(name: d
 model:
   layers:
@@ -905,7 +925,8 @@ model:
     - gap
     - linear: 10
 train: {epochs: 1}
-)", "d.yaml");
+)",
+                                               "d.yaml");
   seed_everything(1);
   BuiltModel built = build_model(spec.model);
   const torch::Tensor x = torch::randn({2, 3, 8, 8});
@@ -914,6 +935,7 @@ train: {epochs: 1}
   CHECK(torch::allclose(y.narrow(1, 0, 3), x));
   CHECK(y.narrow(1, 3, 2).abs().sum().item<double>() > 0);  // the other filters keep the default init
   CHECK_THROWS_WITH_AS(parse_experiment("name: d\nmodel:\n  layers:\n    - conv: {out: 4, groups: 2, init: dirac}\n"
-                                         "    - gap\n    - linear: 10\ntrain: {epochs: 1}\n", "d.yaml"),
+                                        "    - gap\n    - linear: 10\ntrain: {epochs: 1}\n",
+                                        "d.yaml"),
                        doctest::Contains("init: dirac needs groups: 1"), ConfigError);
 }

@@ -5,8 +5,8 @@
 #include "runner_version.h"  // RUNNER_UI
 
 #if RUNNER_UI
-#include <httplib.h>
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
@@ -70,9 +70,10 @@ void fill(const std::string& path) {
 /// A real short training run writing `db`, in the background.
 test_util::Child training(const std::string& db, int epochs) {
   ::setenv("CIFAR10_ROOT", test_util::cifar_root().c_str(), 1);
-  return test_util::Child({"run", test_util::source_path("experiments/session8/bn.yaml"), "--set", "data.limit.train=2000",
-                           "--set", "data.limit.test=500", "--set", "train.epochs=" + std::to_string(epochs), "--set",
-                           "train.threads=1", "--set", "name=live", "--db", db});
+  return test_util::Child({"run", test_util::source_path("experiments/session8/bn.yaml"), "--set",
+                           "data.limit.train=2000", "--set", "data.limit.test=500", "--set",
+                           "train.epochs=" + std::to_string(epochs), "--set", "train.threads=1", "--set", "name=live",
+                           "--db", db});
 }
 
 int64_t epochs_done(const std::string& db) {
@@ -86,7 +87,8 @@ int64_t epochs_done(const std::string& db) {
 
 }  // namespace
 
-TEST_CASE("runner ui serves runs, a run, compare and a sweep read-only, and bad requests are 400 or 404, never a crash") {
+TEST_CASE(
+    "runner ui serves runs, a run, compare and a sweep read-only, and bad requests are 400 or 404, never a crash") {
   test_util::TempDir tmp;
   fill(tmp / "r.db");
   Ui ui(tmp / "r.db");
@@ -96,7 +98,7 @@ TEST_CASE("runner ui serves runs, a run, compare and a sweep read-only, and bad 
   CHECK(res->status == 200);
   CHECK(res->body.find("<tr data-run=\"1\">") != std::string::npos);
   CHECK(res->body.find("ui-group") != std::string::npos);
-  CHECK(res->body.find(">55.75<") != std::string::npos);  // the final test accuracy of run 1
+  CHECK(res->body.find(">55.75<") != std::string::npos);      // the final test accuracy of run 1
   CHECK(res->body.find("<script src") == std::string::npos);  // offline: nothing from elsewhere
   res = ui.get("/run/1");
   REQUIRE(res);
@@ -119,18 +121,18 @@ TEST_CASE("runner ui serves runs, a run, compare and a sweep read-only, and bad 
   CHECK(res->body.find("\"running\":0") != std::string::npos);
 
   // Request text never reaches SQL or the file system.
-  for (const auto& [path, status] : std::vector<std::pair<std::string, int>>{
-           {"/run/abc", 404},
-           {"/run/99999", 404},
-           {"/run/1%20OR%201=1", 404},
-           {"/../../etc/passwd", 404},
-           {"/run/..%2F..%2Fetc%2Fpasswd", 404},
-           {"/sweep/..", 404},
-           {"/sweep/a'%3B%20DROP%20TABLE%20runs", 400},
-           {"/compare?by=model.norm%27%3B%20DROP%20TABLE%20runs", 400},
-           {"/compare?where=nonsense", 400},
-           {"/compare?rank=sideways", 400},
-           {"/nowhere", 404}}) {
+  for (const auto& [path, status] :
+       std::vector<std::pair<std::string, int>>{{"/run/abc", 404},
+                                                {"/run/99999", 404},
+                                                {"/run/1%20OR%201=1", 404},
+                                                {"/../../etc/passwd", 404},
+                                                {"/run/..%2F..%2Fetc%2Fpasswd", 404},
+                                                {"/sweep/..", 404},
+                                                {"/sweep/a'%3B%20DROP%20TABLE%20runs", 400},
+                                                {"/compare?by=model.norm%27%3B%20DROP%20TABLE%20runs", 400},
+                                                {"/compare?where=nonsense", 400},
+                                                {"/compare?rank=sideways", 400},
+                                                {"/nowhere", 404}}) {
     CAPTURE(path);
     res = ui.get(path);
     REQUIRE(res);
@@ -158,7 +160,9 @@ TEST_CASE("the ui's sweep page shows a search: its rungs, promotions and the met
   CHECK(grid->body.find("18 points") != std::string::npos);
 }
 
-TEST_CASE("runner ui binds to 127.0.0.1 unless --host says otherwise, and then warns, and a port in use is exit 7 (outside the runner)") {
+TEST_CASE(
+    "runner ui binds to 127.0.0.1 unless --host says otherwise, and then warns, and a port in use is exit 7 (outside "
+    "the runner)") {
   test_util::TempDir tmp;
   fill(tmp / "r.db");
   Ui local(tmp / "r.db");
@@ -251,7 +255,8 @@ TEST_CASE("a run writing the database while runner ui is polled hard never waits
   CHECK(failed == 0);
 }
 
-TEST_CASE("in headless Chromium the runs page shows the database's values and updates itself as a real run records epochs") {
+TEST_CASE(
+    "in headless Chromium the runs page shows the database's values and updates itself as a real run records epochs") {
   if (!test_util::have_chromium()) {
     MESSAGE("SKIPPED: chromium is not installed and could not be installed (apt-get install chromium)");
     return;
@@ -266,7 +271,8 @@ TEST_CASE("in headless Chromium the runs page shows the database's values and up
   REQUIRE(ui.port > 0);
   // Virtual time runs the page's timers at once; each poll is a real request, so the page
   // polls for as long as ~2,000 of them take (seconds) while the run goes on writing.
-  const std::string dom = test_util::chromium("--virtual-time-budget=3000000 --dump-dom " + ui.url("/"), tmp / "profile");
+  const std::string dom =
+      test_util::chromium("--virtual-time-budget=3000000 --dump-dom " + ui.url("/"), tmp / "profile");
   CHECK(run.wait() == 0);
   std::smatch m;
   REQUIRE(std::regex_search(dom, m, std::regex("data-updates=\"([0-9]+)\"")));

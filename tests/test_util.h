@@ -150,16 +150,19 @@ struct TempDir {
 inline bool have_chromium() {
   if (std::system("command -v chromium >/dev/null 2>&1") == 0) return true;
   MESSAGE("installing Debian's chromium for the browser tests");
-  return std::system("(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) "
-                     ">/dev/null 2>&1 && command -v chromium >/dev/null") == 0;
+  return std::system(
+             "(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) "
+             ">/dev/null 2>&1 && command -v chromium >/dev/null") == 0;
 }
 
 /// Runs headless Chromium with `args`; its stdout and stderr (console messages included).
 inline std::string chromium(const std::string& args, const std::string& profile) {
   // The flags keep a headless Chromium off the network on a machine that has none.
-  return run_shell("timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-                   "--disable-background-networking --disable-component-update --disable-sync "
-                   "--enable-logging=stderr --v=0 --user-data-dir=" + profile + " " + args)
+  return run_shell(
+             "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+             "--disable-background-networking --disable-component-update --disable-sync "
+             "--enable-logging=stderr --v=0 --user-data-dir=" +
+             profile + " " + args)
       .output;
 }
 

@@ -34,8 +34,9 @@ const std::vector<ExitCodeInfo>& exit_code_table() {
       {kExitConfig, "usage or config error (the message names file:line:col and the key)"},
       {kExitBudget, "budget refusal (parameters not under budget.max_params, or epochs over budget.max_epochs)"},
       {kExitData, "data error (missing, truncated or malformed data files)"},
-      {kExitStore, "results-store error (the SQLite database cannot be opened or written; also a full disk or an "
-                   "unwritable checkpoint)"},
+      {kExitStore,
+       "results-store error (the SQLite database cannot be opened or written; also a full disk or an "
+       "unwritable checkpoint)"},
       {kExitDiverged, "the run diverged (loss became NaN/inf; recorded as diverged), or sweep points failed"},
       {kExitExternal, "a program or service outside the runner failed (sbatch refused a job, a port is in use)"},
       {kExitInterrupted, "interrupted (Ctrl-C or SIGTERM; the run was checkpointed and recorded)"},

@@ -12,10 +12,10 @@ namespace runner {
 enum ExitCode : int {
   kExitOk = 0,
   kExitInternal = 1,
-  kExitConfig = 2,  ///< usage or config error: ConfigError
-  kExitBudget = 3,  ///< the model breaks its parameter or epoch budget: BudgetError
-  kExitData = 4,    ///< DataError
-  kExitStore = 5,   ///< StoreError
+  kExitConfig = 2,    ///< usage or config error: ConfigError
+  kExitBudget = 3,    ///< the model breaks its parameter or epoch budget: BudgetError
+  kExitData = 4,      ///< DataError
+  kExitStore = 5,     ///< StoreError
   kExitDiverged = 6,  ///< training diverged (loss NaN/inf); recorded as diverged; or sweep points failed
   kExitExternal = 7,  ///< ExternalError: a program or service outside the runner failed
   kExitInterrupted = 130,

@@ -3,8 +3,8 @@
 namespace runner {
 
 namespace {
-constexpr RunStatus kAll[] = {RunStatus::Pending,  RunStatus::Running,     RunStatus::Finished, RunStatus::Diverged,
-                              RunStatus::Failed,   RunStatus::Interrupted, RunStatus::Rejected};
+constexpr RunStatus kAll[] = {RunStatus::Pending, RunStatus::Running,     RunStatus::Finished, RunStatus::Diverged,
+                              RunStatus::Failed,  RunStatus::Interrupted, RunStatus::Rejected};
 }  // namespace
 
 const char* status_text(RunStatus status) {

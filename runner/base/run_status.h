@@ -8,10 +8,10 @@
 namespace runner {
 
 enum class RunStatus {
-  Pending,      ///< a sweep point nothing has started yet (never stored)
+  Pending,  ///< a sweep point nothing has started yet (never stored)
   Running,
   Finished,
-  Diverged,     ///< the loss became NaN/inf: recorded as the result; rerunning repeats it
+  Diverged,  ///< the loss became NaN/inf: recorded as the result; rerunning repeats it
   Failed,
   Interrupted,  ///< Ctrl-C or SIGTERM: checkpointed, resumable
   Rejected,     ///< a sampled point a search never trains (over budget, does not fit)

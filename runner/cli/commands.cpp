@@ -8,18 +8,18 @@
 #include <iostream>
 #include <thread>
 
+#include "layers/norm_kernels.h"
+#include "runner/base/env_info.h"
 #include "runner/base/stop_signal.h"
 #include "runner/base/text.h"
-#include "layers/norm_kernels.h"
-#include "runner/model/builder.h"
 #include "runner/config/config.h"
-#include "runner/base/env_info.h"
 #include "runner/config/spec_json.h"
-#include "runner/store/store.h"
-#include "runner/report/search_view.h"
 #include "runner/config/summary.h"
-#include "runner/train/trainer.h"
 #include "runner/config/yaml_reader.h"
+#include "runner/model/builder.h"
+#include "runner/report/search_view.h"
+#include "runner/store/store.h"
+#include "runner/train/trainer.h"
 
 namespace runner {
 
@@ -153,7 +153,8 @@ int cmd_check(const CheckArgs& args) {
   check_param_budget(built.plan, spec.budget);
   const int64_t frozen = built.plan.frozen_params;
   std::cout << spec.name << ": OK — " << format_thousands(built.plan.total_params)
-            << (frozen > 0 ? " parameters (" + format_thousands(frozen) + " of them frozen) < " : " trainable parameters < ")
+            << (frozen > 0 ? " parameters (" + format_thousands(frozen) + " of them frozen) < "
+                           : " trainable parameters < ")
             << format_thousands(spec.budget.max_params) << ", " << spec.train.epochs
             << " epochs <= " << spec.budget.max_epochs << "\n";
   // Equal hashes: one experiment to compare and to a sweep's resume, however it is written.
@@ -198,14 +199,15 @@ int cmd_run(const RunArgs& args) {
   const int64_t run_id = store.begin_run(rec, checkpoint_dir(args.db));
   std::cerr << p.spec.name << ": run " << run_id << " on " << rec.device << " with " << p.threads << " threads, "
             << (uses_channels_last(p.spec.train.layout, p.device) ? "channels-last" : "NCHW") << ", "
-            << cpu_code_paths() << ", " << conv_kernels() << ", " << p.data.train.size() << " training and " << p.data.test.size() << " test images, recorded in "
-            << args.db << "\n";
+            << cpu_code_paths() << ", " << conv_kernels() << ", " << p.data.train.size() << " training and "
+            << p.data.test.size() << " test images, recorded in " << args.db << "\n";
   return train_and_record(p, store, run_id, false, {});
 }
 
 std::string cpu_code_paths() {
   std::string text = "norm kernels " + norm_kernel_isa();
-  for (const auto& [var, what] : {std::pair{"ONEDNN_MAX_CPU_ISA", "oneDNN max "}, std::pair{"ATEN_CPU_CAPABILITY", "ATen "}}) {
+  for (const auto& [var, what] :
+       {std::pair{"ONEDNN_MAX_CPU_ISA", "oneDNN max "}, std::pair{"ATEN_CPU_CAPABILITY", "ATen "}}) {
     const char* value = std::getenv(var);
     if (value != nullptr && *value != '\0') text += std::string(", ") + what + value;
   }
@@ -238,22 +240,23 @@ int cmd_bench(const BenchArgs& args) {
     if (args.profile) {
       json["profile_ms_per_step"] = nlohmann::json::array();
       for (const auto& r : profile)
-        json["profile_ms_per_step"].push_back({{"part", r.part}, {"forward", r.forward_ms}, {"backward", r.backward_ms}});
+        json["profile_ms_per_step"].push_back(
+            {{"part", r.part}, {"forward", r.forward_ms}, {"backward", r.backward_ms}});
     }
     std::cout << json.dump() << "\n";
   } else {
-    std::printf("%s on %s (%s; %s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed "
-                "steps)\n",
-                p.spec.name.c_str(), p.device.str().c_str(), channels_last ? "channels-last" : "NCHW",
-                cpu_code_paths().c_str(),
-                static_cast<long long>(p.threads),
-                static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s, t.eval_images_per_s,
-                static_cast<long long>(args.steps));
+    std::printf(
+        "%s on %s (%s; %s), %lld threads, batch %lld: train %.0f images/s, eval %.0f images/s (%lld timed "
+        "steps)\n",
+        p.spec.name.c_str(), p.device.str().c_str(), channels_last ? "channels-last" : "NCHW", cpu_code_paths().c_str(),
+        static_cast<long long>(p.threads), static_cast<long long>(p.spec.train.batch_size), t.train_images_per_s,
+        t.eval_images_per_s, static_cast<long long>(args.steps));
     if (args.profile) {
       double total = 0;
       for (const auto& r : profile) total += r.forward_ms + r.backward_ms;
-      std::printf("\nwhere a training step's time goes (ms per step over %lld profiled steps; profiling adds overhead):\n",
-                  static_cast<long long>(args.steps));
+      std::printf(
+          "\nwhere a training step's time goes (ms per step over %lld profiled steps; profiling adds overhead):\n",
+          static_cast<long long>(args.steps));
       // The profiler times the host: on a GPU that is launching kernels, plus waiting where the step syncs.
       if (p.device.is_cuda())
         std::printf("  (on %s these are host times: kernel launches, and waits where the step reads a value back)\n",
@@ -274,8 +277,8 @@ int cmd_resume(int64_t run_id, const std::string& db) {
   if (row.status == RunStatus::Finished) throw ConfigError("run " + std::to_string(run_id) + " already finished");
   if (row.status == RunStatus::Running && process_alive(row.pid) && row.record.host == host_name())
     throw ConfigError("run " + std::to_string(run_id) + " is still running as process " + std::to_string(row.pid));
-  Prepared p = prepare(parse_experiment(row.record.config_yaml, row.record.experiment_file + " (as recorded in run " +
-                                                                    std::to_string(run_id) + ")"));
+  Prepared p = prepare(parse_experiment(
+      row.record.config_yaml, row.record.experiment_file + " (as recorded in run " + std::to_string(run_id) + ")"));
   const bool have_checkpoint = std::filesystem::exists(row.checkpoint);
   const int64_t keep = have_checkpoint ? checkpoint_epoch(row.checkpoint) : 0;
   std::vector<EpochMetrics> previous;
@@ -337,7 +340,8 @@ int cmd_compare(const CompareOptions& options, const std::string& db) {
   const auto opened = Store::open_to_look(db);
   const Store& store = *opened;
   // A search's own view (rungs, promotions) unless --by asks for its runs compared as runs.
-  if (!options.by_given && !options.sweep.empty() && options.sweep.find(',') == std::string::npos && options.where.empty())
+  if (!options.by_given && !options.sweep.empty() && options.sweep.find(',') == std::string::npos &&
+      options.where.empty())
     if (const auto view = load_search_view(store, options.sweep)) {
       std::cout << search_text(*view, options.format);
       return 0;

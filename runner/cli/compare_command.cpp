@@ -12,8 +12,9 @@ Command compare_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CompareOptions& compare = args->options;
   CLI::App* cmd = add_subcommand(app, "compare", "Compare finished runs grouped by a config key (mean ± std)");
-  CLI::Option* by = cmd->add_option("--by", compare.by, "dotted config key(s), e.g. model.norm or model.norm,model.standardize")
-                        ->capture_default_str();
+  CLI::Option* by =
+      cmd->add_option("--by", compare.by, "dotted config key(s), e.g. model.norm or model.norm,model.standardize")
+          ->capture_default_str();
   cmd->add_option("--where", compare.where, "KEY=VALUE filter on the config (repeatable)");
   cmd->add_option("--sweep", compare.sweep, "only runs of this sweep (or these: a,b)");
   cmd->add_option("--rank", compare.rank,

@@ -112,22 +112,22 @@ VerifyResult verify_export(LoadedRun& run, const std::string& format, const std:
     const char* node_path = std::getenv("NODE_PATH");
     const std::string modules = std::string(RUNNER_SOURCE_DIR) + "/node_modules" +
                                 (node_path != nullptr && *node_path != '\0' ? ":" + std::string(node_path) : "");
-    result.runtime = run_tool("NODE_PATH=" + quote(modules) + " node " + quote(scripts + "verify_onnx.js") + " " +
-                                  quote(path) + " " + quote((tmp.path / "input.f32").string()) + " " + shape + " " +
-                                  quote(logits_file.string()),
-                              "onnxruntime (node " + scripts + "verify_onnx.js)",
-                              "install it with: scripts/install_deps.sh (nodejs, npm, then `ONNXRUNTIME_NODE_INSTALL=skip "
-                              "npm ci` in " RUNNER_SOURCE_DIR ")");
+    result.runtime =
+        run_tool("NODE_PATH=" + quote(modules) + " node " + quote(scripts + "verify_onnx.js") + " " + quote(path) +
+                     " " + quote((tmp.path / "input.f32").string()) + " " + shape + " " + quote(logits_file.string()),
+                 "onnxruntime (node " + scripts + "verify_onnx.js)",
+                 "install it with: scripts/install_deps.sh (nodejs, npm, then `ONNXRUNTIME_NODE_INSTALL=skip "
+                 "npm ci` in " RUNNER_SOURCE_DIR ")");
   } else {
     // Debian's Python, where python3-torch is, not whatever `python3` a PATH finds first
     // (a pyenv shim has no torch); $RUNNER_PYTHON picks another.
     const char* python_env = std::getenv("RUNNER_PYTHON");
     const std::string python = python_env != nullptr && *python_env != '\0' ? python_env : "/usr/bin/python3";
-    result.runtime = run_tool(quote(python) + " " + quote(scripts + "verify_pytorch.py") + " " + quote(path) + " " +
-                                  quote((tmp.path / "input.f32").string()) + " " + shape + " " +
-                                  quote(logits_file.string()),
-                              "PyTorch (" + python + " " + scripts + "verify_pytorch.py)",
-                              "install it with: scripts/install_deps.sh (python3-torch)");
+    result.runtime =
+        run_tool(quote(python) + " " + quote(scripts + "verify_pytorch.py") + " " + quote(path) + " " +
+                     quote((tmp.path / "input.f32").string()) + " " + shape + " " + quote(logits_file.string()),
+                 "PyTorch (" + python + " " + scripts + "verify_pytorch.py)",
+                 "install it with: scripts/install_deps.sh (python3-torch)");
   }
   // The script's last line names the runtime; a library may print notices before it.
   while (!result.runtime.empty() && (result.runtime.back() == '\n' || result.runtime.back() == '\r'))
@@ -147,7 +147,9 @@ int cmd_export(const ExportArgs& args) {
   LoadedRun run = load_run(args.db, args.run_id, args.allow_unfinished);
   write_export(run, args.format, args.out, args.raw_input, args.force);
   std::cout << "run " << args.run_id << " (" << run.row.record.name << ")"
-            << (run.row.status == RunStatus::Finished ? "" : ", " + std::string(status_text(run.row.status)) + " after epoch " + std::to_string(run.info.epochs))
+            << (run.row.status == RunStatus::Finished ? ""
+                                                      : ", " + std::string(status_text(run.row.status)) +
+                                                            " after epoch " + std::to_string(run.info.epochs))
             << " → " << args.out << " (" << (args.format == "onnx" ? "ONNX opset 17" : "PyTorch model.py + weights.pt")
             << ", input " << (args.raw_input ? "pixels in [0, 1]" : "normalized") << ")\n";
   if (!args.verify) return kExitOk;
@@ -168,7 +170,8 @@ Command export_command(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
   ExportArgs& a = *args;
   a.db = kDefaultDb;
-  CLI::App* cmd = add_subcommand(app, "export", "Write a run's trained network as ONNX or as a PyTorch module (docs/export.md)");
+  CLI::App* cmd =
+      add_subcommand(app, "export", "Write a run's trained network as ONNX or as a PyTorch module (docs/export.md)");
   cmd->add_option("run_id", a.run_id, "run id (see runner runs)")->required();
   cmd->add_option("--format", a.format, "onnx (one .onnx file) or pytorch (a folder)")
       ->check(CLI::IsMember({"onnx", "pytorch"}))

@@ -25,8 +25,8 @@ int cmd_export(const ExportArgs& args);
 struct VerifyResult {
   std::string runtime;  ///< "onnxruntime 1.20.1 (onnxruntime-node)" or "PyTorch 2.6.0"
   int64_t images = 0;
-  int64_t top1_differ = 0;       ///< images whose top-1 class differs from the runner's
-  double max_logit_diff = 0;     ///< largest |logit - runner's logit|
+  int64_t top1_differ = 0;         ///< images whose top-1 class differs from the runner's
+  double max_logit_diff = 0;       ///< largest |logit - runner's logit|
   double acc = 0, runner_acc = 0;  ///< top-1 accuracy (%), the runner's single-view one
   bool ok() const { return top1_differ == 0 && max_logit_diff <= 1e-4 && acc == runner_acc; }
 };

@@ -57,10 +57,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // Each command's options, validators and call: runner/cli/<name>_command.cpp.
   const std::vector<Command> commands{
-      check_command(app),  run_command(app),   resume_command(app), runs_command(app),   show_command(app),
-      compare_command(app), data_command(app), sweep_command(app),  bench_command(app),  merge_command(app),
-      report_command(app), plot_command(app),  ui_command(app),     layers_command(app), export_command(app),
-      predict_command(app),
+      check_command(app), run_command(app),     resume_command(app), runs_command(app),
+      show_command(app),  compare_command(app), data_command(app),   sweep_command(app),
+      bench_command(app), merge_command(app),   report_command(app), plot_command(app),
+      ui_command(app),    layers_command(app),  export_command(app), predict_command(app),
   };
 
   try {

@@ -8,7 +8,8 @@ namespace runner {
 Command report_command(CLI::App& app) {
   auto args = std::make_shared<ReportArgs>();
   args->db = kDefaultDb;
-  CLI::App* cmd = add_subcommand(app, "report", "Write one self-contained HTML report: comparison, curves, per-run pictures");
+  CLI::App* cmd =
+      add_subcommand(app, "report", "Write one self-contained HTML report: comparison, curves, per-run pictures");
   cmd->add_option("run_ids", args->run_ids, "runs to show (default: all matching the filters)");
   cmd->add_option("--sweep", args->sweep, "only runs of this sweep (or these: a,b)");
   cmd->add_option("--where", args->where, "KEY=VALUE filter on the config (repeatable)");

@@ -17,20 +17,24 @@ Command sweep_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--fail-fast", sweep.fail_fast, "start no more points after one fails");
-  cmd->add_option("--shard", sweep.shard, "I/N: run only slice I (0-based) of N, e.g. for a SLURM array; "
+  cmd->add_option("--shard", sweep.shard,
+                  "I/N: run only slice I (0-based) of N, e.g. for a SLURM array; "
                   "halving: of the current rung only");
-  cmd->add_option("--from", sweep.from, "merge this database into --db first (a halving shard: the merged "
+  cmd->add_option("--from", sweep.from,
+                  "merge this database into --db first (a halving shard: the merged "
                   "earlier rungs decide its points)");
-  cmd->add_option("--after-rung", sweep.after_rung, "halving under --slurm (the merge jobs use it): submit the "
+  cmd->add_option("--after-rung", sweep.after_rung,
+                  "halving under --slurm (the merge jobs use it): submit the "
                   "rung after R, or stop if R did not complete");
   add_db_option(cmd, sweep.db);
-  CLI::Option* status_flag =
-      cmd->add_flag("--status", sweep.status, "per-point status across the database and SLURM shard databases; "
-                    "with halving, each rung's points, metric and promotions");
+  CLI::Option* status_flag = cmd->add_flag("--status", sweep.status,
+                                           "per-point status across the database and SLURM shard databases; "
+                                           "with halving, each rung's points, metric and promotions");
   CLI::Option* best_flag =
       cmd->add_flag("--best", sweep.best, "print the winning point as a complete experiment YAML for runner run");
   CLI::Option* slurm_flag =
-      cmd->add_flag("--slurm", sweep.slurm, "submit a SLURM job array (one task per unfinished point) and a "
+      cmd->add_flag("--slurm", sweep.slurm,
+                    "submit a SLURM job array (one task per unfinished point) and a "
                     "merge job; halving: one array per rung, each merge job promotes and submits the next");
   // Without --slurm these would be ignored and the sweep would train here: `--dry-run` alone once ran a
   // whole grid. A usage error instead.

@@ -36,7 +36,6 @@ std::vector<Override> parse_overrides(const std::vector<std::string>& sets) {
   return out;
 }
 
-
 /// Writes one override into the YAML tree, creating maps on the way; a shorthand use it
 /// expands into a map is recorded in `expanded` (path -> where the shorthand was written).
 void apply_override(YAML::Node root, const Override& o, std::map<std::string, YAML::Mark>& expanded) {
@@ -47,8 +46,8 @@ void apply_override(YAML::Node root, const Override& o, std::map<std::string, YA
   } catch (const ConfigError& e) {  // invalid YAML, or a key given twice inside the value
     std::vector<Diagnostic> diags;
     for (const auto& d : e.diagnostics())
-      diags.push_back({loc, d.key.empty() ? o.path : o.path + "." + d.key,
-                       d.key.empty() ? "value is " + d.message : d.message});
+      diags.push_back(
+          {loc, d.key.empty() ? o.path : o.path + "." + d.key, d.key.empty() ? "value is " + d.message : d.message});
     throw ConfigError(diags);
   }
   std::vector<std::string> parts;
@@ -85,9 +84,8 @@ void apply_override(YAML::Node root, const Override& o, std::map<std::string, YA
     }
     if (!cur[part].IsDefined() || cur[part].IsNull()) {
       cur[part] = YAML::Node(YAML::NodeType::Map);
-    } else if (const YAML::Node& view = cur;
-               i > 0 && is_index(parts[i - 1]) && !view[part].IsMap() &&
-               !(view[part].IsSequence() && is_index(parts[i + 1]))) {
+    } else if (const YAML::Node& view = cur; i > 0 && is_index(parts[i - 1]) && !view[part].IsMap() &&
+                                             !(view[part].IsSequence() && is_index(parts[i + 1]))) {
       // A shorthand use in a list of layers (`- maxpool: 2`, `- stage: 32`, `- residual: [...]`) is
       // addressed by its options like the map form it stands for: model.layers.3.maxpool.stride.
       if (const std::string option = shorthand_option(root, part); !option.empty()) {
@@ -127,8 +125,9 @@ class ExperimentParser {
         r_.error(top.node("name"), "name", "'" + spec.name + "' must match [a-z0-9._-]+");
     }
     top.get("description", spec.description);
-    parse_data(MapView(r_, top.node("data"), "data", {"dataset", "root", "normalize", "augment", "limit", "validation"}),
-               spec.data);
+    parse_data(
+        MapView(r_, top.node("data"), "data", {"dataset", "root", "normalize", "augment", "limit", "validation"}),
+        spec.data);
     parse_budget(MapView(r_, top.node("budget"), "budget", {"max_params", "max_epochs", "target_test_acc"}),
                  spec.budget);
     const size_t before_model = r_.error_count();
@@ -217,7 +216,10 @@ class ExperimentParser {
         r_.error(item, item_path, "each step is a name or a one-key map, e.g. {cutout: {size: 8}}");
         continue;
       }
-      if (auto k = r_.to_choice(kind_node, item_path, kKinds)) kind = *k; else continue;
+      if (auto k = r_.to_choice(kind_node, item_path, kKinds))
+        kind = *k;
+      else
+        continue;
       AugmentStep step{kind, kind == "random_crop" ? 4 : kind == "cutout" ? 8 : 0};
       const std::string key = kind == "random_crop" ? "padding" : kind == "cutout" ? "size" : "mode";
       if (kind == "horizontal_flip") {
@@ -229,7 +231,8 @@ class ExperimentParser {
           o.get_choice(key, step.mode, kModes);
         }
       } else if (options.IsScalar()) {
-        if (auto v = r_.to_int(options, item_path + "." + kind, kind == "cutout" ? Range::Positive : Range::NonNegative))
+        if (auto v =
+                r_.to_int(options, item_path + "." + kind, kind == "cutout" ? Range::Positive : Range::NonNegative))
           step.size = *v;
       } else if (options.IsDefined() && !options.IsNull()) {
         MapView o(r_, options, item_path + "." + kind, {key});
@@ -308,7 +311,8 @@ class ExperimentParser {
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string name = it->first.Scalar(), block_path = path + "." + name;
       if (!std::regex_match(name, kName)) {
-        r_.error(it->first, block_path, "a block name is lower-case letters, digits and _, starting with a letter or _");
+        r_.error(it->first, block_path,
+                 "a block name is lower-case letters, digits and _, starting with a letter or _");
         continue;
       }
       if (find_layer_def(name) != nullptr) {
@@ -337,7 +341,7 @@ class ExperimentParser {
 
   /// `params: [w, k]` (all required) or `params: {w: 32, k: ~}` (defaults; ~ is required).
   std::vector<std::pair<std::string, std::optional<YAML::Node>>> parse_params(const YAML::Node& node,
-                                                                             const std::string& path) {
+                                                                              const std::string& path) {
     static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
     std::vector<std::pair<std::string, std::optional<YAML::Node>>> params;
     auto add = [&](const YAML::Node& key, const std::optional<YAML::Node>& value) {
@@ -351,7 +355,8 @@ class ExperimentParser {
       for (const auto& [seen, unused] : params)
         if (seen == name) return r_.error(key, param_path, "parameter given twice");
       if (value && !value->IsNull() && (!value->IsScalar() || is_param_ref(value->Scalar()))) {
-        r_.error(*value, param_path, "a default is a single plain value (a number, a name, true or false), or ~ for none");
+        r_.error(*value, param_path,
+                 "a default is a single plain value (a number, a name, true or false), or ~ for none");
         return;
       }
       params.emplace_back(name, value && !value->IsNull() ? value : std::nullopt);
@@ -361,7 +366,8 @@ class ExperimentParser {
     } else if (node.IsMap()) {
       for (auto it = node.begin(); it != node.end(); ++it) add(it->first, it->second);
     } else if (!node.IsNull()) {
-      r_.error(node, path, "must be a list of names ([w, k]) or a map of names to defaults ({w: 32, k: ~}; ~ = required)");
+      r_.error(node, path,
+               "must be a list of names ([w, k]) or a map of names to defaults ({w: 32, k: ~}; ~ = required)");
     }
     return params;
   }
@@ -375,16 +381,18 @@ class ExperimentParser {
     constexpr size_t kMaxUses = 4096;
     if (uses_.size() >= kMaxUses) {
       if (uses_.size() == kMaxUses)
-        r_.error(type_node, use_path, "the blocks expand to more than " + std::to_string(kMaxUses) +
-                                          " uses; a model this large is not meant (does a block use another several times over?)");
+        r_.error(type_node, use_path,
+                 "the blocks expand to more than " + std::to_string(kMaxUses) +
+                     " uses; a model this large is not meant (does a block use another several times over?)");
       uses_.push_back(BlockUseSpec{});
       return;
     }
     if (std::find(active_.begin(), active_.end(), b.name) != active_.end()) {
       std::vector<std::string> chain = active_;
       chain.push_back(b.name);
-      r_.error(type_node, use_path, "block '" + b.name + "' uses itself (" + join(chain, " → ") +
-                                        "); a block may use other blocks, not itself");
+      r_.error(
+          type_node, use_path,
+          "block '" + b.name + "' uses itself (" + join(chain, " → ") + "); a block may use other blocks, not itself");
       return;
     }
     BlockFrame frame{b.name, use_path, b.path, r_.loc_of(type_node, use_path), b.loc, {}, {}};
@@ -395,7 +403,8 @@ class ExperimentParser {
     const size_t before = r_.error_count();
     // An argument that is itself a $name (a block used inside another) is resolved here, once.
     auto take = [&](const std::string& name, const YAML::Node& node, const std::string& arg_path) {
-      if (!node.IsScalar()) return r_.error(node, arg_path, "a block parameter is a single value (a number, a name, true or false)");
+      if (!node.IsScalar())
+        return r_.error(node, arg_path, "a block parameter is a single value (a number, a name, true or false)");
       if (const auto v = r_.resolve(node, arg_path)) frame.args[name] = {v->node, v->path};
     };
     if (value.IsDefined() && !value.IsNull() && !value.IsMap()) {
@@ -405,8 +414,9 @@ class ExperimentParser {
         if (!default_value) required.push_back(name);
       const std::vector<std::string>& target = names.size() == 1 ? names : required;
       if (target.size() != 1) {
-        r_.error(value, use_path, names.empty() ? defined_at + " takes no parameters"
-                                                : defined_at + " takes its parameters as a map: {" + join(names, ": ..., ") + ": ...}");
+        r_.error(value, use_path,
+                 names.empty() ? defined_at + " takes no parameters"
+                               : defined_at + " takes its parameters as a map: {" + join(names, ": ..., ") + ": ...}");
         return;
       }
       for (const auto& [name, default_value] : b.params)
@@ -510,7 +520,8 @@ class ExperimentParser {
       std::string message = "unknown layer type '" + type + "'";
       const std::string near = did_you_mean(type, candidates);
       if (!near.empty()) message += " (did you mean '" + near + "'?)";
-      message += "; known types: " + join(layer_names()) + (block_names.empty() ? "" : "; blocks: " + join(block_names));
+      message +=
+          "; known types: " + join(layer_names()) + (block_names.empty() ? "" : "; blocks: " + join(block_names));
       if (given) return r_.error(given->node, given->path, message + given->note);
       r_.error(type_node, path, message);
       return;
@@ -616,7 +627,8 @@ class ExperimentParser {
       extra.path = spec.path;  // errors point at the conv that asked for this step
       extra.loc = spec.loc;
       for (const auto& opt : find_layer_def(step)->options)
-        extra.options[opt.name] = opt.model_default.empty() ? opt.default_value : model_->default_for(opt.model_default);
+        extra.options[opt.name] =
+            opt.model_default.empty() ? opt.default_value : model_->default_for(opt.model_default);
       if (step == "norm") extra.options["type"] = norm;  // the conv's own norm
       out.push_back(std::move(extra));
     }
@@ -668,7 +680,7 @@ class ExperimentParser {
       MapView l(r_, m.node("lookahead"), m.path("lookahead"), {"every", "decay"});
       if (l.ok()) {
         train.lookahead_every = 5;
-        train.lookahead_decay = 0.7737809375;  // 0.95^5: airbench's per-step 0.95 over 5 steps
+        train.lookahead_decay = 0.7737809375;                       // 0.95^5: airbench's per-step 0.95 over 5 steps
         l.get("every", train.lookahead_every, Range::NonNegative);  // 0: off, so a grid can compare
         l.get("decay", train.lookahead_decay, Range::Probability);
         if (train.lookahead_every == 0) train.lookahead_decay = 0;
@@ -700,8 +712,9 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
                                 const std::vector<std::string>& sets) {
   const std::vector<Override> overrides = parse_overrides(sets);
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-    throw ConfigError({Diagnostic{SourceLoc{label, 1, 1}, "",
-                                  "the file is empty; an experiment needs at least name, model.layers and train.epochs"}});
+    throw ConfigError(
+        {Diagnostic{SourceLoc{label, 1, 1}, "",
+                    "the file is empty; an experiment needs at least name, model.layers and train.epochs"}});
   ResolvedYaml resolved = resolve_extends(text, label);
   YAML::Node root = resolved.root;
   if (!root.IsMap())
@@ -728,9 +741,8 @@ ExperimentSpec parse_experiment(const std::string& text, const std::string& labe
   spec.files = resolved.chain;
   spec.yaml = YAML::Dump(root);
   if (spec.train.epochs > spec.budget.max_epochs)
-    throw BudgetError(label + ": train.epochs is " + std::to_string(spec.train.epochs) +
-                      " but budget.max_epochs is " + std::to_string(spec.budget.max_epochs) +
-                      "; lower train.epochs or raise the budget");
+    throw BudgetError(label + ": train.epochs is " + std::to_string(spec.train.epochs) + " but budget.max_epochs is " +
+                      std::to_string(spec.budget.max_epochs) + "; lower train.epochs or raise the budget");
   return spec;
 }
 

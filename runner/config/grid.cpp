@@ -35,7 +35,8 @@ bool read_bounds(Reader& reader, const YAML::Node& node, const std::string& path
     reader.error(node, path, "expected [low, high], e.g. [0.02, 0.4]");
     return false;
   }
-  const auto a = reader.to_double(node[0], path + ".0", Range::Any), b = reader.to_double(node[1], path + ".1", Range::Any);
+  const auto a = reader.to_double(node[0], path + ".0", Range::Any),
+             b = reader.to_double(node[1], path + ".1", Range::Any);
   if (!a || !b) return false;
   low = *a, high = *b;
   return true;
@@ -55,8 +56,9 @@ std::optional<Distribution> read_distribution(Reader& reader, const YAML::Node& 
   }
   static const std::vector<std::string> kinds{"uniform", "log_uniform", "int"};
   if (!node.IsMap() || node.size() == 0) {
-    reader.error(node, path, "expected a list of values or one of {uniform: [a, b]}, {log_uniform: [a, b]}, "
-                             "{int: [a, b], step: s}");
+    reader.error(node, path,
+                 "expected a list of values or one of {uniform: [a, b]}, {log_uniform: [a, b]}, "
+                 "{int: [a, b], step: s}");
     return std::nullopt;
   }
   std::string kind;
@@ -67,7 +69,8 @@ std::optional<Distribution> read_distribution(Reader& reader, const YAML::Node& 
       const std::string near = did_you_mean(k, kinds);
       reader.error(item.first, path + "." + k,
                    (kind.empty() ? "unknown distribution '" + k + "'" : "a second distribution '" + k + "'") +
-                       (near.empty() ? "" : " (did you mean '" + near + "'?)") + "; expected one of uniform, log_uniform, int");
+                       (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                       "; expected one of uniform, log_uniform, int");
       return std::nullopt;
     }
     kind = k;
@@ -79,15 +82,16 @@ std::optional<Distribution> read_distribution(Reader& reader, const YAML::Node& 
   const std::string at = path + "." + kind;
   if (!read_bounds(reader, node[kind], at, d.low, d.high)) return std::nullopt;
   if (d.low >= d.high) {
-    reader.error(node[kind], at, "low must be below high, got [" + flow_text(node[kind][0]) + ", " +
-                                     flow_text(node[kind][1]) + "]");
+    reader.error(node[kind], at,
+                 "low must be below high, got [" + flow_text(node[kind][0]) + ", " + flow_text(node[kind][1]) + "]");
     return std::nullopt;
   }
   if (kind == "log_uniform") {
     d.kind = Distribution::Kind::LogUniform;
     if (d.low <= 0) {
-      reader.error(node[kind], at, "log_uniform needs positive bounds (the log of " + flow_text(node[kind][0]) +
-                                       " is undefined); use uniform for ranges that reach 0");
+      reader.error(node[kind], at,
+                   "log_uniform needs positive bounds (the log of " + flow_text(node[kind][0]) +
+                       " is undefined); use uniform for ranges that reach 0");
       return std::nullopt;
     }
   } else if (kind == "int") {
@@ -124,7 +128,8 @@ std::string Distribution::value_at(double u) const {
       return number_text(std::exp(std::log(low) + u * (std::log(high) - std::log(low))));
     case Kind::Int: {
       const auto lo = static_cast<int64_t>(low), count = (static_cast<int64_t>(high) - lo) / step + 1;
-      return std::to_string(lo + step * std::min<int64_t>(count - 1, static_cast<int64_t>(u * static_cast<double>(count))));
+      return std::to_string(lo +
+                            step * std::min<int64_t>(count - 1, static_cast<int64_t>(u * static_cast<double>(count))));
     }
     case Kind::Choice:
       break;
@@ -204,8 +209,9 @@ GridSpec load_grid(const std::string& path) {
       if (m.require("space")) {
         const YAML::Node space = m.node("space");
         if (!space.IsMap() || space.size() == 0)
-          reader.error(space, "search.space", "must be a map of dotted keys to distributions, e.g. "
-                                              "train.optimizer.lr: {log_uniform: [0.02, 0.4]}");
+          reader.error(space, "search.space",
+                       "must be a map of dotted keys to distributions, e.g. "
+                       "train.optimizer.lr: {log_uniform: [0.02, 0.4]}");
         else
           for (const auto& entry : space) {
             const std::string key = entry.first.Scalar(), at = "search.space." + key;
@@ -226,17 +232,20 @@ GridSpec load_grid(const std::string& path) {
     h.enabled = true;
     h.loc = reader.loc_of(top.node("halving"), "halving");
     m.get_choice("metric", h.metric, {"val_acc", "test_acc"});
-    if (m.has("metric")) h.metric_loc = reader.loc_of(m.node("metric"), "halving.metric");
-    else h.metric_loc = h.loc;
+    if (m.has("metric"))
+      h.metric_loc = reader.loc_of(m.node("metric"), "halving.metric");
+    else
+      h.metric_loc = h.loc;
     if (m.require("min_epochs")) m.get("min_epochs", h.min_epochs, Range::Positive);
     m.get("eta", h.eta, Range::Positive);
-    if (m.has("eta") && h.eta < 2) reader.error(m.node("eta"), "halving.eta", "eta must be at least 2 (keep 1/eta each rung)");
+    if (m.has("eta") && h.eta < 2)
+      reader.error(m.node("eta"), "halving.eta", "eta must be at least 2 (keep 1/eta each rung)");
     if (m.require("max_epochs")) {
       m.get("max_epochs", h.max_epochs, Range::Positive);
       h.max_epochs_loc = reader.loc_of(m.node("max_epochs"), "halving.max_epochs");
       if (h.min_epochs > 0 && h.max_epochs > 0 && h.max_epochs < h.min_epochs)
-        reader.error(m.node("max_epochs"), "halving.max_epochs", "max_epochs must be at least min_epochs (" +
-                                                                      std::to_string(h.min_epochs) + ")");
+        reader.error(m.node("max_epochs"), "halving.max_epochs",
+                     "max_epochs must be at least min_epochs (" + std::to_string(h.min_epochs) + ")");
     }
   }
   if (grid.sampled() && !top.has("grid")) {
@@ -277,7 +286,8 @@ GridSpec load_grid(const std::string& path) {
       reader.error(seeds, "seeds", "must be a non-empty list of integers, e.g. [1, 2, 3]");
     } else {
       for (size_t i = 0; i < seeds.size(); ++i)
-        if (auto s = reader.to_int(seeds[i], "seeds." + std::to_string(i), Range::NonNegative)) grid.seeds.push_back(*s);
+        if (auto s = reader.to_int(seeds[i], "seeds." + std::to_string(i), Range::NonNegative))
+          grid.seeds.push_back(*s);
     }
   }
   top.get("name", grid.name_template);
@@ -306,7 +316,8 @@ GridSpec load_grid(const std::string& path) {
   }
   if (points > kMaxPoints)
     reader.error(top.has("grid") ? top.node("grid") : root, "grid",
-                 "the grid has " + (points < 1e15 ? std::to_string(static_cast<int64_t>(points)) : std::string("over 1e15")) +
+                 "the grid has " +
+                     (points < 1e15 ? std::to_string(static_cast<int64_t>(points)) : std::string("over 1e15")) +
                      " points (" + factors + "); at most 10000 — split it into several grids");
   if (!reader.diagnostics().empty()) throw ConfigError(reader.diagnostics());
   return grid;
@@ -379,7 +390,7 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
   }
   auto written_has = [&](const std::string& key) {
     YAML::Node node;
-    node.reset(written);  // reset rebinds; operator= would write into the tree
+    node.reset(written);            // reset rebinds; operator= would write into the tree
     std::string prev, before_prev;  // a shorthand use is a list item: before_prev is its index
     for (size_t start = 0; start <= key.size();) {
       const size_t dot = std::min(key.find('.', start), key.size());
@@ -405,7 +416,7 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
   // Every dotted path of the resolved config, for a did-you-mean.
   std::vector<std::string> paths;
   std::function<void(const nlohmann::json&, const std::string&)> collect = [&](const nlohmann::json& j,
-                                                                              const std::string& path) {
+                                                                               const std::string& path) {
     if (!path.empty()) paths.push_back(path);
     if (j.is_object())
       for (const auto& item : j.items()) collect(item.value(), path.empty() ? item.key() : path + "." + item.key());
@@ -423,7 +434,8 @@ void check_grid_keys(const GridSpec& grid, const ExperimentSpec& base, const std
       problems.push_back({grid.search.space_locs[i], "search.space." + key,
                           "the experiment " + grid.base + " has no key " + key +
                               " (a dotted path into its resolved config, e.g. train.optimizer.lr or "
-                              "model.layers.0.conv.out)" + did_you_mean(key)});
+                              "model.layers.0.conv.out)" +
+                              did_you_mean(key)});
   }
   const HalvingSpec& h = grid.halving;
   if (h.enabled && problems.empty() && !drawn.empty()) {
@@ -460,8 +472,9 @@ Diagnostic locate_in_grid(const GridSpec& grid, const Diagnostic& problem) {
       return Diagnostic{grid.axis_locs[a], "grid." + key, problem.message};
     for (size_t v = 0; v < values.size(); ++v)
       if (values[v] == value)
-        return Diagnostic{grid.axis_value_locs[a][v], "grid." + problem.key,
-                          problem.message + (problem.key == key ? "" : " (from the value " + value + " of " + key + ")")};
+        return Diagnostic{
+            grid.axis_value_locs[a][v], "grid." + problem.key,
+            problem.message + (problem.key == key ? "" : " (from the value " + value + " of " + key + ")")};
   }
   return problem;
 }

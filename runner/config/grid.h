@@ -39,8 +39,8 @@ struct GridPoint {
 /// One searched key's distribution.
 struct Distribution {
   enum class Kind { Uniform, LogUniform, Int, Choice } kind = Kind::Uniform;
-  double low = 0, high = 1;  ///< Uniform, LogUniform: [low, high); Int: [low, high] inclusive
-  int64_t step = 1;          ///< Int only
+  double low = 0, high = 1;          ///< Uniform, LogUniform: [low, high); Int: [low, high] inclusive
+  int64_t step = 1;                  ///< Int only
   std::vector<std::string> choices;  ///< Choice: values as YAML text
   /// The value at u in [0, 1), as the YAML text given to --set.
   std::string value_at(double u) const;
@@ -51,7 +51,7 @@ struct SearchSpec {
   int64_t samples = 0;
   int64_t seed = 0;
   std::vector<std::pair<std::string, Distribution>> space;  ///< in file order: one dimension each
-  std::vector<SourceLoc> space_locs;                         ///< where each key was written
+  std::vector<SourceLoc> space_locs;                        ///< where each key was written
 };
 
 /// Successive halving: rung r trains its points for min(min_epochs·eta^r, max_epochs)
@@ -68,12 +68,12 @@ struct HalvingSpec {
 
 struct GridSpec {
   std::string file;
-  std::string sweep;  ///< the sweep's name
-  std::string base;   ///< path of the base experiment
+  std::string sweep;                                                   ///< the sweep's name
+  std::string base;                                                    ///< path of the base experiment
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  ///< key → values as YAML text
-  std::vector<SourceLoc> axis_locs;                     ///< where each axis key was written
-  std::vector<std::vector<SourceLoc>> axis_value_locs;  ///< and each of its values
-  std::vector<int64_t> seeds;  ///< empty: the base's seed
+  std::vector<SourceLoc> axis_locs;                                    ///< where each axis key was written
+  std::vector<std::vector<SourceLoc>> axis_value_locs;                 ///< and each of its values
+  std::vector<int64_t> seeds;                                          ///< empty: the base's seed
   std::string name_template;
   SearchSpec search;
   HalvingSpec halving;

@@ -56,9 +56,9 @@ class ShapeWalker : public Planner {
  private:
   /// Names the layer and the one before it, with its output shape.
   Diagnostic diagnostic(const LayerSpec& layer, const std::string& message) const {
-    const bool from_block = layer.path.size() < layer.type.size() + 1 ||
-                            layer.path.compare(layer.path.size() - layer.type.size() - 1, std::string::npos,
-                                               "." + layer.type) != 0;
+    const bool from_block =
+        layer.path.size() < layer.type.size() + 1 ||
+        layer.path.compare(layer.path.size() - layer.type.size() - 1, std::string::npos, "." + layer.type) != 0;
     return Diagnostic{layer.loc, layer.path,
                       (from_block ? "its block's " + layer.type + ": " : "") + message + previous_layer() +
                           (layer.via.empty() ? "" : "; " + layer.via)};
@@ -110,12 +110,12 @@ void check_param_budget(const ModelPlan& plan, const BudgetSpec& budget) {
     top += "\n  " + row.type_name + "-" + std::to_string(order[i] + 1) + " (" + row.layer_path +
            "): " + format_thousands(row.params);
   }
-  const std::string counted =
-      plan.frozen_params > 0
-          ? " parameters (" + format_thousands(plan.frozen_params) + " of them frozen, which count too)"
-          : " trainable parameters";
-  throw BudgetError("the model has " + format_thousands(plan.total_params) + counted + "; the budget needs fewer than " +
-                    format_thousands(budget.max_params) + " (budget.max_params). Largest layers:" + top);
+  const std::string counted = plan.frozen_params > 0 ? " parameters (" + format_thousands(plan.frozen_params) +
+                                                           " of them frozen, which count too)"
+                                                     : " trainable parameters";
+  throw BudgetError("the model has " + format_thousands(plan.total_params) + counted +
+                    "; the budget needs fewer than " + format_thousands(budget.max_params) +
+                    " (budget.max_params). Largest layers:" + top);
 }
 
 }  // namespace runner

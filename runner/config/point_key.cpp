@@ -13,8 +13,7 @@ size_t value_end(const std::string& text, size_t from) {
   for (size_t at = text.find(' ', from); at != std::string::npos; at = text.find(' ', at + 1)) {
     size_t k = at + 1;
     if (k >= text.size() || !(std::isalpha(static_cast<unsigned char>(text[k])) || text[k] == '_')) continue;
-    while (k < text.size() &&
-           (std::isalnum(static_cast<unsigned char>(text[k])) || text[k] == '_' || text[k] == '.'))
+    while (k < text.size() && (std::isalnum(static_cast<unsigned char>(text[k])) || text[k] == '_' || text[k] == '.'))
       ++k;
     if (k < text.size() && text[k] == '=') return at;
   }

@@ -72,7 +72,7 @@ struct ModelSpec {
   std::string norm = "batch";
   int64_t groups = 4;
   std::vector<std::string> block{"conv", "relu", "norm"};
-  bool standardize = false;  ///< default of every conv's `standardize` (weight standardization)
+  bool standardize = false;       ///< default of every conv's `standardize` (weight standardization)
   std::vector<LayerSpec> layers;  ///< already expanded: conv blocks become conv, act, norm; block uses their layers
   std::vector<BlockUseSpec> block_uses;  ///< in the order they are read (outer before inner)
 
@@ -125,7 +125,7 @@ struct TrainSpec {
   /// nchw on CUDA) | nchw | channels_last. How a run computes, not what: it stays
   /// out of the config hash.
   std::string layout = "auto";
-  double ema = 0.0;             ///< decay of the weights' moving average evaluated instead of the weights; 0 = off
+  double ema = 0.0;  ///< decay of the weights' moving average evaluated instead of the weights; 0 = off
   /// Lookahead: every `lookahead_every` steps the weights move to their moving
   /// average (decay lookahead_decay * (step / steps)^3) and the average is copied
   /// back; at the end the weights are the average. 0 = off.
@@ -137,9 +137,9 @@ struct TrainSpec {
 struct ExperimentSpec {
   std::string name;
   std::string description;
-  std::string source_file;  ///< where it was read from
+  std::string source_file;         ///< where it was read from
   std::vector<std::string> files;  ///< source_file and the files it extends, in order
-  std::string yaml;         ///< the effective config (after --set), as YAML text
+  std::string yaml;                ///< the effective config (after --set), as YAML text
   DataSpec data;
   BudgetSpec budget;
   ModelSpec model;

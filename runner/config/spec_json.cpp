@@ -92,8 +92,7 @@ nlohmann::json experiment_json_base(const ExperimentSpec& s) {
 nlohmann::json experiment_json(const ExperimentSpec& s) {
   nlohmann::json j = experiment_json_base(s);
   // Newer keys appear only when used: configs without them keep their hash.
-  if (s.data.validation > 0)
-    j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
+  if (s.data.validation > 0) j["data"]["validation"] = {{"size", s.data.validation}, {"seed", s.data.validation_seed}};
   if (s.train.ema > 0) j["train"]["ema"] = s.train.ema;
   if (s.train.lookahead_every > 0)
     j["train"]["lookahead"] = {{"every", s.train.lookahead_every}, {"decay", s.train.lookahead_decay}};
@@ -106,7 +105,6 @@ nlohmann::json experiment_json(const ExperimentSpec& s) {
   if (s.train.layout != "auto") j["train"]["layout"] = s.train.layout;
   return j;
 }
-
 
 std::string config_hash(const nlohmann::json& config) {
   // Where and how fast it runs is not what it is: names, the data's path,

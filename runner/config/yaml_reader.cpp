@@ -53,7 +53,8 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
   if (mark.pos >= 0 && !seen.insert(static_cast<size_t>(mark.pos)).second) return;
   auto at = [&](const YAML::Mark& m) { return SourceLoc{label, m.line + 1, m.column + 1}; };
   if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) strict_walk(node[i], path + (path.empty() ? "" : ".") + std::to_string(i), label, diags, seen);
+    for (size_t i = 0; i < node.size(); ++i)
+      strict_walk(node[i], path + (path.empty() ? "" : ".") + std::to_string(i), label, diags, seen);
     return;
   }
   std::map<std::string, YAML::Mark> keys;
@@ -73,8 +74,8 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
                         std::to_string(it->first.Mark().column + 1));
     if (!fresh)
       diags.push_back({at(it->first.Mark()), key_path,
-                       "given twice in one map (first at line " + std::to_string(first->second.line + 1) +
-                           ", column " + std::to_string(first->second.column + 1) + "); YAML keys are unique: keep one"});
+                       "given twice in one map (first at line " + std::to_string(first->second.line + 1) + ", column " +
+                           std::to_string(first->second.column + 1) + "); YAML keys are unique: keep one"});
     strict_walk(it->second, key_path, label, diags, seen);
   }
   if (!keys.count("<<")) return;
@@ -83,8 +84,7 @@ void strict_walk(YAML::Node node, const std::string& path, const std::string& la
   if (merge.IsMap()) sources.push_back(merge);
   if (merge.IsSequence())
     for (const auto& item : merge) sources.push_back(item);
-  if (sources.empty() ||
-      !std::all_of(sources.begin(), sources.end(), [](const YAML::Node& n) { return n.IsMap(); })) {
+  if (sources.empty() || !std::all_of(sources.begin(), sources.end(), [](const YAML::Node& n) { return n.IsMap(); })) {
     diags.push_back({at(merge.Mark()), path.empty() ? "<<" : path + ".<<",
                      "a merge key takes a map (an alias such as *base) or a list of them"});
     return;
@@ -142,16 +142,26 @@ size_t first_invalid_utf8(const std::string& text) {
     const unsigned char c = s[i];
     size_t len = 0;
     unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c == 0xE0) len = 3, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC) len = 3;
-    else if (c == 0xED) len = 3, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF) len = 3;
-    else if (c == 0xF0) len = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) len = 4;
-    else if (c == 0xF4) len = 4, hi = 0x8F;
-    else return i;
+    if (c < 0x80)
+      len = 1;
+    else if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
+    else if (c == 0xE0)
+      len = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC)
+      len = 3;
+    else if (c == 0xED)
+      len = 3, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF)
+      len = 3;
+    else if (c == 0xF0)
+      len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3)
+      len = 4;
+    else if (c == 0xF4)
+      len = 4, hi = 0x8F;
+    else
+      return i;
     if (i + len > n) return i;
     for (size_t k = 1; k < len; ++k) {
       const unsigned char b = s[i + k];
@@ -166,8 +176,10 @@ size_t first_invalid_utf8(const std::string& text) {
 SourceLoc location_of(const std::string& text, size_t offset, const std::string& label) {
   int line = 1, col = 1;
   for (size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line, col = 1;
-    else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++col;  // not a continuation byte
+    if (text[i] == '\n')
+      ++line, col = 1;
+    else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80)
+      ++col;  // not a continuation byte
   }
   return SourceLoc{label, line, col};
 }
@@ -236,24 +248,28 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
       if (c == '\n') in_comment = false;
       if (in_comment) continue;
       if (in_double) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_double = false;
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_double = false;
         continue;
       }
       if (in_single) {
         if (c == '\'') in_single = false;
         continue;
       }
-      if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n')) in_comment = true;
-      else if (c == '"') in_double = true;
+      if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n'))
+        in_comment = true;
+      else if (c == '"')
+        in_double = true;
       else if (c == '\'' && (i == 0 || std::string(" \t\n[{,:").find(text[i - 1]) != std::string::npos))
         in_single = true;  // a quote inside a word (it's) starts nothing
       else if (c == '[' || c == '{') {
         if (++depth > kMaxConfigDepth)
-          throw ConfigError({Diagnostic{location_of(text, i, label), "",
-                                        "lists and maps nest more than " + std::to_string(kMaxConfigDepth) +
-                                            " levels deep here; the DSL allows at most " +
-                                            std::to_string(kMaxConfigDepth)}});
+          throw ConfigError(
+              {Diagnostic{location_of(text, i, label), "",
+                          "lists and maps nest more than " + std::to_string(kMaxConfigDepth) +
+                              " levels deep here; the DSL allows at most " + std::to_string(kMaxConfigDepth)}});
       } else if ((c == ']' || c == '}') && depth > 0) {
         --depth;
       }
@@ -272,8 +288,8 @@ YAML::Node load_yaml(const std::string& text, const std::string& label) {
                                       "a second YAML document begins here ('---'); a config file is one document: "
                                       "remove the '---' and what follows, or split it into two files"}});
       if (offset < text.size() && text[offset] == ',')
-        throw ConfigError({Diagnostic{loc, "",
-                                      "',' separates items only inside [ ] or { }; quote the text if it is a value"}});
+        throw ConfigError(
+            {Diagnostic{loc, "", "',' separates items only inside [ ] or { }; quote the text if it is a value"}});
       throw ConfigError({Diagnostic{loc, "",
                                     "a second YAML document begins here (after '...' or something the first "
                                     "cannot hold); a config file is one document"}});
@@ -367,17 +383,19 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
   const std::string parent = parent_path.string();
   for (const auto& file : chain)
     if (fs::path(file).lexically_normal() == parent_path)
-      throw ConfigError({Diagnostic{at, "extends", "extends itself through " + chain_text(chain, parent) +
-                                                        "; a chain of extends must end in a file without one"}});
+      throw ConfigError({Diagnostic{at, "extends",
+                                    "extends itself through " + chain_text(chain, parent) +
+                                        "; a chain of extends must end in a file without one"}});
   std::string why;
   const std::optional<std::string> text_of_parent = read_text_file(parent, &why);
   if (!text_of_parent)
-    throw ConfigError({Diagnostic{at, "extends", "cannot open " + parent + ": " + why + " (extends " +
-                                                      chain_text(chain, parent) + ")"}});
+    throw ConfigError({Diagnostic{
+        at, "extends", "cannot open " + parent + ": " + why + " (extends " + chain_text(chain, parent) + ")"}});
   const ResolvedYaml base = resolve_chain(*text_of_parent, parent, chain);
   if (!base.root.IsMap())
-    throw ConfigError({Diagnostic{SourceLoc{parent, 1, 1}, "", "an experiment that others extend must be a map of keys (extends " +
-                                                                    chain_text(chain, parent) + ")"}});
+    throw ConfigError({Diagnostic{
+        SourceLoc{parent, 1, 1}, "",
+        "an experiment that others extend must be a map of keys (extends " + chain_text(chain, parent) + ")"}});
   // Into the child's own nodes, not a clone: a clone would lose where each value was written.
   r.root.remove("extends");
   merge_under(r.root, base.root, "", parent, base.origins, r.origins);
@@ -387,8 +405,9 @@ ResolvedYaml resolve_chain(const std::string& text, const std::string& label, st
 
 }  // namespace
 
-ResolvedYaml resolve_extends(const std::string& text, const std::string& label) { return resolve_chain(text, label, {}); }
-
+ResolvedYaml resolve_extends(const std::string& text, const std::string& label) {
+  return resolve_chain(text, label, {});
+}
 
 std::string shorthand_option(const YAML::Node& root, const std::string& type) {
   if (const LayerDef* def = find_layer_def(type)) return def->shorthand;
@@ -459,7 +478,8 @@ const BlockFrame* Reader::frame_of(const std::string& path) const {
   const BlockFrame* best = nullptr;
   for (const auto& f : frames_) {
     const std::string body = f.use_path + ".layers";
-    if ((path == body || path.rfind(body + ".", 0) == 0) && (best == nullptr || f.use_path.size() > best->use_path.size()))
+    if ((path == body || path.rfind(body + ".", 0) == 0) &&
+        (best == nullptr || f.use_path.size() > best->use_path.size()))
       best = &f;
   }
   return best;
@@ -473,8 +493,8 @@ std::string Reader::where(const SourceLoc& loc) const {
 std::string Reader::block_context(const std::string& path) const {
   const BlockFrame* f = frame_of(path);
   if (f == nullptr) return "";
-  return "in block '" + f->block + "' (" + where(f->def_loc) + "), used at " + f->use_path.substr(0, f->use_path.rfind('.')) +
-         " (" + where(f->use_loc) + ")";
+  return "in block '" + f->block + "' (" + where(f->def_loc) + "), used at " +
+         f->use_path.substr(0, f->use_path.rfind('.')) + " (" + where(f->use_loc) + ")";
 }
 
 SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const {
@@ -490,7 +510,8 @@ SourceLoc Reader::loc_of(const YAML::Node& node, const std::string& path) const 
   std::string file = file_;
   size_t longest = 0;
   for (const auto& [key, origin] : origins_)
-    if ((source == key || source.rfind(key + ".", 0) == 0) && key.size() >= longest) file = origin, longest = key.size();
+    if ((source == key || source.rfind(key + ".", 0) == 0) && key.size() >= longest)
+      file = origin, longest = key.size();
   if (node.IsDefined() && node.IsNull() && node.Tag().rfind(kEmptyValueTag, 0) == 0) {
     const std::string at = node.Tag().substr(kEmptyValueTag.size());
     return SourceLoc{file, std::stoi(at), std::stoi(at.substr(at.find(':') + 1))};
@@ -509,7 +530,8 @@ void Reader::error_at(const SourceLoc& loc, const std::string& path, const std::
   report(loc, path, message, "");
 }
 
-void Reader::report(const SourceLoc& loc, const std::string& path, const std::string& message, const std::string& note) {
+void Reader::report(const SourceLoc& loc, const std::string& path, const std::string& message,
+                    const std::string& note) {
   if (!frames_.empty() && !reported_.insert(loc.str() + "\n" + message).second) return;
   const std::string context = block_context(path);
   diags_.push_back(Diagnostic{loc, path, message + note + (context.empty() ? "" : " (" + context + ")")});
@@ -589,10 +611,14 @@ std::optional<long long> core_schema_int(const std::string& t) {
   static const std::regex kDecimal("[-+]?[0-9]+"), kHex("0x[0-9a-fA-F]+"), kOctal("0o[0-7]+");
   int base = 0;
   size_t skip = 0;
-  if (std::regex_match(t, kDecimal)) base = 10;
-  else if (std::regex_match(t, kHex)) base = 16, skip = 2;
-  else if (std::regex_match(t, kOctal)) base = 8, skip = 2;
-  else return std::nullopt;
+  if (std::regex_match(t, kDecimal))
+    base = 10;
+  else if (std::regex_match(t, kHex))
+    base = 16, skip = 2;
+  else if (std::regex_match(t, kOctal))
+    base = 8, skip = 2;
+  else
+    return std::nullopt;
   char* end = nullptr;
   errno = 0;
   const long long value = std::strtoll(t.c_str() + skip, &end, base);

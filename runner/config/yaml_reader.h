@@ -141,7 +141,7 @@ class Reader {
   std::vector<Diagnostic> diags_;
   std::vector<BlockFrame> frames_;
   std::map<std::string, YAML::Mark> expanded_;  ///< dotted path -> where its shorthand was written
-  std::set<std::string> reported_;  ///< place + message of problems found inside blocks
+  std::set<std::string> reported_;              ///< place + message of problems found inside blocks
 };
 
 /// A YAML map with a fixed set of allowed keys; unknown keys are reported on

@@ -19,8 +19,8 @@ struct ExportInfo {
   std::string config_yaml;  ///< the resolved YAML as recorded
   std::string config_hash;
   std::vector<std::string> class_names;
-  std::string test_acc;  ///< the run's recorded final test accuracy, "%.2f", or "" if none
-  int64_t epochs = 0;    ///< epochs the weights were trained for
+  std::string test_acc;    ///< the run's recorded final test accuracy, "%.2f", or "" if none
+  int64_t epochs = 0;      ///< epochs the weights were trained for
   bool raw_input = false;  ///< the model normalizes itself: input pixels in [0, 1]
 };
 

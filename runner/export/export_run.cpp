@@ -23,8 +23,8 @@ LoadedRun load_run(const std::string& db, int64_t run_id, bool allow_unfinished)
   }
   const RunRow& r = run.row;
   if (r.status != RunStatus::Finished && !allow_unfinished)
-    throw ConfigError("run " + std::to_string(run_id) + " is " + status_text(r.status) + " (" + std::to_string(r.epochs_done) +
-                      " of " + std::to_string(r.record.epochs) +
+    throw ConfigError("run " + std::to_string(run_id) + " is " + status_text(r.status) + " (" +
+                      std::to_string(r.epochs_done) + " of " + std::to_string(r.record.epochs) +
                       " epochs): its weights are not the finished model; --allow-unfinished exports what its "
                       "checkpoint holds");
   run.spec = parse_experiment(r.record.config_yaml,
@@ -56,8 +56,7 @@ void check_target(const std::string& out, bool force) {
     throw ConfigError("--out " + out + ": the folder " + parent.string() + " does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     throw ConfigError("--out " + out + ": the folder " + parent.string() + " is not writable");
-  if (fs::exists(target, ec) && !force)
-    throw ConfigError("--out " + out + " exists; --force replaces it");
+  if (fs::exists(target, ec) && !force) throw ConfigError("--out " + out + " exists; --force replaces it");
 }
 
 void write_file(const fs::path& path, const std::string& bytes) {
@@ -69,8 +68,7 @@ void write_file(const fs::path& path, const std::string& bytes) {
 
 }  // namespace
 
-void write_export(const LoadedRun& run, const std::string& format, const std::string& out, bool raw_input,
-                  bool force) {
+void write_export(const LoadedRun& run, const std::string& format, const std::string& out, bool raw_input, bool force) {
   check_target(out, force);
   ExportInfo info = run.info;
   info.raw_input = raw_input;

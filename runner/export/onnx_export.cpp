@@ -74,7 +74,8 @@ void attr(onnx::NodeProto& n, const std::string& name, double value) {
 }
 
 /// Emits the nodes of a stack; returns the name of its output.
-std::string emit_stack(GraphWriter& g, const std::vector<PortableModule>& stack, std::string x, const std::string& scope);
+std::string emit_stack(GraphWriter& g, const std::vector<PortableModule>& stack, std::string x,
+                       const std::string& scope);
 
 std::string emit_conv(GraphWriter& g, const PortableModule& m, const std::string& x, const std::string& name) {
   std::vector<std::string> inputs{x, g.weight(name + ".weight", *m.tensor("weight"))};
@@ -94,12 +95,12 @@ std::string emit(GraphWriter& g, const PortableModule& m, const std::string& x, 
   const std::string& k = m.kind;
   if (k == "Conv2d") return emit_conv(g, m, x, name);
   if (k == "BatchNorm2d") {
-    onnx::NodeProto& n = g.node("BatchNormalization",
-                                {x, g.weight(name + ".weight", *m.tensor("weight")),
-                                 g.weight(name + ".bias", *m.tensor("bias")),
-                                 g.weight(name + ".running_mean", *m.tensor("running_mean")),
-                                 g.weight(name + ".running_var", *m.tensor("running_var"))},
-                                name);
+    onnx::NodeProto& n =
+        g.node("BatchNormalization",
+               {x, g.weight(name + ".weight", *m.tensor("weight")), g.weight(name + ".bias", *m.tensor("bias")),
+                g.weight(name + ".running_mean", *m.tensor("running_mean")),
+                g.weight(name + ".running_var", *m.tensor("running_var"))},
+               name);
     attr(n, "epsilon", m.reals.at("eps"));
     return name;
   }
@@ -183,7 +184,8 @@ std::string emit(GraphWriter& g, const PortableModule& m, const std::string& x, 
   throw std::logic_error("onnx export: no mapping for module kind " + k);
 }
 
-std::string emit_stack(GraphWriter& g, const std::vector<PortableModule>& stack, std::string x, const std::string& scope) {
+std::string emit_stack(GraphWriter& g, const std::vector<PortableModule>& stack, std::string x,
+                       const std::string& scope) {
   for (const auto& m : stack) x = emit(g, m, x, scope);
   return x;
 }
@@ -240,11 +242,11 @@ std::string onnx_model_bytes(const PortableNet& net, const ExportInfo& info) {
   metadata(model, "runner.test_acc", info.test_acc);
   metadata(model, "runner.epochs", std::to_string(info.epochs));
   metadata(model, "runner.input",
-           info.raw_input ? "float32 NCHW, RGB pixels scaled to [0, 1]"
-                          : "float32 NCHW, normalized: (pixel / 255 - mean) / std with mean " +
-                                std::to_string(net.mean[0]) + "," + std::to_string(net.mean[1]) + "," +
-                                std::to_string(net.mean[2]) + " and std " + std::to_string(net.std[0]) + "," +
-                                std::to_string(net.std[1]) + "," + std::to_string(net.std[2]));
+           info.raw_input
+               ? "float32 NCHW, RGB pixels scaled to [0, 1]"
+               : "float32 NCHW, normalized: (pixel / 255 - mean) / std with mean " + std::to_string(net.mean[0]) + "," +
+                     std::to_string(net.mean[1]) + "," + std::to_string(net.mean[2]) + " and std " +
+                     std::to_string(net.std[0]) + "," + std::to_string(net.std[1]) + "," + std::to_string(net.std[2]));
 
   try {
     onnx::checker::check_model(model);

@@ -6,8 +6,9 @@
 namespace runner {
 
 std::string onnx_model_bytes(const PortableNet&, const ExportInfo&) {
-  throw ConfigError("runner export --format onnx: this runner was built without ONNX (-DRUNNER_ONNX=OFF; it needs "
-                    "libonnx-dev); --format pytorch works");
+  throw ConfigError(
+      "runner export --format onnx: this runner was built without ONNX (-DRUNNER_ONNX=OFF; it needs "
+      "libonnx-dev); --format pytorch works");
 }
 
 }  // namespace runner

@@ -66,7 +66,8 @@ class Lowerer {
     for (size_t i = 0; i < specs.size(); ++i) {
       const auto it = layer_table().find(specs[i].type);
       if (it == layer_table().end())
-        throw std::logic_error("export: layer type '" + specs[i].type + "' has no lowering (runner/export/portable.cpp)");
+        throw std::logic_error("export: layer type '" + specs[i].type +
+                               "' has no lowering (runner/export/portable.cpp)");
       const Shape next = layer_output_shape(specs[i], shape);
       it->second(specs[i], *modules[i], shape, next, *this, out);
       shape = next;
@@ -78,9 +79,13 @@ class Lowerer {
   PortableModule conv(const torch::nn::Conv2dImpl& conv, const Shape& in, const Shape& out, int64_t padding) {
     PortableModule m = row("Conv2d", in, out);
     const auto& o = conv.options;
-    m.ints = {{"in", o.in_channels()}, {"out", o.out_channels()}, {"kernel_h", (*o.kernel_size())[0]},
-              {"kernel_w", (*o.kernel_size())[1]}, {"stride", (*o.stride())[0]},
-              {"padding", padding}, {"dilation", (*o.dilation())[0]},
+    m.ints = {{"in", o.in_channels()},
+              {"out", o.out_channels()},
+              {"kernel_h", (*o.kernel_size())[0]},
+              {"kernel_w", (*o.kernel_size())[1]},
+              {"stride", (*o.stride())[0]},
+              {"padding", padding},
+              {"dilation", (*o.dilation())[0]},
               {"groups", o.groups()}};
     m.tensors.emplace_back("weight", plain(conv.weight));
     if (conv.bias.defined()) m.tensors.emplace_back("bias", plain(conv.bias));
@@ -124,9 +129,15 @@ void lower_whiten(const LayerSpec& spec, torch::nn::Module& module, const Shape&
                   std::vector<PortableModule>& into) {
   PortableModule m = l.row("Conv2d", in, out);
   const torch::Tensor weight = own_tensor(module, "weight");
-  m.ints = {{"in", in[0]},      {"out", weight.size(0)}, {"kernel_h", weight.size(2)},
-            {"kernel_w", weight.size(3)}, {"stride", 1}, {"padding", spec.get_int("padding")},
-            {"dilation", 1},    {"groups", 1},           {"frozen", 1}};
+  m.ints = {{"in", in[0]},
+            {"out", weight.size(0)},
+            {"kernel_h", weight.size(2)},
+            {"kernel_w", weight.size(3)},
+            {"stride", 1},
+            {"padding", spec.get_int("padding")},
+            {"dilation", 1},
+            {"groups", 1},
+            {"frozen", 1}};
   m.tensors.emplace_back("weight", plain(weight));
   m.tensors.emplace_back("bias", plain(own_tensor(module, "bias")));
   into.push_back(std::move(m));
@@ -220,7 +231,8 @@ void lower_norm(const LayerSpec& spec, torch::nn::Module& module, const Shape& i
                 std::vector<PortableModule>& into) {
   const auto it = norm_table().find(spec.get_string("type"));
   if (it == norm_table().end())
-    throw std::logic_error("export: norm '" + spec.get_string("type") + "' has no lowering (runner/export/portable.cpp)");
+    throw std::logic_error("export: norm '" + spec.get_string("type") +
+                           "' has no lowering (runner/export/portable.cpp)");
   it->second(module, in, l, into);
 }
 
@@ -266,8 +278,14 @@ void lower_se(const LayerSpec&, torch::nn::Module& module, const Shape& in, cons
     PortableModule c;
     c.kind = "Conv2d";
     c.name = name;
-    c.ints = {{"in", conv->options.in_channels()}, {"out", conv->options.out_channels()}, {"kernel_h", 1},
-              {"kernel_w", 1}, {"stride", 1}, {"padding", 0}, {"dilation", 1}, {"groups", 1}};
+    c.ints = {{"in", conv->options.in_channels()},
+              {"out", conv->options.out_channels()},
+              {"kernel_h", 1},
+              {"kernel_w", 1},
+              {"stride", 1},
+              {"padding", 0},
+              {"dilation", 1},
+              {"groups", 1}};
     c.tensors.emplace_back("weight", plain(conv->weight));
     c.tensors.emplace_back("bias", plain(conv->bias));
     convs.push_back(std::move(c));

@@ -23,8 +23,8 @@ struct PortableModule {
   /// AvgPool2d, Dropout, Linear (flattens its input first), Residual, Concat, SqueezeExcite.
   std::string kind;
   std::string name;  ///< "conv2d_1": the summary row's type and number; containers take their first row's
-  std::map<std::string, int64_t> ints;   ///< in, out, kernel_h, kernel_w, stride, padding, dilation, groups, ...
-  std::map<std::string, double> reals;   ///< eps, slope, alpha, p
+  std::map<std::string, int64_t> ints;  ///< in, out, kernel_h, kernel_w, stride, padding, dilation, groups, ...
+  std::map<std::string, double> reals;  ///< eps, slope, alpha, p
   std::vector<std::pair<std::string, torch::Tensor>> tensors;  ///< float32, contiguous, CPU: "weight", "bias", ...
   /// Residual: {body} or {body, {projection}}; Concat: one stack per branch; SqueezeExcite: {{squeeze, excite}}.
   std::vector<std::vector<PortableModule>> stacks;

@@ -88,7 +88,8 @@ class Writer {
       if (i.at("groups") != 1) s += ", groups=" + std::to_string(i.at("groups"));
       return s + ", bias=" + (m.tensor("bias") ? "True" : "False") + ")";
     }
-    if (k == "BatchNorm2d") return "nn.BatchNorm2d(" + std::to_string(i.at("channels")) + ", eps=" + py_float(m.reals.at("eps")) + ")";
+    if (k == "BatchNorm2d")
+      return "nn.BatchNorm2d(" + std::to_string(i.at("channels")) + ", eps=" + py_float(m.reals.at("eps")) + ")";
     if (k == "GroupNorm")
       return "nn.GroupNorm(" + std::to_string(i.at("groups")) + ", " + std::to_string(i.at("channels")) +
              ", eps=" + py_float(m.reals.at("eps")) + ")";
@@ -116,8 +117,8 @@ class Writer {
       helpers.insert("Concat");
       std::string s = "Concat(\n";
       for (size_t b = 0; b < m.stacks.size(); ++b)
-        s += indent + "    " +
-             sequential(m.stacks[b], path + ".branches." + std::to_string(b), indent + "    ") + ",\n";
+        s +=
+            indent + "    " + sequential(m.stacks[b], path + ".branches." + std::to_string(b), indent + "    ") + ",\n";
       return s + indent + ")";
     }
     if (k == "SqueezeExcite") {
@@ -145,8 +146,8 @@ PytorchExport pytorch_export(const PortableNet& net, const ExportInfo& info) {
   std::ostringstream init, forward;
   if (info.raw_input) {
     w.helpers.insert("Normalize");
-    init << "        self.normalize = Normalize(mean=(" << py_float(net.mean[0]) << ", " << py_float(net.mean[1]) << ", "
-         << py_float(net.mean[2]) << "), std=(" << py_float(net.std[0]) << ", " << py_float(net.std[1]) << ", "
+    init << "        self.normalize = Normalize(mean=(" << py_float(net.mean[0]) << ", " << py_float(net.mean[1])
+         << ", " << py_float(net.mean[2]) << "), std=(" << py_float(net.std[0]) << ", " << py_float(net.std[1]) << ", "
          << py_float(net.std[2]) << "))\n";
     forward << "        x = self.normalize(x)\n";
     const torch::Tensor mean = torch::tensor({net.mean[0], net.mean[1], net.mean[2]}, torch::kFloat).view({3, 1, 1});
@@ -175,8 +176,8 @@ PytorchExport pytorch_export(const PortableNet& net, const ExportInfo& info) {
      << "# Input: float32 [N, " << net.input[0] << ", " << net.input[1] << ", " << net.input[2] << "], "
      << (info.raw_input ? "RGB pixels scaled to [0, 1] (the model normalizes them itself)."
                         : "normalized: (pixel / 255 - mean) / std, mean (" + py_float(net.mean[0]) + ", " +
-                              py_float(net.mean[1]) + ", " + py_float(net.mean[2]) + "), std (" +
-                              py_float(net.std[0]) + ", " + py_float(net.std[1]) + ", " + py_float(net.std[2]) + ").")
+                              py_float(net.mean[1]) + ", " + py_float(net.mean[2]) + "), std (" + py_float(net.std[0]) +
+                              ", " + py_float(net.std[1]) + ", " + py_float(net.std[2]) + ").")
      << "\n# Output: " << net.classes << " logits per image.\n"
      << "from collections import OrderedDict\n\nimport torch\nfrom torch import nn\n\n";
   std::string classes = "[";
@@ -191,15 +192,16 @@ PytorchExport pytorch_export(const PortableNet& net, const ExportInfo& info) {
   PytorchExport out;
   out.model_py = py.str();
   out.weights_pt = pickle_state_dict(w.state);
-  out.readme = "# Run " + std::to_string(info.run_id) + " (" + info.run_name + ") as a PyTorch module\n\n" +
-               "Exported by `runner export --format pytorch`; test accuracy recorded by the runner: " +
-               (info.test_acc.empty() ? std::string("none") : info.test_acc + " %") + " after " +
-               std::to_string(info.epochs) + " epochs.\n\n```python\n" +
-               "from model import Net, CLASSES\n"
-               "net = Net(); net.load_state_dict(torch.load(\"weights.pt\")); net.eval()\n"
-               "print(CLASSES[net(x).argmax(1)[0]])  # x: " +
-               (info.raw_input ? "float32 [N, 3, H, W] pixels in [0, 1]" : "float32 [N, 3, H, W] normalized as model.py says") +
-               "\n```\n\n`import torch` first. The module trains too: `net.train()` and any optimizer.\n";
+  out.readme =
+      "# Run " + std::to_string(info.run_id) + " (" + info.run_name + ") as a PyTorch module\n\n" +
+      "Exported by `runner export --format pytorch`; test accuracy recorded by the runner: " +
+      (info.test_acc.empty() ? std::string("none") : info.test_acc + " %") + " after " + std::to_string(info.epochs) +
+      " epochs.\n\n```python\n" +
+      "from model import Net, CLASSES\n"
+      "net = Net(); net.load_state_dict(torch.load(\"weights.pt\")); net.eval()\n"
+      "print(CLASSES[net(x).argmax(1)[0]])  # x: " +
+      (info.raw_input ? "float32 [N, 3, H, W] pixels in [0, 1]" : "float32 [N, 3, H, W] normalized as model.py says") +
+      "\n```\n\n`import torch` first. The module trains too: `net.train()` and any optimizer.\n";
   return out;
 }
 

@@ -24,7 +24,8 @@ int64_t load_eval_weights(Net& net, const std::string& checkpoint, bool ema) {
         torch::Tensor average;
         archive.read("ema_" + std::to_string(i), average);
         if (!average.sizes().equals(state[i].sizes()))
-          throw DataError(checkpoint + ": averaged weight " + std::to_string(i) + " has another shape than the model's");
+          throw DataError(checkpoint + ": averaged weight " + std::to_string(i) +
+                          " has another shape than the model's");
         state[i].copy_(average);
       }
     }

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
-#include <nlohmann/json.hpp>
 
-#include "runner/config/config.h"
 #include "runner/base/errors.h"
+#include "runner/config/config.h"
 #include "runner/config/spec_json.h"
 #include "runner/config/yaml_reader.h"
 
@@ -100,8 +100,8 @@ void flatten(const nlohmann::json& v, const std::string& path, const std::vector
 
 std::vector<std::string> same_experiment_exceptions(const std::vector<std::string>& by) {
   std::vector<std::string> keys = by;
-  for (const char* k : {"name", "description", "train.seed", "data.root", "train.threads", "train.device",
-                        "train.layout"})
+  for (const char* k :
+       {"name", "description", "train.seed", "data.root", "train.threads", "train.device", "train.layout"})
     keys.emplace_back(k);
   return keys;
 }
@@ -150,7 +150,8 @@ Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std:
   if (!runs.empty()) {
     const nlohmann::json first = nlohmann::json::parse(runs.front().record.config_json, nullptr, false);
     for (const auto& key : by)
-      if (const std::string value = run_value(runs.front(), first, key); value != "(unset)") fix.push_back(key + "=" + value);
+      if (const std::string value = run_value(runs.front(), first, key); value != "(unset)")
+        fix.push_back(key + "=" + value);
   }
   // Runs of one experiment differ only in what flatten skips (seed, name, ...), so most share their
   // leaves: each distinct config is kept and compared once (1,000 runs: 1.7 s before, see bench/ui.sh).
@@ -170,13 +171,14 @@ Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std:
     // shows which differences the --by keys cause; a YAML that no longer parses
     // keeps its recorded leaves (it may split a row, never merge two). Runs whose
     // recorded leaves and YAML agree but for the seed and name lines resolve alike.
-    const std::string key = run.record.experiment_file + "\x1e" + yaml_without_seed_and_name(run.record.config_yaml) +
-                            "\x1e" + leaves_text;
+    const std::string key =
+        run.record.experiment_file + "\x1e" + yaml_without_seed_and_name(run.record.config_yaml) + "\x1e" + leaves_text;
     const auto [res, fresh_res] = resolved_index.emplace(key, as_written.size());
     if (fresh_res) {
       Leaves written, fixed;
       try {
-        flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file)), "", skip, written);
+        flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file)), "", skip,
+                written);
         flatten(experiment_json(parse_experiment(run.record.config_yaml, run.record.experiment_file, fix)), "", skip,
                 fixed);
       } catch (const std::exception&) {
@@ -233,8 +235,8 @@ Variation find_variation(const std::vector<RunRow>& runs, const std::vector<std:
   for (size_t e = 0; e < v.experiments.size(); ++e) {
     const auto& ids = v.experiments[e].run_ids;
     const int64_t first_id = *std::min_element(ids.begin(), ids.end());
-    v.experiments[e].label = !sweep_of[e].empty() && sweep_uses[sweep_of[e]] == 1 ? sweep_of[e]
-                                                                                    : "run " + std::to_string(first_id);
+    v.experiments[e].label =
+        !sweep_of[e].empty() && sweep_uses[sweep_of[e]] == 1 ? sweep_of[e] : "run " + std::to_string(first_id);
   }
   return v;
 }
@@ -247,7 +249,8 @@ std::string experiment_note(const std::vector<std::string>& differing, const std
   for (size_t i = 0; i < differing.size() && i < 6; ++i) listed += (i ? ", " : "") + differing[i];
   if (differing.size() > 6) listed += ", …";
   return "experiment: these runs differ in " + std::to_string(differing.size()) + " config keys besides " + join(by) +
-         " and the seed (" + listed + "), so each row holds the runs of one config, named by its sweep or its first "
+         " and the seed (" + listed +
+         "), so each row holds the runs of one config, named by its sweep or its first "
          "run; `runner show ID` prints a config, --where KEY=VALUE or --sweep NAME compares fewer.\n";
 }
 
@@ -290,7 +293,8 @@ std::string render_table(const std::vector<std::string>& header, const std::vect
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) {
     width[c] = header[c].size();
-    for (const auto& r : rows) width[c] = std::max(width[c], r[c].size() - (r[c].find("±") != std::string::npos ? 1 : 0));
+    for (const auto& r : rows)
+      width[c] = std::max(width[c], r[c].size() - (r[c].find("±") != std::string::npos ? 1 : 0));
   }
   const bool md = format == "markdown";
   auto line = [&](const std::vector<std::string>& cells) {
@@ -305,7 +309,8 @@ std::string render_table(const std::vector<std::string>& header, const std::vect
   out = line(header);
   if (md) {
     std::string rule = "|";
-    for (size_t c = 0; c < header.size(); ++c) rule += (c == 0 ? " :" : " ") + std::string(width[c] - 1, '-') + (c == 0 ? " |" : ": |");
+    for (size_t c = 0; c < header.size(); ++c)
+      rule += (c == 0 ? " :" : " ") + std::string(width[c] - 1, '-') + (c == 0 ? " |" : ": |");
     out += rule + "\n";
   }
   for (const auto& r : rows) out += line(r);
@@ -327,7 +332,7 @@ CompareTable compare_table(const std::vector<RunRow>& all_runs, const CompareOpt
   const std::vector<std::string> extra_header = labelled ? std::vector<std::string>{"experiment"} : variation.keys;
   std::map<std::string, Group> groups;
   std::map<std::string, std::vector<std::string>> key_values, extra_values;  // group → one value per key / column
-  std::map<std::string, std::string> group_name;                               // group → its first cell
+  std::map<std::string, std::string> group_name;                             // group → its first cell
   for (size_t r = 0; r < finished.size(); ++r) {
     const RunRow& run = finished[r];
     const nlohmann::json config = nlohmann::json::parse(run.record.config_json, nullptr, false);

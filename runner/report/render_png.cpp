@@ -24,8 +24,8 @@ std::vector<unsigned char> svg_to_png(const std::string& svg) {
   if (handle == nullptr) render_failed(error);
   gdouble width = 0, height = 0;
   if (!rsvg_handle_get_intrinsic_size_in_pixels(handle, &width, &height)) width = 800, height = 600;
-  cairo_surface_t* surface =
-      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, static_cast<int>(std::ceil(width)), static_cast<int>(std::ceil(height)));
+  cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, static_cast<int>(std::ceil(width)),
+                                                        static_cast<int>(std::ceil(height)));
   cairo_t* cr = cairo_create(surface);
   const RsvgRectangle viewport{0, 0, width, height};
   const bool ok = rsvg_handle_render_document(handle, cr, &viewport, &error);

@@ -13,17 +13,17 @@
 #include <sstream>
 
 #include "runner/base/env_info.h"
+#include "runner/base/errors.h"
 #include "runner/base/text.h"
+#include "runner/config/config.h"
+#include "runner/config/plan.h"
+#include "runner/config/spec_json.h"
+#include "runner/config/summary.h"
 #include "runner/report/compare.h"
 #include "runner/report/html.h"
 #include "runner/report/search_view.h"
-#include "runner/config/config.h"
-#include "runner/train/data.h"
-#include "runner/base/errors.h"
-#include "runner/config/plan.h"
-#include "runner/config/spec_json.h"
 #include "runner/store/store.h"
-#include "runner/config/summary.h"
+#include "runner/train/data.h"
 
 namespace runner {
 namespace fs = std::filesystem;
@@ -133,26 +133,32 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
   double lo = 1e300, hi = -1e300;
   int64_t max_epoch = 1;
   for (const auto& r : runs)
-    for (const auto& e : r.epochs) lo = std::min(lo, e.*metric), hi = std::max(hi, e.*metric), max_epoch = std::max(max_epoch, e.epoch);
+    for (const auto& e : r.epochs)
+      lo = std::min(lo, e.*metric), hi = std::max(hi, e.*metric), max_epoch = std::max(max_epoch, e.epoch);
   if (lo > hi) lo = 0, hi = 1;
   if (hi - lo < 1e-9) hi = lo + 1;
   // The axis runs between round values and ticks at each (not at 1.749 or 27.3).
   const RoundAxis axis = round_axis(lo, hi, 4);
   lo = axis.lo, hi = axis.hi;
   const std::vector<double>& ticks = axis.ticks;
-  auto x_of = [&](double epoch) { return left + (w - left - right) * (epoch - 1) / std::max<double>(1, max_epoch - 1); };
+  auto x_of = [&](double epoch) {
+    return left + (w - left - right) * (epoch - 1) / std::max<double>(1, max_epoch - 1);
+  };
   auto y_of = [&](double v) { return top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)); };
   std::ostringstream s;
-  if (standalone) s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << w << "\" height=\"" << h << "\" viewBox=\"0 0 " << w << " " << h << "\">";
+  if (standalone)
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << w << "\" height=\"" << h
+      << "\" viewBox=\"0 0 " << w << " " << h << "\">";
   s << "<g transform=\"translate(" << x0 << "," << y0 << ")\" font-family=\"sans-serif\" font-size=\"11\">"
     << "<rect width=\"" << w << "\" height=\"" << h << "\" fill=\"#fff\"/>"
-    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" << escape(title) << "</text>";
+    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">"
+    << escape(title) << "</text>";
   for (double v : ticks) {
     char label[32];
     std::snprintf(label, sizeof label, "%g", v);
-    s << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << fmt(y_of(v), 1) << "\" y2=\"" << fmt(y_of(v), 1)
-      << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 5 << "\" y=\"" << fmt(y_of(v) + 4, 1) << "\" text-anchor=\"end\">"
-      << label << "</text>";
+    s << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << fmt(y_of(v), 1) << "\" y2=\""
+      << fmt(y_of(v), 1) << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 5 << "\" y=\"" << fmt(y_of(v) + 4, 1)
+      << "\" text-anchor=\"end\">" << label << "</text>";
   }
   // Epochs at round steps (5, 10, 15, 20; not 1, 3, 5, …), and epoch 1 where the axis starts.
   std::vector<double> epoch_ticks{1};
@@ -162,13 +168,14 @@ std::string chart_svg(const std::vector<RunView>& runs, const std::string& title
     s << "<text x=\"" << fmt(x_of(e), 1) << "\" y=\"" << h - bottom + 15 << "\" text-anchor=\"middle\">"
       << static_cast<int64_t>(e) << "</text>";
   s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">epoch</text>"
-    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w - left - right << "\" height=\"" << h - top - bottom
-    << "\" fill=\"none\" stroke=\"#999\"/>";
+    << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w - left - right << "\" height=\""
+    << h - top - bottom << "\" fill=\"none\" stroke=\"#999\"/>";
   for (const auto& r : runs) {
     if (r.epochs.empty()) continue;
     s << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << r.colour << "\" stroke-dasharray=\"" << r.dash
       << "\" points=\"";
-    for (const auto& e : r.epochs) s << fmt(x_of(static_cast<double>(e.epoch)), 1) << "," << fmt(y_of(e.*metric), 1) << " ";
+    for (const auto& e : r.epochs)
+      s << fmt(x_of(static_cast<double>(e.epoch)), 1) << "," << fmt(y_of(e.*metric), 1) << " ";
     s << "\"><title>" << escape(r.label) << "</title></polyline>";
   }
   s << "</g>";
@@ -181,9 +188,10 @@ std::string legend_svg(const std::vector<RunView>& runs, int x0, int y0) {
   s << "<g transform=\"translate(" << x0 << "," << y0 << ")\" font-family=\"sans-serif\" font-size=\"12\">";
   for (size_t i = 0; i < runs.size(); ++i) {
     const int x = static_cast<int>(i % 2) * 455, y = static_cast<int>(i / 2) * 18;  // two columns: labels are long
-    s << "<line x1=\"" << x << "\" x2=\"" << x + 30 << "\" y1=\"" << y + 6 << "\" y2=\"" << y + 6 << "\" stroke-width=\"2\" stroke=\""
-      << runs[i].colour << "\" stroke-dasharray=\"" << runs[i].dash << "\"/><text x=\"" << x + 36 << "\" y=\"" << y + 10
-      << "\">" << escape(runs[i].label + " (" + runs[i].row.record.name + ")") << "</text>";
+    s << "<line x1=\"" << x << "\" x2=\"" << x + 30 << "\" y1=\"" << y + 6 << "\" y2=\"" << y + 6
+      << "\" stroke-width=\"2\" stroke=\"" << runs[i].colour << "\" stroke-dasharray=\"" << runs[i].dash
+      << "\"/><text x=\"" << x + 36 << "\" y=\"" << y + 10 << "\">"
+      << escape(runs[i].label + " (" + runs[i].row.record.name + ")") << "</text>";
   }
   return s.str() + "</g>";
 }
@@ -198,7 +206,8 @@ std::string curves_svg(const std::vector<RunView>& runs) {
     << chart_svg(runs, "train loss", &EpochRow::train_loss, false, 0, 0)
     << chart_svg(runs, "test loss", &EpochRow::test_loss, false, 460, 0)
     << chart_svg(runs, "train accuracy %", &EpochRow::train_acc, false, 0, 280)
-    << chart_svg(runs, "test accuracy %", &EpochRow::test_acc, false, 460, 280) << legend_svg(runs, 10, 572) << "</svg>";
+    << chart_svg(runs, "test accuracy %", &EpochRow::test_acc, false, 460, 280) << legend_svg(runs, 10, 572)
+    << "</svg>";
   return s.str();
 }
 
@@ -211,8 +220,8 @@ std::string curves_html(const std::vector<RunView>& runs) {
     << chart_svg(runs, "test accuracy %", &EpochRow::test_acc, true) << "</div><ul class=\"legend\">";
   for (const auto& r : runs)
     s << "<li><svg width=\"32\" height=\"10\"><line x1=\"0\" x2=\"32\" y1=\"5\" y2=\"5\" stroke-width=\"2\" stroke=\""
-      << r.colour << "\" stroke-dasharray=\"" << r.dash << "\"/></svg> " << escape(r.label + " (" + r.row.record.name + ")")
-      << "</li>";
+      << r.colour << "\" stroke-dasharray=\"" << r.dash << "\"/></svg> "
+      << escape(r.label + " (" + r.row.record.name + ")") << "</li>";
   return s.str() + "</ul>";
 }
 
@@ -225,19 +234,21 @@ std::string confusion_svg(const RunView& run) {
   for (const auto& row : run.results.confusion)
     for (auto c : row) peak = std::max(peak, c);
   std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"confusion\" viewBox=\"0 0 " << size_w << " " << size_h << "\" width=\""
-    << size_w << "\" height=\"" << size_h << "\" font-family=\"sans-serif\" font-size=\"10\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"confusion\" viewBox=\"0 0 " << size_w << " " << size_h
+    << "\" width=\"" << size_w << "\" height=\"" << size_h
+    << "\" font-family=\"sans-serif\" font-size=\"10\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
     << "<text x=\"4\" y=\"14\" font-size=\"12\" font-weight=\"bold\">" << escape(run.label)
     << ": confusion</text><text x=\"4\" y=\"28\">rows: true class, columns: predicted</text>";
   for (int i = 0; i < n; ++i) {
-    s << "<text x=\"" << left - 4 << "\" y=\"" << top + i * cell + cell / 2 + 4 << "\" text-anchor=\"end\">" << escape(names[static_cast<size_t>(i)]) << "</text>"
+    s << "<text x=\"" << left - 4 << "\" y=\"" << top + i * cell + cell / 2 + 4 << "\" text-anchor=\"end\">"
+      << escape(names[static_cast<size_t>(i)]) << "</text>"
       << "<text transform=\"translate(" << left + i * cell + cell / 2 + 4 << "," << top - 4 << ") rotate(-60)\">"
       << escape(names[static_cast<size_t>(i)]) << "</text>";
     for (int j = 0; j < n; ++j) {
       const int64_t c = run.results.confusion[static_cast<size_t>(i)][static_cast<size_t>(j)];
       const double a = std::sqrt(static_cast<double>(c) / static_cast<double>(peak));
-      s << "<rect x=\"" << left + j * cell << "\" y=\"" << top + i * cell << "\" width=\"" << cell << "\" height=\"" << cell
-        << "\" fill=\"" << (i == j ? "#1f77b4" : "#d62728") << "\" fill-opacity=\"" << fmt(0.08 + 0.92 * a, 3)
+      s << "<rect x=\"" << left + j * cell << "\" y=\"" << top + i * cell << "\" width=\"" << cell << "\" height=\""
+        << cell << "\" fill=\"" << (i == j ? "#1f77b4" : "#d62728") << "\" fill-opacity=\"" << fmt(0.08 + 0.92 * a, 3)
         << "\" stroke=\"#fff\"/><text x=\"" << left + j * cell + cell / 2 << "\" y=\"" << top + i * cell + cell / 2 + 4
         << "\" text-anchor=\"middle\" fill=\"" << (a > 0.6 ? "#fff" : "#222") << "\">" << c << "</text>";
     }
@@ -261,7 +272,7 @@ std::vector<Tile> misclassified_tiles(const RunView& run, const ImageSet* test, 
       note = "the test set found now is smaller than the run's; images not shown";
       return {};
     }
-    const torch::Tensor img = test->images[index];  // [3, H, W] uint8
+    const torch::Tensor img = test->images[index];                                              // [3, H, W] uint8
     const int h = static_cast<int>(img.size(1)), w = static_cast<int>(img.size(2)), scale = 1;  // the SVG scales it up
     const auto a = img.accessor<uint8_t, 3>();
     std::vector<unsigned char> rgb(static_cast<size_t>(h * scale * w * scale * 3));
@@ -270,7 +281,9 @@ std::vector<Tile> misclassified_tiles(const RunView& run, const ImageSet* test, 
         for (int c = 0; c < 3; ++c) rgb[static_cast<size_t>((y * w * scale + x) * 3 + c)] = a[c][y / scale][x / scale];
     Tile t;
     t.png_base64 = base64(encode_png(rgb, w * scale, h * scale));
-    const auto name = [&](int64_t k) { return k >= 0 && static_cast<size_t>(k) < names.size() ? names[static_cast<size_t>(k)] : std::to_string(k); };
+    const auto name = [&](int64_t k) {
+      return k >= 0 && static_cast<size_t>(k) < names.size() ? names[static_cast<size_t>(k)] : std::to_string(k);
+    };
     t.truth = name(run.results.true_labels[i]);
     t.predicted = name(predicted);
     t.index = index;
@@ -284,9 +297,10 @@ std::string misclassified_svg(const RunView& run, const std::vector<Tile>& tiles
   const int rows = static_cast<int>((tiles.size() + per_row - 1) / per_row);
   const int width = per_row * cell_w, height = 24 + std::max(rows, 1) * cell_h;
   std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"misclassified\" viewBox=\"0 0 "
-    << width << " " << height << "\" width=\"" << width << "\" height=\"" << height
-    << "\" font-family=\"sans-serif\" font-size=\"11\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><text x=\"4\" y=\"15\" "
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"misclassified\" viewBox=\"0 0 " << width << " " << height
+    << "\" width=\"" << width << "\" height=\"" << height
+    << "\" font-family=\"sans-serif\" font-size=\"11\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><text "
+       "x=\"4\" y=\"15\" "
        "font-size=\"12\" font-weight=\"bold\">"
     << escape(run.label) << ": misclassified test images (true → predicted)</text>";
   for (size_t i = 0; i < tiles.size(); ++i) {
@@ -309,7 +323,8 @@ const ImageSet* test_images(const RunView& run, std::map<std::string, ImageSet>&
     return nullptr;
   }
   // The root as the run saw it (recorded expanded); else as the config says now.
-  const nlohmann::json recorded = json_at(nlohmann::json::parse(run.row.record.config_json, nullptr, false), "data.root");
+  const nlohmann::json recorded =
+      json_at(nlohmann::json::parse(run.row.record.config_json, nullptr, false), "data.root");
   if (recorded.is_string() && fs::exists(recorded.get<std::string>())) spec.data.root = recorded.get<std::string>();
   const std::string key = spec.data.dataset + ":" + spec.data.root + ":" + std::to_string(spec.data.limit_test);
   auto it = cache.find(key);
@@ -326,8 +341,8 @@ const ImageSet* test_images(const RunView& run, std::map<std::string, ImageSet>&
   return &it->second;
 }
 
-std::vector<RunRow> pick_runs(const Store& store, const std::vector<int64_t>& ids, const std::vector<std::string>& where,
-                              const std::string& sweep) {
+std::vector<RunRow> pick_runs(const Store& store, const std::vector<int64_t>& ids,
+                              const std::vector<std::string>& where, const std::string& sweep) {
   std::vector<RunRow> rows;
   if (!ids.empty()) {
     for (int64_t id : ids) rows.push_back(store.run(id));  // throws for an unknown id
@@ -386,14 +401,14 @@ std::string comparison_html(const std::vector<RunRow>& rows) {
     const auto pm = [&](const char* mean, const char* sd) {
       return fmt(g[mean].get<double>()) + (g["runs"].get<int>() > 1 ? " ± " + fmt(g[sd].get<double>()) : "");
     };
-    s << "<tr data-group=\"" << escape(g["model.norm"].get<std::string>()) << "\"><td>" << escape(g["model.norm"].get<std::string>())
-      << "</td>";
+    s << "<tr data-group=\"" << escape(g["model.norm"].get<std::string>()) << "\"><td>"
+      << escape(g["model.norm"].get<std::string>()) << "</td>";
     for (const auto& k : differs) s << "<td>" << escape(g["differs"][k].get<std::string>()) << "</td>";
     s << "<td>" << g["runs"] << "</td><td>" << g["params"] << "</td><td>" << g["epochs"] << "</td><td>"
       << pm("final_test_acc_mean", "final_test_acc_std") << "</td><td>" << pm("best_test_acc_mean", "best_test_acc_std")
-      << "</td><td>" << fmt(g["final_train_acc_mean"].get<double>()) << "</td><td>" << fmt(g["train_test_gap_mean"].get<double>())
-      << "</td><td>" << fmt(g["seconds_per_epoch"].get<double>(), 1) << "</td><td>" << g["target_met"] << "/" << g["runs"]
-      << "</td></tr>";
+      << "</td><td>" << fmt(g["final_train_acc_mean"].get<double>()) << "</td><td>"
+      << fmt(g["train_test_gap_mean"].get<double>()) << "</td><td>" << fmt(g["seconds_per_epoch"].get<double>(), 1)
+      << "</td><td>" << g["target_met"] << "/" << g["runs"] << "</td></tr>";
   }
   if (groups.empty()) s << "<tr><td colspan=\"10\">no finished runs yet</td></tr>";
   s << "</table></div>";
@@ -407,11 +422,14 @@ std::string run_html(const RunView& run, const std::string& db, std::map<std::st
   const RunRow& r = run.row;
   std::ostringstream s;
   s << "<section class=\"run\" id=\"run-" << r.id << "\" data-run=\"" << r.id << "\"><h2>Run " << r.id << " · "
-    << escape(r.record.name) << " <span class=\"status " << status_text(r.status) << "\">" << status_text(r.status) << "</span></h2>";
+    << escape(r.record.name) << " <span class=\"status " << status_text(r.status) << "\">" << status_text(r.status)
+    << "</span></h2>";
   s << "<p>" << escape(run.norm) << " norm, seed " << r.record.seed << ", " << format_thousands(r.record.params)
-    << " parameters, " << r.epochs_done << "/" << r.record.epochs << " epochs on " << escape(r.record.device) << "; final test "
+    << " parameters, " << r.epochs_done << "/" << r.record.epochs << " epochs on " << escape(r.record.device)
+    << "; final test "
     << "<b class=\"final-test-acc\">" << (r.final_test_acc ? fmt(*r.final_test_acc) + " %" : "—") << "</b>, best "
-    << (r.best_test_acc ? fmt(*r.best_test_acc) + " %" : "—") << (r.error.empty() ? "" : "; " + escape(r.error)) << "</p>";
+    << (r.best_test_acc ? fmt(*r.best_test_acc) + " %" : "—") << (r.error.empty() ? "" : "; " + escape(r.error))
+    << "</p>";
   std::string summary;
   try {
     summary = format_summary(plan_model(parse_experiment(r.record.config_yaml, r.record.experiment_file).model));
@@ -424,15 +442,16 @@ std::string run_html(const RunView& run, const std::string& db, std::map<std::st
     // The trained network out of the tool (docs/export.md); --verify proves the copy equal.
     const std::string id = std::to_string(r.id), db_arg = " --db " + shell_quote(db);
     s << "<div class=\"export\"><b>Use the trained model</b> outside the runner (docs/export.md):"
-      << "<pre class=\"export-commands\">runner export " << id << " --format onnx --out run-" << id << ".onnx" << escape(db_arg)
-      << " --verify\nrunner export " << id << " --format pytorch --out run-" << id << "-pytorch" << escape(db_arg)
-      << " --verify</pre></div>";
+      << "<pre class=\"export-commands\">runner export " << id << " --format onnx --out run-" << id << ".onnx"
+      << escape(db_arg) << " --verify\nrunner export " << id << " --format pytorch --out run-" << id << "-pytorch"
+      << escape(db_arg) << " --verify</pre></div>";
   }
   if (r.status != RunStatus::Finished || run.results.class_names.empty()) {
     s << "<p>Per-class results and misclassified images appear when the run has finished.</p></section>";
     return s.str();
   }
-  s << "<div class=\"cols\"><div><table class=\"per-class\"><tr><th>class</th><th>correct</th><th>total</th><th>accuracy %</th></tr>";
+  s << "<div class=\"cols\"><div><table "
+       "class=\"per-class\"><tr><th>class</th><th>correct</th><th>total</th><th>accuracy %</th></tr>";
   for (size_t k = 0; k < run.results.class_names.size(); ++k)
     s << "<tr><td>" << escape(run.results.class_names[k]) << "</td><td>" << run.results.class_correct[k] << "</td><td>"
       << run.results.class_total[k] << "</td><td>"
@@ -470,9 +489,10 @@ int cmd_report(const ReportArgs& args) {
   std::ostringstream html;
   html << "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
           "content=\"width=device-width, initial-scale=1\"><title>runner report</title><style>"
-       << kStyle << "</style></head><body><h1>runner report</h1><p>" << runs.size() << " run" << (runs.size() == 1 ? "" : "s")
-       << " from <code>" << escape(args.db) << "</code>" << (args.sweep.empty() ? "" : ", sweep " + escape(args.sweep))
-       << ", written " << utc_now() << ". Colour: norm; line style: seed.</p>"
+       << kStyle << "</style></head><body><h1>runner report</h1><p>" << runs.size() << " run"
+       << (runs.size() == 1 ? "" : "s") << " from <code>" << escape(args.db) << "</code>"
+       << (args.sweep.empty() ? "" : ", sweep " + escape(args.sweep)) << ", written " << utc_now()
+       << ". Colour: norm; line style: seed.</p>"
        << "<h2>Comparison</h2>" << comparison_html(rows);
   // A search: its rungs and the metric against each searched key, before the runs' own curves.
   if (!args.sweep.empty() && args.sweep.find(',') == std::string::npos)
@@ -497,7 +517,8 @@ int cmd_plot(const PlotArgs& args) {
   } else {
     const RunView& run = runs.front();  // one picture per run; the first given
     if (run.row.status != RunStatus::Finished)
-      throw ConfigError("run " + std::to_string(run.row.id) + " is " + status_text(run.row.status) + ": it has no " + args.what + " yet");
+      throw ConfigError("run " + std::to_string(run.row.id) + " is " + status_text(run.row.status) + ": it has no " +
+                        args.what + " yet");
     if (args.what == "confusion") {
       svg = confusion_svg(run);
     } else {

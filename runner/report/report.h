@@ -19,7 +19,7 @@ struct ReportArgs {
 
 struct PlotArgs {
   std::vector<int64_t> run_ids;
-  std::string out;            ///< FILE.svg or FILE.png
+  std::string out;              ///< FILE.svg or FILE.png
   std::string what = "curves";  ///< curves | misclassified | confusion
   std::string db;
 };

@@ -118,9 +118,8 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
   view.chosen_on_test = view.metric == "test_acc";
   for (auto& p : view.points)  // rank on the one metric the search used
     if (view.metric == "test_acc") p.val_acc.reset();
-  std::sort(view.points.begin(), view.points.end(), [](const auto& a, const auto& b) {
-    return a.rung != b.rung ? a.rung < b.rung : a.sample < b.sample;
-  });
+  std::sort(view.points.begin(), view.points.end(),
+            [](const auto& a, const auto& b) { return a.rung != b.rung ? a.rung < b.rung : a.sample < b.sample; });
   // The winner: the best of the last rung once every point of it has ended (ties: the lower sample).
   const int64_t last = static_cast<int64_t>(view.rungs()) - 1;
   bool ended = true;
@@ -137,15 +136,16 @@ std::optional<SearchView> load_search_view(const Store& store, const std::string
 std::string search_text(const SearchView& view, const std::string& format) {
   const SearchRow& s = view.search;
   if (format == "json") {
-    nlohmann::json j = {{"sweep", s.sweep},           {"method", s.method},   {"metric", view.metric},
-                        {"chosen_on_test", view.chosen_on_test}, {"keys", view.keys}, {"rung_epochs", view.rung_epochs}};
+    nlohmann::json j = {{"sweep", s.sweep},      {"method", s.method},
+                        {"metric", view.metric}, {"chosen_on_test", view.chosen_on_test},
+                        {"keys", view.keys},     {"rung_epochs", view.rung_epochs}};
     j["points"] = nlohmann::json::array();
     for (const auto& p : view.points) {
       nlohmann::json values = nlohmann::json::object();
       for (size_t k = 0; k < view.keys.size(); ++k) values[view.keys[k]] = p.values[k];
-      nlohmann::json e = {{"sample", p.sample}, {"rung", p.rung},         {"values", values},
-                          {"status", status_text(p.status)}, {"run_id", p.run_id},     {"promoted", p.promoted},
-                          {"winner", p.winner}, {"epochs", p.epochs}};
+      nlohmann::json e = {
+          {"sample", p.sample}, {"rung", p.rung},         {"values", values},   {"status", status_text(p.status)},
+          {"run_id", p.run_id}, {"promoted", p.promoted}, {"winner", p.winner}, {"epochs", p.epochs}};
       if (p.val_acc) e["val_acc"] = *p.val_acc;
       if (p.test_acc) e["test_acc"] = *p.test_acc;
       j["points"].push_back(e);
@@ -166,7 +166,8 @@ std::string search_text(const SearchView& view, const std::string& format) {
   std::vector<std::string> header{"sample"};
   if (format == "csv") header.insert(header.begin(), "rung");
   header.insert(header.end(), view.keys.begin(), view.keys.end());
-  for (const char* h : {"status", "run", "epochs", "val_acc", "test_acc", halving ? "promoted" : "best"}) header.push_back(h);
+  for (const char* h : {"status", "run", "epochs", "val_acc", "test_acc", halving ? "promoted" : "best"})
+    header.push_back(h);
   std::vector<std::vector<std::string>> all;
   for (size_t r = 0; r < view.rungs(); ++r) {
     std::vector<std::vector<std::string>> rows;
@@ -179,9 +180,11 @@ std::string search_text(const SearchView& view, const std::string& format) {
       std::vector<std::string> row{std::to_string(p.sample)};
       if (format == "csv") row.insert(row.begin(), std::to_string(r));
       row.insert(row.end(), p.values.begin(), p.values.end());
-      for (const auto& cell : {std::string(status_text(p.status)), p.run_id ? std::to_string(p.run_id) : "-", std::to_string(p.epochs),
-                               metric_cell(p.val_acc), metric_cell(p.test_acc),
-                               std::string(p.winner ? "winner" : p.promoted ? "yes" : "")})
+      for (const auto& cell : {std::string(status_text(p.status)), p.run_id ? std::to_string(p.run_id) : "-",
+                               std::to_string(p.epochs), metric_cell(p.val_acc), metric_cell(p.test_acc),
+                               std::string(p.winner     ? "winner"
+                                           : p.promoted ? "yes"
+                                                        : "")})
         row.push_back(cell);
       rows.push_back(row);
     }
@@ -246,7 +249,8 @@ std::string search_html(const SearchView& view) {
     if (!categorical && xlo > xhi) xlo = 0, xhi = 1;
     if (!categorical && xhi - xlo < 1e-12) xlo -= 0.5, xhi += 0.5;
     const double xpad = categorical ? 0.5 : (xhi - xlo) * 0.06;
-    const double x0 = categorical ? -0.5 : xlo - xpad, x1 = categorical ? static_cast<double>(categories.size()) - 0.5 : xhi + xpad;
+    const double x0 = categorical ? -0.5 : xlo - xpad,
+                 x1 = categorical ? static_cast<double>(categories.size()) - 0.5 : xhi + xpad;
     auto x_of = [&](double v) { return left + (w - left - right) * (v - x0) / (x1 - x0); };
     auto x_value = [&](const std::string& text) {
       if (categorical)
@@ -257,8 +261,9 @@ std::string search_html(const SearchView& view) {
     s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"scatter\" data-key=\"" << html_escape(view.keys[k])
       << "\" width=\"" << w << "\" height=\"" << h << "\" viewBox=\"0 0 " << w << " " << h
       << "\" font-family=\"sans-serif\" font-size=\"11\"><rect width=\"" << w << "\" height=\"" << h
-      << "\" fill=\"#fff\"/><text x=\"" << w / 2 << "\" y=\"17\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\">"
-      << html_escape(view.metric) << " against " << html_escape(view.keys[k]) << "</text>";
+      << "\" fill=\"#fff\"/><text x=\"" << w / 2
+      << "\" y=\"17\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"bold\">" << html_escape(view.metric)
+      << " against " << html_escape(view.keys[k]) << "</text>";
     for (double t : yticks)
       s << "<line x1=\"" << left << "\" x2=\"" << w - right << "\" y1=\"" << fixed_text(y_of(t), 1) << "\" y2=\""
         << fixed_text(y_of(t), 1) << "\" stroke=\"#e5e5e5\"/><text x=\"" << left - 4 << "\" y=\""
@@ -282,7 +287,8 @@ std::string search_html(const SearchView& view) {
         << "\" y1=\"" << h - bottom << "\" y2=\"" << h - bottom + 4 << "\" stroke=\"#999\"/>";
     s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 8 << "\" text-anchor=\"middle\">"
       << html_escape(view.keys[k]) << (logx ? " (log scale)" : "") << "</text><rect x=\"" << left << "\" y=\"" << top
-      << "\" width=\"" << w - left - right << "\" height=\"" << h - top - bottom << "\" fill=\"none\" stroke=\"#999\"/>";
+      << "\" width=\"" << w - left - right << "\" height=\"" << h - top - bottom
+      << "\" fill=\"none\" stroke=\"#999\"/>";
     for (const auto& p : view.points) {
       const double xv = x_value(p.values[k]);
       if (!p.metric() || std::isnan(xv)) continue;
@@ -290,17 +296,19 @@ std::string search_html(const SearchView& view) {
       s << "<circle class=\"point\" data-sample=\"" << p.sample << "\" data-rung=\"" << p.rung << "\" cx=\""
         << fixed_text(x_of(xv), 1) << "\" cy=\"" << fixed_text(y_of(*p.metric()), 1) << "\" r=\"" << (p.winner ? 6 : 4)
         << "\" fill=\"" << (p.promoted || p.winner ? colour : "#fff") << "\" stroke=\"" << (p.winner ? "#000" : colour)
-        << "\" stroke-width=\"" << (p.winner ? 2 : 1.5) << "\"><title>sample " << p.sample << ", rung " << p.rung << ": "
-        << html_escape(view.keys[k]) << " " << html_escape(p.values[k]) << ", " << html_escape(view.metric) << " "
-        << fixed_text(*p.metric()) << "</title></circle>";
+        << "\" stroke-width=\"" << (p.winner ? 2 : 1.5) << "\"><title>sample " << p.sample << ", rung " << p.rung
+        << ": " << html_escape(view.keys[k]) << " " << html_escape(p.values[k]) << ", " << html_escape(view.metric)
+        << " " << fixed_text(*p.metric()) << "</title></circle>";
     }
     s << "</svg>";
   }
   s << "</div><ul class=\"legend\">";
   for (size_t r = 0; r < view.rungs(); ++r)
-    s << "<li><svg width=\"12\" height=\"12\"><circle cx=\"6\" cy=\"6\" r=\"4\" fill=\"" << kRungColours[std::min<size_t>(r, 5)]
-      << "\"/></svg> " << (view.rung_epochs.empty() ? std::string("points") : "rung " + std::to_string(r) + " (" +
-                                                                           std::to_string(view.rung_epochs[r]) + " epochs)")
+    s << "<li><svg width=\"12\" height=\"12\"><circle cx=\"6\" cy=\"6\" r=\"4\" fill=\""
+      << kRungColours[std::min<size_t>(r, 5)] << "\"/></svg> "
+      << (view.rung_epochs.empty()
+              ? std::string("points")
+              : "rung " + std::to_string(r) + " (" + std::to_string(view.rung_epochs[r]) + " epochs)")
       << "</li>";
   s << "</ul><div class=\"scroll\"><pre>" << html_escape(search_text(view, "table")) << "</pre></div></section>";
   return s.str();

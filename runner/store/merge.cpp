@@ -23,11 +23,13 @@ MergeCounts Store::merge_from(const std::string& other_path) {
           "final_test_loss, target_met, uuid, final_val_acc";
       SQLite::Statement missing(*db_, "SELECT id, uuid FROM src.runs WHERE uuid NOT IN (SELECT uuid FROM main.runs)");
       std::vector<std::pair<int64_t, std::string>> to_copy;
-      while (missing.executeStep()) to_copy.emplace_back(missing.getColumn(0).getInt64(), missing.getColumn(1).getString());
-      counts.skipped = db_->execAndGet("SELECT count(*) FROM src.runs").getInt64() - static_cast<int64_t>(to_copy.size());
+      while (missing.executeStep())
+        to_copy.emplace_back(missing.getColumn(0).getInt64(), missing.getColumn(1).getString());
+      counts.skipped =
+          db_->execAndGet("SELECT count(*) FROM src.runs").getInt64() - static_cast<int64_t>(to_copy.size());
       for (const auto& [old_id, uuid] : to_copy) {
-        SQLite::Statement copy(*db_, "INSERT INTO main.runs (" + columns + ") SELECT " + columns +
-                                         " FROM src.runs WHERE id = ?");
+        SQLite::Statement copy(
+            *db_, "INSERT INTO main.runs (" + columns + ") SELECT " + columns + " FROM src.runs WHERE id = ?");
         copy.bind(1, old_id);
         copy.exec();
         const int64_t new_id = db_->getLastInsertRowid();
@@ -37,8 +39,8 @@ MergeCounts Store::merge_from(const std::string& other_path) {
                                            "') WHERE name != 'run_id'");
           cols.executeStep();
           const std::string rest = cols.getColumn(0).getString();
-          SQLite::Statement child(*db_, std::string("INSERT INTO main.") + table + " (run_id, " + rest + ") SELECT ?, " +
-                                            rest + " FROM src." + table + " WHERE run_id = ?");
+          SQLite::Statement child(*db_, std::string("INSERT INTO main.") + table + " (run_id, " + rest +
+                                            ") SELECT ?, " + rest + " FROM src." + table + " WHERE run_id = ?");
           child.bind(1, new_id), child.bind(2, old_id);
           child.exec();
         }

@@ -64,10 +64,11 @@ std::vector<RunRow> Store::runs() const {
 
 Store::Activity Store::activity() const {
   return guarded(path_, "cannot read runs", [&] {
-    SQLite::Statement q(*db_,
-                        "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(epochs_done), 0) || ':' || "
-                        "coalesce(sum(id * CASE status WHEN 'running' THEN 1 WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 "
-                        "WHEN 'diverged' THEN 4 ELSE 5 END), 0), coalesce(sum(status = 'running'), 0) FROM runs");
+    SQLite::Statement q(
+        *db_,
+        "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(sum(epochs_done), 0) || ':' || "
+        "coalesce(sum(id * CASE status WHEN 'running' THEN 1 WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 "
+        "WHEN 'diverged' THEN 4 ELSE 5 END), 0), coalesce(sum(status = 'running'), 0) FROM runs");
     q.executeStep();
     return Activity{q.getColumn(0).getString(), q.getColumn(1).getInt64()};
   });
@@ -85,7 +86,8 @@ RunRow Store::run(int64_t run_id) const {
 TestResults Store::test_results(int64_t run_id) const {
   return guarded(path_, "cannot read test results", [&] {
     TestResults r;
-    SQLite::Statement c(*db_, "SELECT class_name, correct, total FROM class_results WHERE run_id = ? ORDER BY class_index");
+    SQLite::Statement c(*db_,
+                        "SELECT class_name, correct, total FROM class_results WHERE run_id = ? ORDER BY class_index");
     c.bind(1, run_id);
     while (c.executeStep()) {
       r.class_names.push_back(c.getColumn(0).getString());

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <thread>
 #include <filesystem>
+#include <thread>
 
 #include "runner/base/errors.h"
 #include "runner/store/sqlite_util.h"
@@ -62,8 +62,7 @@ Store::Store(const std::string& path, ReadOnly) : path_(path), busy_timeout_ms_(
     db_ = std::make_unique<SQLite::Database>(path_, SQLite::OPEN_READONLY);
     sqlite3_busy_handler(db_->getHandle(), &Store::on_busy, this);
     const int version = db_->execAndGet("PRAGMA user_version").getInt();
-    if (version == 0)
-      throw StoreError(path_ + ": not a runner results database (empty, or other tables)");
+    if (version == 0) throw StoreError(path_ + ": not a runner results database (empty, or other tables)");
     if (version > kSchemaVersion)
       throw StoreError(path_ + ": schema version " + std::to_string(version) + " is newer than this runner's (" +
                        std::to_string(kSchemaVersion) + "); use a newer runner");
@@ -147,8 +146,9 @@ int64_t Store::begin_run(const RunRecord& rec, const std::string& checkpoint_dir
     const int64_t id = db_->getLastInsertRowid();
     // The uuid keeps two databases in one folder (sharing checkpoints/) from
     // resuming from each other's run-1 checkpoint.
-    SQLite::Statement c(*db_, "UPDATE runs SET checkpoint = ? || '/run-' || id || '-' || substr(uuid, 1, 8) || '.pt' "
-                              "WHERE id = ?");
+    SQLite::Statement c(*db_,
+                        "UPDATE runs SET checkpoint = ? || '/run-' || id || '-' || substr(uuid, 1, 8) || '.pt' "
+                        "WHERE id = ?");
     c.bind(1, checkpoint_dir), c.bind(2, id);
     c.exec();
     tx.commit();
@@ -193,14 +193,15 @@ void Store::reopen_run(int64_t run_id, int64_t keep_epochs) {
 void Store::end_run(int64_t run_id, RunStatus status, const std::string& error, const TestResults* results) {
   guarded(path_, "cannot record the end of run " + std::to_string(run_id), [&] {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement u(*db_,
-                        "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, "
-                        "final_test_acc = (SELECT test_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
-                        "final_test_loss = (SELECT test_loss FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
-                        "final_train_acc = (SELECT train_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
-                        "best_test_acc = (SELECT max(test_acc) FROM epochs WHERE run_id = ?4), "
-                        "final_val_acc = (SELECT val_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1) "
-                        "WHERE id = ?4");
+    SQLite::Statement u(
+        *db_,
+        "UPDATE runs SET status = ?1, error = ?2, finished_at = ?3, "
+        "final_test_acc = (SELECT test_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
+        "final_test_loss = (SELECT test_loss FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
+        "final_train_acc = (SELECT train_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1), "
+        "best_test_acc = (SELECT max(test_acc) FROM epochs WHERE run_id = ?4), "
+        "final_val_acc = (SELECT val_acc FROM epochs WHERE run_id = ?4 ORDER BY epoch DESC LIMIT 1) "
+        "WHERE id = ?4");
     u.bind(1, status_text(status));
     if (error.empty())
       u.bind(2);

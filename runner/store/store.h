@@ -71,7 +71,7 @@ struct TestResults {
   std::vector<int64_t> class_correct, class_total;
   std::vector<std::vector<int64_t>> confusion;
   std::vector<std::pair<int64_t, int64_t>> misclassified;  ///< (test index, predicted)
-  std::vector<int64_t> true_labels;                         ///< of the misclassified, same order
+  std::vector<int64_t> true_labels;                        ///< of the misclassified, same order
 };
 
 /// A sweep point as the database knows it.
@@ -86,7 +86,7 @@ struct PointRow {
 /// What a sampled search is, as recorded when it starts (schema version 6).
 struct SearchRow {
   std::string sweep, method;
-  std::string metric;            ///< halving's metric; empty without halving
+  std::string metric;  ///< halving's metric; empty without halving
   int64_t eta = 0;
   std::string rung_epochs_json;  ///< "[1, 3, 9]"; empty without halving
   std::string space_json;        ///< [{"key": ..., "kind": ...}, ...]
@@ -128,16 +128,14 @@ class Store {
   /// Marks a resumed run as running again and drops epochs after `keep_epochs`.
   void reopen_run(int64_t run_id, int64_t keep_epochs);
   /// Ends a run: status, error and, when finished, final metrics and test results.
-  void end_run(int64_t run_id, RunStatus status, const std::string& error,
-               const TestResults* results = nullptr);
+  void end_run(int64_t run_id, RunStatus status, const std::string& error, const TestResults* results = nullptr);
 
   /// Atomically claims a sweep point for process `pid` unless it is done or
   /// held by a live process (`alive(host, pid)`); failed, interrupted and
   /// abandoned points are claimed again.
   Claim claim_point(const PointRow& point, const std::function<bool(const std::string&, int64_t)>& alive);
   /// Records who runs a claimed point now, or how it ended.
-  void update_point(const std::string& sweep, const std::string& key, RunStatus status, int64_t pid,
-                    int64_t run_id);
+  void update_point(const std::string& sweep, const std::string& key, RunStatus status, int64_t pid, int64_t run_id);
   /// Records a point a search will never train (over budget, invalid) and why;
   /// a point already claimed or done keeps its status.
   void reject_point(const PointRow& point, const std::string& reason);

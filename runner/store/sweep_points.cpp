@@ -14,7 +14,8 @@ Claim Store::claim_point(const PointRow& p, const std::function<bool(const std::
     if (q.executeStep()) {
       const RunStatus status = stored_status(q.getColumn(0).getString());
       if (has_result(status)) return Claim::Done;
-      if (status == RunStatus::Running && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64())) return Claim::Busy;
+      if (status == RunStatus::Running && alive(q.getColumn(1).getString(), q.getColumn(2).getInt64()))
+        return Claim::Busy;
     }
     q.reset();
     SQLite::Statement u(*db_,
@@ -36,7 +37,8 @@ void Store::update_point(const std::string& sweep, const std::string& key, RunSt
     SQLite::Statement u(*db_,
                         "UPDATE sweep_points SET status = ?, pid = ?, run_id = nullif(?, 0), updated_at = ? "
                         "WHERE sweep = ? AND point_key = ?");
-    u.bind(1, status_text(status)), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep), u.bind(6, key);
+    u.bind(1, status_text(status)), u.bind(2, pid), u.bind(3, run_id), u.bind(4, utc_now()), u.bind(5, sweep),
+        u.bind(6, key);
     u.exec();
     return 0;
   });
@@ -75,7 +77,8 @@ std::vector<PointRow> Store::sweep_points(const std::string& sweep) const {
 
 std::pair<int64_t, RunStatus> Store::latest_run(const std::string& sweep, const std::string& config_hash) const {
   return guarded(path_, "cannot read runs", [&] {
-    SQLite::Statement q(*db_, "SELECT id, status FROM runs WHERE sweep = ? AND config_hash = ? ORDER BY id DESC LIMIT 1");
+    SQLite::Statement q(*db_,
+                        "SELECT id, status FROM runs WHERE sweep = ? AND config_hash = ? ORDER BY id DESC LIMIT 1");
     q.bind(1, sweep), q.bind(2, config_hash);
     if (!q.executeStep()) return std::pair<int64_t, RunStatus>{0, RunStatus::Pending};
     return std::pair<int64_t, RunStatus>{q.getColumn(0).getInt64(), stored_status(q.getColumn(1).getString())};

@@ -91,9 +91,17 @@ RunCounts run_points(LaunchContext& ctx, const std::vector<CheckedPoint>& mine) 
   size_t next = 0;
 
   while (true) {
-    while (!stop_launching && !stop_requested() && next < mine.size() && static_cast<int64_t>(running.size()) < ctx.args.jobs) {
+    while (!stop_launching && !stop_requested() && next < mine.size() &&
+           static_cast<int64_t>(running.size()) < ctx.args.jobs) {
       const CheckedPoint& p = mine[next++];
-      PointRow row{ctx.grid.sweep, p.point.key.text(), p.hash, p.config.dump(), RunStatus::Running, ctx.host, static_cast<int64_t>(getpid()), 0};
+      PointRow row{ctx.grid.sweep,
+                   p.point.key.text(),
+                   p.hash,
+                   p.config.dump(),
+                   RunStatus::Running,
+                   ctx.host,
+                   static_cast<int64_t>(getpid()),
+                   0};
       // A run orphaned by a killed sweep may still be checkpointing: it, too, holds the point.
       const auto [last_run, last_status] = ctx.store.latest_run(ctx.grid.sweep, p.hash);
       bool orphan_alive = false;
@@ -182,8 +190,8 @@ int run_halving_shard(LaunchContext& ctx, const std::vector<GridPoint>& drawn, c
   const std::vector<RungState> states = rung_states(ctx.store, grid, drawn, base);
   const size_t r = current_rung(states, rungs.size());
   if (r == rungs.size()) {
-    std::printf("sweep %s: search done (%zu rungs): nothing left for shard %lld/%lld\n", grid.sweep.c_str(), rungs.size(),
-                static_cast<long long>(shard), static_cast<long long>(shards));
+    std::printf("sweep %s: search done (%zu rungs): nothing left for shard %lld/%lld\n", grid.sweep.c_str(),
+                rungs.size(), static_cast<long long>(shard), static_cast<long long>(shards));
     return kExitOk;
   }
   std::vector<CheckedPoint> part;
@@ -200,9 +208,10 @@ int run_halving_shard(LaunchContext& ctx, const std::vector<GridPoint>& drawn, c
   if (c.interrupted) return kExitInterrupted;
   if (c.failed > 0 || c.not_started > 0) return kExitDiverged;
   if (r + 1 < rungs.size())
-    std::printf("sweep %s: this shard's part of rung %zu is done; merge the shard databases (runner merge), then run "
-                "the shards again with --from MERGED.db for rung %zu\n",
-                grid.sweep.c_str(), r, r + 1);
+    std::printf(
+        "sweep %s: this shard's part of rung %zu is done; merge the shard databases (runner merge), then run "
+        "the shards again with --from MERGED.db for rung %zu\n",
+        grid.sweep.c_str(), r, r + 1);
   return kExitOk;
 }
 
@@ -221,7 +230,8 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
   LaunchContext ctx{store, args, grid, host, log_dir, threads, false, {}};
   if (!rungs.empty() && shards != 1) return run_halving_shard(ctx, drawn, base, shard, shards);
   const auto sweep_start = std::chrono::steady_clock::now();
-  std::fprintf(stderr, "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
+  std::fprintf(stderr,
+               "sweep %s: %zu of %zu points in shard %lld/%lld, %lld at a time with %lld threads each; logs in %s\n",
                grid.sweep.c_str(), mine.size(), total, static_cast<long long>(shard), static_cast<long long>(shards),
                static_cast<long long>(args.jobs), static_cast<long long>(threads), log_dir.c_str());
   auto summary = [&](const RunCounts& c) {
@@ -264,8 +274,8 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
         if (!std::isnan(now.metric[i]) && (std::isnan(best) || now.metric[i] > best)) best = now.metric[i];
       }
       const double per_epoch = seconds_per_point / static_cast<double>(rungs[r]);
-      return "; rung " + std::to_string(r) + "/" + std::to_string(rungs.size() - 1) + ": " + std::to_string(done) + "/" +
-             std::to_string(now.points.size()) + " done, best " + grid.halving.metric + " " + metric_text(best) +
+      return "; rung " + std::to_string(r) + "/" + std::to_string(rungs.size() - 1) + ": " + std::to_string(done) +
+             "/" + std::to_string(now.points.size()) + " done, best " + grid.halving.metric + " " + metric_text(best) +
              ", search ETA " + format_hms(per_epoch * future_epochs(left) / static_cast<double>(args.jobs));
     };
     std::fprintf(stderr, "sweep %s: rung %zu of %zu, %zu points x %lld epochs\n", grid.sweep.c_str(), r,
@@ -282,14 +292,17 @@ int train_points(Store& store, const SweepArgs& args, const GridSpec& grid, cons
       size_t running_elsewhere = 0, failed_points = 0;
       for (const auto& status : st.status) {
         running_elsewhere += status == RunStatus::Running;
-        failed_points += status == RunStatus::Failed || status == RunStatus::Interrupted || status == RunStatus::Pending;
+        failed_points +=
+            status == RunStatus::Failed || status == RunStatus::Interrupted || status == RunStatus::Pending;
       }
       if (st.complete) break;
       if (running_elsewhere == 0 || c.failed > 0) {
         all.failed += static_cast<int64_t>(failed_points);
         summary(all);
-        std::fprintf(stderr, "sweep %s: rung %zu has %zu points that did not finish; promotions wait for them: run the "
-                             "same command again to retry them\n", grid.sweep.c_str(), r, failed_points);
+        std::fprintf(stderr,
+                     "sweep %s: rung %zu has %zu points that did not finish; promotions wait for them: run the "
+                     "same command again to retry them\n",
+                     grid.sweep.c_str(), r, failed_points);
         return kExitDiverged;
       }
       // Another process trains the rest of this rung: promotions need all of it.

@@ -52,7 +52,10 @@ SearchRow search_row(const GridSpec& grid) {
   nlohmann::json space = nlohmann::json::array();
   for (const auto& [key, d] : grid.search.space) {
     using K = Distribution::Kind;
-    const char* kind = d.kind == K::Uniform ? "uniform" : d.kind == K::LogUniform ? "log_uniform" : d.kind == K::Int ? "int" : "choice";
+    const char* kind = d.kind == K::Uniform      ? "uniform"
+                       : d.kind == K::LogUniform ? "log_uniform"
+                       : d.kind == K::Int        ? "int"
+                                                 : "choice";
     space.push_back({{"key", key}, {"kind", kind}});
   }
   SearchRow row{grid.sweep, grid.search.method, "", 0, "", space.dump(), fs::absolute(grid.file).string()};

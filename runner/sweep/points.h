@@ -21,7 +21,7 @@ struct CheckedPoint {
   nlohmann::json config;
   std::string hash;
   int64_t params = 0;
-  std::string problem;  ///< empty when the point passes config and budget
+  std::string problem;                      ///< empty when the point passes config and budget
   std::vector<Diagnostic> config_problems;  ///< when the problem is the config's (not the budget's)
 };
 

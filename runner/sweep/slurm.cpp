@@ -64,11 +64,12 @@ int submit_array(const SweepArgs& args, const std::string& sweep, const SbatchPa
   std::ofstream(merge_file) << scripts.merge;
   std::string array_id = run_command("sbatch --parsable " + shell_quote(array_file));
   array_id = array_id.substr(0, array_id.find_first_of(";\n"));
-  std::string merge_id = run_command("sbatch --parsable --dependency=afterany:" + array_id + " " + shell_quote(merge_file));
+  std::string merge_id =
+      run_command("sbatch --parsable --dependency=afterany:" + array_id + " " + shell_quote(merge_file));
   merge_id = merge_id.substr(0, merge_id.find_first_of(";\n"));
-  std::printf("sweep %s: submitted array job %s (%s%zu of %zu points: --array=%s) and merge job %s into %s\n", sweep.c_str(),
-              array_id.c_str(), what.c_str(), job.todo.size(), job.total, join(job.todo, ",").c_str(), merge_id.c_str(),
-              args.db.c_str());
+  std::printf("sweep %s: submitted array job %s (%s%zu of %zu points: --array=%s) and merge job %s into %s\n",
+              sweep.c_str(), array_id.c_str(), what.c_str(), job.todo.size(), job.total, join(job.todo, ",").c_str(),
+              merge_id.c_str(), args.db.c_str());
   std::printf("follow with: runner sweep %s --status --db %s\n", args.grid.c_str(), args.db.c_str());
   std::fflush(stdout);
   return kExitOk;
@@ -168,15 +169,15 @@ int submit_halving_to_slurm(const SweepArgs& args, const GridSpec& grid, const s
   if (args.after_rung >= 0 && static_cast<int64_t>(r) <= args.after_rung) {
     // The merge job of rung R finds rung R still incomplete: failed or cancelled points. Stop here
     // instead of resubmitting them forever; the user retries with the same --slurm command.
-    std::fprintf(stderr, "sweep %s: rung %zu has points that did not finish (failed or cancelled); no promotion. "
-                         "runner sweep %s --slurm --db %s submits them again\n",
+    std::fprintf(stderr,
+                 "sweep %s: rung %zu has points that did not finish (failed or cancelled); no promotion. "
+                 "runner sweep %s --slurm --db %s submits them again\n",
                  grid.sweep.c_str(), r, args.grid.c_str(), args.db.c_str());
     return kExitDiverged;
   }
   std::vector<std::string> todo;
   for (size_t i = 0; i < states[r].points.size(); ++i)
-    if (!has_result(states[r].status[i]))
-      todo.push_back(std::to_string(states[r].points[i].point.index));
+    if (!has_result(states[r].status[i])) todo.push_back(std::to_string(states[r].points[i].point.index));
   if (todo.empty()) {  // cannot happen: an incomplete rung has an unfinished point
     std::printf("sweep %s: rung %zu has nothing left to submit\n", grid.sweep.c_str(), r);
     return kExitOk;

@@ -25,7 +25,9 @@ void print_plan(const GridSpec& grid, const std::vector<CheckedPoint>& mine, siz
     const auto it = known.find(p.point.key.text());
     std::printf("%5lld  %-36s %-44s %8s  %-8s %s\n", static_cast<long long>(p.point.index), p.point.name.c_str(),
                 p.point.key.text().c_str(), p.params ? format_thousands(p.params).c_str() : "-",
-                p.problem.empty() ? "ok" : grid.sampled() ? "rejected" : "REFUSED",
+                p.problem.empty() ? "ok"
+                : grid.sampled()  ? "rejected"
+                                  : "REFUSED",
                 status_text(it == known.end() ? RunStatus::Pending : it->second.status));
     if (!p.problem.empty() && grid.sampled()) std::printf("       why: %s\n", first_line(p.problem).c_str());
   }
@@ -73,9 +75,10 @@ int print_rungs(const SweepArgs& args, const GridSpec& grid, const std::vector<G
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
   for (size_t r = 0; r < states.size(); ++r) {
     const RungState& st = states[r];
-    std::printf("rung %zu: %zu points x %lld epochs, %s%s\n", r, st.points.size(), static_cast<long long>(rungs[r]),
-                st.complete ? "complete" : "in progress",
-                st.complete && r + 1 < rungs.size() ? (", promoted " + std::to_string(st.promoted.size())).c_str() : "");
+    std::printf(
+        "rung %zu: %zu points x %lld epochs, %s%s\n", r, st.points.size(), static_cast<long long>(rungs[r]),
+        st.complete ? "complete" : "in progress",
+        st.complete && r + 1 < rungs.size() ? (", promoted " + std::to_string(st.promoted.size())).c_str() : "");
     std::printf("  %5s  %-40s %-12s %10s  %s\n", "point", "name", "status", grid.halving.metric.c_str(), "promoted");
     const bool last = r + 1 == rungs.size();
     for (size_t i = 0; i < st.points.size(); ++i) {
@@ -104,8 +107,8 @@ int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<Gr
   if (!rungs.empty()) {
     const auto states = rung_states(store, grid, drawn, base);
     if (states.size() < rungs.size() || !states.back().complete)
-      throw StoreError("sweep " + grid.sweep + ": the search has not finished its last rung (runner sweep " + args.grid +
-                       " --status)");
+      throw StoreError("sweep " + grid.sweep + ": the search has not finished its last rung (runner sweep " +
+                       args.grid + " --status)");
     const RungState& last = states.back();
     const CheckedPoint& w = last.points[last.promoted.at(0)];
     sets = w.point.sets;
@@ -117,7 +120,9 @@ int print_best(const SweepArgs& args, const GridSpec& grid, const std::vector<Gr
       if (status != RunStatus::Finished) continue;
       const RunRow run = store.run(run_id);
       const double v = run.final_val_acc ? *run.final_val_acc : run.final_test_acc.value_or(-1);
-      if (v > best) best = v, sets = p.point.sets, what = p.point.key.text() + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);
+      if (v > best)
+        best = v, sets = p.point.sets,
+        what = p.point.key.text() + (run.final_val_acc ? ", val_acc " : ", test_acc ") + metric_text(v);
     }
     if (sets.empty()) throw StoreError("sweep " + grid.sweep + ": no finished point in " + args.db);
   }

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 SweepAction sweep_action(const SweepArgs& args) {
   const int modes = int{args.plan} + int{args.status} + int{args.best} + int{args.slurm};
   if (modes > 1) throw ConfigError("runner sweep: --plan, --status, --best and --slurm are exclusive; give one");
-  return args.plan ? SweepAction::Plan
+  return args.plan     ? SweepAction::Plan
          : args.status ? SweepAction::Status
          : args.best   ? SweepAction::Best
          : args.slurm  ? SweepAction::Slurm
@@ -51,8 +51,7 @@ int cmd_sweep(const SweepArgs& args) {
   const std::vector<GridPoint> drawn = expand_grid(grid, base.name, base.train.seed);
   check_grid_keys(grid, base, drawn);
   const std::vector<int64_t> rungs = grid.halving.rung_epochs();
-  std::vector<CheckedPoint> points =
-      check_points(grid, rungs.empty() ? drawn : at_rung(drawn, 0, rungs[0], base));
+  std::vector<CheckedPoint> points = check_points(grid, rungs.empty() ? drawn : at_rung(drawn, 0, rungs[0], base));
   const size_t total = points.size();
   size_t rejected_everywhere = 0;  // over every shard: one shard's share may be all rejected by chance
   std::string first_problem;
@@ -106,13 +105,17 @@ int cmd_sweep(const SweepArgs& args) {
                       " are rejected, so it would train nothing; the first: " + first_line(first_problem) +
                       (action == SweepAction::Plan ? "" : " (--plan lists each)"));
   switch (action) {
-    case SweepAction::Plan: return kExitOk;
-    case SweepAction::Status: return rungs.empty() ? print_status(args, grid, mine) : print_rungs(args, grid, drawn, base);
-    case SweepAction::Best: return print_best(args, grid, drawn, base);
+    case SweepAction::Plan:
+      return kExitOk;
+    case SweepAction::Status:
+      return rungs.empty() ? print_status(args, grid, mine) : print_rungs(args, grid, drawn, base);
+    case SweepAction::Best:
+      return print_best(args, grid, drawn, base);
     case SweepAction::Slurm:
       if (!grid.sampled()) return submit_to_slurm(args, grid, mine);
       break;
-    case SweepAction::Train: break;
+    case SweepAction::Train:
+      break;
   }
 
   // A search records itself and its rejected points (never trained) before training or submitting.
@@ -156,8 +159,8 @@ int cmd_sweep(const SweepArgs& args) {
   }
   if (!changed.empty())
     throw ConfigError(args.grid + ": the grid or its base changed since points of sweep '" + grid.sweep +
-                      "' were recorded in " + args.db + "; start a new sweep (sweep: NEW-NAME) or use another --db:" +
-                      changed);
+                      "' were recorded in " + args.db +
+                      "; start a new sweep (sweep: NEW-NAME) or use another --db:" + changed);
 
   Store store(args.db);
   return train_points(store, args, grid, mine, total, drawn, base, shard, shards);

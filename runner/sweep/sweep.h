@@ -11,18 +11,18 @@ namespace runner {
 struct SweepArgs {
   std::string grid;
   std::string db;
-  bool plan = false;      ///< list the points and check them; train nothing
-  int64_t jobs = 1;       ///< points at a time
-  bool fail_fast = false; ///< stop launching after the first failed point
-  std::string shard;      ///< "I/N": only points with index % N == I (0-based I); halving: of the current rung
-  std::string from;       ///< merge this database into --db first (a halving shard's view of earlier rungs)
+  bool plan = false;        ///< list the points and check them; train nothing
+  int64_t jobs = 1;         ///< points at a time
+  bool fail_fast = false;   ///< stop launching after the first failed point
+  std::string shard;        ///< "I/N": only points with index % N == I (0-based I); halving: of the current rung
+  std::string from;         ///< merge this database into --db first (a halving shard's view of earlier rungs)
   int64_t after_rung = -1;  ///< with --slurm on halving: the merge job of this rung submits the next one
 
-  bool status = false;    ///< per-point status across the database and the SLURM shard databases
-  bool best = false;      ///< print the winning point's experiment YAML
-  bool slurm = false;     ///< submit a SLURM job array (one task per unfinished point) and a merge job;
-                          ///< halving: one array per rung, each merge job promotes and submits the next
-  bool dry_run = false;   ///< with --slurm: print the sbatch scripts, submit nothing
+  bool status = false;   ///< per-point status across the database and the SLURM shard databases
+  bool best = false;     ///< print the winning point's experiment YAML
+  bool slurm = false;    ///< submit a SLURM job array (one task per unfinished point) and a merge job;
+                         ///< halving: one array per rung, each merge job promotes and submits the next
+  bool dry_run = false;  ///< with --slurm: print the sbatch scripts, submit nothing
   std::string partition, time, gres;
   int64_t cpus_per_task = 0;  ///< 0: SLURM's default
   int64_t array_limit = 0;    ///< at most this many tasks at once; 0: no limit

@@ -39,8 +39,7 @@ std::vector<uint8_t> read_bytes(const fs::path& path) {
 }
 
 /// Appends the records of one binary batch file, up to `want` (0 = all).
-void read_cifar_file(const fs::path& path, std::vector<uint8_t>& pixels, std::vector<int64_t>& labels,
-                     int64_t want) {
+void read_cifar_file(const fs::path& path, std::vector<uint8_t>& pixels, std::vector<int64_t>& labels, int64_t want) {
   if (!fs::exists(path)) throw DataError(path.string() + ": missing; " + kHowToGet);
   const std::vector<uint8_t> bytes = read_bytes(path);
   const auto size = static_cast<int64_t>(bytes.size());
@@ -201,8 +200,8 @@ ImageSet read_folder_split(const fs::path& dir, const std::vector<std::string>& 
   ImageSet set = to_image_set(pixels, labels, shape[0], shape[1], shape[2]);
   if (limit > 0 && limit < set.size()) {
     // Class folders are read in order; a shuffled prefix keeps every class in a limited set.
-    const torch::Tensor order = torch::randperm(set.size(), torch::make_generator<at::CPUGeneratorImpl>(0))
-                                    .narrow(0, 0, limit);
+    const torch::Tensor order =
+        torch::randperm(set.size(), torch::make_generator<at::CPUGeneratorImpl>(0)).narrow(0, 0, limit);
     set.images = set.images.index_select(0, order);
     set.labels = set.labels.index_select(0, order);
   }
@@ -243,9 +242,11 @@ torch::Tensor fit_image(const torch::Tensor& chw, int64_t height, int64_t width)
   const int64_t sw = std::max(width, static_cast<int64_t>(std::lround(static_cast<double>(w) * scale)));
   // Antialiased when shrinking: a photo scaled down to 32x32 without it aliases badly.
   const torch::Tensor scaled =
-      F::interpolate(chw.unsqueeze(0).to(torch::kFloat),
-                     F::InterpolateFuncOptions().size(std::vector<int64_t>{sh, sw}).mode(torch::kBilinear)
-                         .align_corners(false).antialias(true))
+      F::interpolate(chw.unsqueeze(0).to(torch::kFloat), F::InterpolateFuncOptions()
+                                                             .size(std::vector<int64_t>{sh, sw})
+                                                             .mode(torch::kBilinear)
+                                                             .align_corners(false)
+                                                             .antialias(true))
           .squeeze(0);
   const torch::Tensor crop = scaled.narrow(1, (sh - height) / 2, height).narrow(2, (sw - width) / 2, width);
   return crop.round().clamp(0, 255).to(torch::kUInt8);
@@ -254,8 +255,8 @@ torch::Tensor fit_image(const torch::Tensor& chw, int64_t height, int64_t width)
 Dataset load_cifar10(const std::string& root, int64_t limit_train, int64_t limit_test) {
   const fs::path dir(root);
   if (!fs::is_directory(dir))
-    throw DataError("CIFAR-10 not found: looked in '" + fs::absolute(dir).string() + "' (data.root, or $CIFAR10_ROOT); " +
-                    kHowToGet);
+    throw DataError("CIFAR-10 not found: looked in '" + fs::absolute(dir).string() +
+                    "' (data.root, or $CIFAR10_ROOT); " + kHowToGet);
   Dataset data;
   data.train = read_cifar_split(
       dir, {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"},

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <memory>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <vector>
 
 #include "runner/base/errors.h"
@@ -31,8 +31,8 @@ int report_progress(void*, curl_off_t total, curl_off_t now, curl_off_t, curl_of
   if (t - last < std::chrono::milliseconds(250) || isatty(STDERR_FILENO) == 0) return 0;
   last = t;
   if (total > 0)
-    std::fprintf(stderr, "\rdownloading: %5.1f%% of %.1f MB", 100.0 * static_cast<double>(now) / static_cast<double>(total),
-                 static_cast<double>(total) / 1e6);
+    std::fprintf(stderr, "\rdownloading: %5.1f%% of %.1f MB",
+                 100.0 * static_cast<double>(now) / static_cast<double>(total), static_cast<double>(total) / 1e6);
   return 0;
 }
 }  // namespace
@@ -132,7 +132,8 @@ std::string fetch_cifar10(const std::string& dir, const std::string& url, const 
   unpack_tar_gz(archive, dir);
   const fs::path data = fs::path(dir) / "cifar-10-batches-bin";
   for (const char* file : {"data_batch_1.bin", "data_batch_5.bin", "test_batch.bin", "batches.meta.txt"})
-    if (!fs::exists(data / file)) throw DataError(archive + ": unpacked, but " + (data / file).string() + " is missing");
+    if (!fs::exists(data / file))
+      throw DataError(archive + ": unpacked, but " + (data / file).string() + " is missing");
   fs::remove(archive);
   return data.string();
 }

@@ -8,7 +8,8 @@ namespace runner {
 namespace {
 [[noreturn]] void unavailable(const std::string& what) {
   throw DataError(what + ": this runner was built without downloads (cmake -DRUNNER_FETCH=OFF). Download " +
-                  std::string(kCifar10Url) + " elsewhere, unpack it, and point data.root or $CIFAR10_ROOT at its "
+                  std::string(kCifar10Url) +
+                  " elsewhere, unpack it, and point data.root or $CIFAR10_ROOT at its "
                   "cifar-10-batches-bin folder; or build with -DRUNNER_FETCH=ON");
 }
 }  // namespace

@@ -59,9 +59,12 @@ Optimizer make_optimizer(const OptimizerSpec& o, torch::nn::Module& net) {
       add(params, group.weight_decay.value_or(kind == "weights" ? o.weight_decay : 0.0), group.lr_scale);
     }
   }
-  if (o.type == "sgd") result.impl = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr));
-  else if (o.type == "adam") result.impl = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.lr));
-  else result.impl = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
+  if (o.type == "sgd")
+    result.impl = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.lr));
+  else if (o.type == "adam")
+    result.impl = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.lr));
+  else
+    result.impl = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr));
   return result;
 }
 

@@ -29,13 +29,20 @@ std::vector<Trainer::ProfileRow> Trainer::profile(int64_t steps, int64_t batch) 
 
   // Backward nodes named after the forward op, mapped to the layer they belong to.
   static const std::vector<std::pair<std::string, std::string>> kBackward{
-      {"Convolution", "layer: Conv2d"},      {"NativeBatchNorm", "layer: BatchNorm2d"},
-      {"NativeGroupNorm", "layer: GroupNorm"}, {"NativeLayerNorm", "layer: LayerNorm"},
-      {"Relu", "layer: ReLU"},              {"MaxPool2D", "layer: MaxPool2d"},
-      {"AvgPool2D", "layer: AvgPool2d"},     {"Mean", "layer: AdaptiveAvgPool2d"},
-      {"Add", "layer: Residual"},           {"Addmm", "layer: Linear"},
-      {"NllLoss", "loss"},                  {"LogSoftmax", "loss"},
-      {"BatchNormNhwc", "layer: BatchNorm2d"}, {"GroupNormNhwc", "layer: GroupNorm"}};  // layers/norm_kernels.cpp
+      {"Convolution", "layer: Conv2d"},
+      {"NativeBatchNorm", "layer: BatchNorm2d"},
+      {"NativeGroupNorm", "layer: GroupNorm"},
+      {"NativeLayerNorm", "layer: LayerNorm"},
+      {"Relu", "layer: ReLU"},
+      {"MaxPool2D", "layer: MaxPool2d"},
+      {"AvgPool2D", "layer: AvgPool2d"},
+      {"Mean", "layer: AdaptiveAvgPool2d"},
+      {"Add", "layer: Residual"},
+      {"Addmm", "layer: Linear"},
+      {"NllLoss", "loss"},
+      {"LogSoftmax", "loss"},
+      {"BatchNormNhwc", "layer: BatchNorm2d"},
+      {"GroupNormNhwc", "layer: GroupNorm"}};  // layers/norm_kernels.cpp
   const std::string engine = "autograd::engine::evaluate_function: ";
   std::map<std::string, ProfileRow> parts;
   // Layer scopes nest (a residual's body): each layer gets its own time, less its
@@ -97,8 +104,7 @@ Trainer::Throughput Trainer::benchmark(int64_t warmup, int64_t steps, int64_t ba
   const int64_t n = train_labels_.size(0);
   auto run_steps = [&](int64_t count) {
     for (int64_t s = 0; s < count; ++s) {
-      const torch::Tensor index =
-          torch::randint(0, n, {std::min(batch, n)}, generator, torch::kLong).to(device_);
+      const torch::Tensor index = torch::randint(0, n, {std::min(batch, n)}, generator, torch::kLong).to(device_);
       train_step(index, spec_.train.optimizer.lr, generator);
     }
   };

@@ -6,7 +6,9 @@ namespace runner {
 
 namespace {
 
-double cos_anneal(double start, double end, double pct) { return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1); }
+double cos_anneal(double start, double end, double pct) {
+  return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1);
+}
 
 }  // namespace
 

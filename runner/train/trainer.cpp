@@ -150,8 +150,8 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
     torch::Tensor correct_now = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
     auto correct_total = [&] { return correct + correct_now.item<int64_t>(); };
     for (int64_t step = start_step; step < steps; ++step) {
-      const uint64_t step_seed = mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch),
-                                          static_cast<uint64_t>(step));
+      const uint64_t step_seed =
+          mix_seed(static_cast<uint64_t>(train.seed), static_cast<uint64_t>(epoch), static_cast<uint64_t>(step));
       generator.set_current_seed(step_seed);
       torch::manual_seed(step_seed + 1);  // dropout
       const int64_t begin = step * batch, len = std::min(batch, n - begin);
@@ -171,8 +171,8 @@ TrainResult Trainer::run(const TrainObserver& observer, const std::string& check
       seen += len;
       ++steps_this_run;
       const double elapsed = seconds_since(epoch_start);
-      progress.step(epoch + 1, step, static_cast<double>(seen) / std::max(elapsed, 1e-9), loss_sum / static_cast<double>(seen),
-                    elapsed);
+      progress.step(epoch + 1, step, static_cast<double>(seen) / std::max(elapsed, 1e-9),
+                    loss_sum / static_cast<double>(seen), elapsed);
       if (observer.stop_requested && observer.stop_requested() && !(step + 1 == steps && epoch + 1 == train.epochs)) {
         save_checkpoint(checkpoint, epoch, step + 1, loss_sum, correct_total(), seen);
         result.status = RunStatus::Interrupted;

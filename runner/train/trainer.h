@@ -10,12 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "runner/model/builder.h"
 #include "runner/config/spec.h"
+#include "runner/model/builder.h"
 #include "runner/train/data.h"
 #include "runner/train/device.h"
 #include "runner/train/metrics.h"
-#include "runner/train/optimizer.h"
 #include "runner/train/optimizer.h"
 #include "runner/train/schedule.h"
 
@@ -117,9 +116,9 @@ class Trainer {
   std::vector<torch::Tensor> model_state_;  ///< parameters, then buffers; filled with train.ema or lookahead
   std::vector<torch::Tensor> ema_;          ///< the average of model_state_
   int64_t ema_updates_ = 0;
-  std::vector<torch::Tensor> lookahead_;    ///< train.lookahead's average of model_state_
-  size_t lookahead_params_ = 0;             ///< how many of model_state_ are parameters
-  torch::Tensor flip_start_;                ///< horizontal_flip: alternating: each training image's epoch-0 flip
+  std::vector<torch::Tensor> lookahead_;  ///< train.lookahead's average of model_state_
+  size_t lookahead_params_ = 0;           ///< how many of model_state_ are parameters
+  torch::Tensor flip_start_;              ///< horizontal_flip: alternating: each training image's epoch-0 flip
 };
 
 }  // namespace runner

@@ -45,7 +45,8 @@ std::string checked(const httplib::Request& req, const std::string& name, const 
   if (!req.has_param(name.c_str())) return fallback;
   const std::string value = req.get_param_value(name.c_str());
   if (value.empty()) return fallback;
-  if (!std::regex_match(value, allowed)) throw BadRequest(name + ": '" + value + "' is not a config key list (letters, digits, _ . ,)");
+  if (!std::regex_match(value, allowed))
+    throw BadRequest(name + ": '" + value + "' is not a config key list (letters, digits, _ . ,)");
   return value;
 }
 
@@ -128,16 +129,21 @@ std::string runs_table(const Store& store, const std::string& sweep) {
       eta = static_cast<double>(std::max<int64_t>(0, r.record.epochs - r.epochs_done)) * r.seconds_per_epoch;
       if (r.epochs_done == 0) eta = -1;
     }
-    const double done = r.record.epochs > 0 ? 100.0 * static_cast<double>(r.epochs_done) / static_cast<double>(r.record.epochs) : 0;
+    const double done =
+        r.record.epochs > 0 ? 100.0 * static_cast<double>(r.epochs_done) / static_cast<double>(r.record.epochs) : 0;
     s << "<tr data-run=\"" << r.id << "\"><td><a href=\"/run/" << r.id << "\">" << r.id << "</a></td><td>"
       << html_escape(r.record.name) << "</td><td>"
-      << (r.record.sweep.empty() ? "" : "<a href=\"/sweep/" + html_escape(r.record.sweep) + "\">" + html_escape(r.record.sweep) + "</a>")
+      << (r.record.sweep.empty()
+              ? ""
+              : "<a href=\"/sweep/" + html_escape(r.record.sweep) + "\">" + html_escape(r.record.sweep) + "</a>")
       << "</td><td>" << status_badge(r.status) << "</td><td class=\"epoch\">" << r.epochs_done << "/" << r.record.epochs
-      << (r.status == RunStatus::Running ? " <span class=\"bar\"><i style=\"width:" + fixed_text(done, 0) + "%\"></i></span>" : "")
-      << "</td><td class=\"eta\">" << (r.status == RunStatus::Running ? format_hms(eta) : "") << "</td><td class=\"test-acc\">"
-      << (test ? fixed_text(*test) : "-") << "</td><td>" << (val ? fixed_text(*val) : "-") << "</td><td>"
-      << format_thousands(r.record.params) << "</td><td>" << fixed_text(r.seconds_per_epoch, 1) << "</td><td>"
-      << html_escape(r.started_at) << "</td></tr>";
+      << (r.status == RunStatus::Running
+              ? " <span class=\"bar\"><i style=\"width:" + fixed_text(done, 0) + "%\"></i></span>"
+              : "")
+      << "</td><td class=\"eta\">" << (r.status == RunStatus::Running ? format_hms(eta) : "")
+      << "</td><td class=\"test-acc\">" << (test ? fixed_text(*test) : "-") << "</td><td>"
+      << (val ? fixed_text(*val) : "-") << "</td><td>" << format_thousands(r.record.params) << "</td><td>"
+      << fixed_text(r.seconds_per_epoch, 1) << "</td><td>" << html_escape(r.started_at) << "</td></tr>";
   }
   s << "</table></div>";
   std::ostringstream head;
@@ -186,14 +192,16 @@ std::string compare_content(const Store& store, const httplib::Request& req, std
   if (!options.rank.empty()) query += "&rank=" + options.rank;
   part_url = "/compare?" + query + "&part=1";
   std::ostringstream s;
-  s << "<h1>Compare</h1><form class=\"controls\" method=\"get\" action=\"/compare\"><label>--by<input name=\"by\" value=\""
+  s << "<h1>Compare</h1><form class=\"controls\" method=\"get\" action=\"/compare\"><label>--by<input name=\"by\" "
+       "value=\""
     << html_escape(options.by) << "\"></label>";
   for (size_t i = 0; i <= options.where.size(); ++i)
     s << "<label>--where<input name=\"where\" placeholder=\"KEY=VALUE\" value=\""
       << (i < options.where.size() ? html_escape(options.where[i]) : "") << "\"></label>";
   s << "<label>--rank<select name=\"rank\">";
   for (const char* r : {"", "val", "test"})
-    s << "<option value=\"" << r << "\"" << (options.rank == r ? " selected" : "") << ">" << (*r ? r : "(by key)") << "</option>";
+    s << "<option value=\"" << r << "\"" << (options.rank == r ? " selected" : "") << ">" << (*r ? r : "(by key)")
+      << "</option>";
   s << "</select></label><button>compare</button></form>";
   try {
     s << compare_html(store.runs(), options);
@@ -264,7 +272,8 @@ int cmd_ui(const UiArgs& args) {
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   server.Get("/", [&](const httplib::Request& req, httplib::Response& res) {
-    respond(ctx, req, res, "runs", [](const Store& store, std::string&) { return "<h1>Runs</h1>" + runs_table(store, ""); });
+    respond(ctx, req, res, "runs",
+            [](const Store& store, std::string&) { return "<h1>Runs</h1>" + runs_table(store, ""); });
   });
   server.Get(R"(/run/(\d{1,12}))", [&](const httplib::Request& req, httplib::Response& res) {
     const int64_t id = std::stoll(req.matches[1].str());
@@ -288,12 +297,14 @@ int cmd_ui(const UiArgs& args) {
       res.set_content("bad request: a sweep name has letters, digits and _ . , = + -", "text/plain; charset=utf-8");
       return;
     }
-    respond(ctx, req, res, "sweep " + sweep, [sweep](const Store& store, std::string&) { return sweep_content(store, sweep); });
+    respond(ctx, req, res, "sweep " + sweep,
+            [sweep](const Store& store, std::string&) { return sweep_content(store, sweep); });
   });
   server.Get("/api/state", [&](const httplib::Request&, httplib::Response& res) {
     try {
       const Store::Activity a = open_store(ctx)->activity();
-      res.set_content("{\"token\":\"" + a.token + "\",\"running\":" + std::to_string(a.running) + "}", "application/json");
+      res.set_content("{\"token\":\"" + a.token + "\",\"running\":" + std::to_string(a.running) + "}",
+                      "application/json");
     } catch (const std::exception& e) {
       res.status = 503;
       res.set_content("{\"token\":\"unreadable\",\"running\":1}", "application/json");
@@ -302,8 +313,9 @@ int cmd_ui(const UiArgs& args) {
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    res.set_content(res.status == 404 ? "not found: " + html_escape(req.path) + " (pages: /, /run/ID, /compare, /sweep/NAME)"
-                                      : "error " + std::to_string(res.status),
+    res.set_content(res.status == 404
+                        ? "not found: " + html_escape(req.path) + " (pages: /, /run/ID, /compare, /sweep/NAME)"
+                        : "error " + std::to_string(res.status),
                     "text/plain; charset=utf-8");
   });
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -315,10 +327,10 @@ int cmd_ui(const UiArgs& args) {
   StopSignalWaiter stop;  // before the server's threads start: they inherit the blocked signals
 
   const int port = args.port == 0 ? server.bind_to_any_port(args.host.c_str())
-                                   : (server.bind_to_port(args.host.c_str(), args.port) ? args.port : -1);
+                                  : (server.bind_to_port(args.host.c_str(), args.port) ? args.port : -1);
   if (port < 0)
     throw ExternalError("runner ui: cannot listen on " + args.host + ":" + std::to_string(args.port) +
-                      " (in use, or not an address of this machine); try another --port");
+                        " (in use, or not an address of this machine); try another --port");
   if (!is_loopback(args.host))
     std::cerr << "runner ui: warning: listening on " << args.host
               << ", not only on this machine (127.0.0.1): anyone who can reach it can read the results\n";

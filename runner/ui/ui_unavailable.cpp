@@ -5,8 +5,9 @@
 namespace runner {
 
 int cmd_ui(const UiArgs&) {
-  throw ConfigError("runner ui: this runner was built without the web view (-DRUNNER_UI=OFF; it needs "
-                    "libcpp-httplib-dev)");
+  throw ConfigError(
+      "runner ui: this runner was built without the web view (-DRUNNER_UI=OFF; it needs "
+      "libcpp-httplib-dev)");
 }
 
 }  // namespace runner

@@ -31,7 +31,10 @@ NormDef test_scale_def() {
 torch::nn::AnyModule make_test_scale(int64_t channels, int64_t) { return torch::nn::AnyModule(TestScale(channels)); }
 
 LayerDef test_softsign_def() {
-  return LayerDef{"test_softsign", "Softsign activation (test binary only)", {}, "",
+  return LayerDef{"test_softsign",
+                  "Softsign activation (test binary only)",
+                  {},
+                  "",
                   [](const LayerSpec&, const Shape& in, Planner& planner) {
                     planner.add_row("Softsign", in, 0);
                     return in;
