@@ -121,3 +121,11 @@ TEST_CASE("durations: ETA columns as H:MM:SS, progress lines as M:SS under an ho
   CHECK(format_duration(3599.6) == "1:00:00");
   CHECK(format_duration(3723) == "1:02:03");
 }
+
+TEST_CASE("numbers: accuracies and metrics with two decimals (or as many as asked), a search's missing metric as -") {
+  CHECK(fixed_text(75.268) == "75.27");
+  CHECK(fixed_text(0.5, 0) == "0");  // printf's round-half-to-even, as every table printed it
+  CHECK(fixed_text(84.7, 1) == "84.7");
+  CHECK(metric_text(82.755) == fixed_text(82.755));
+  CHECK(metric_text(std::nan("")) == "-");
+}

@@ -19,6 +19,12 @@ std::string format_hms(double seconds) {
   return buf;
 }
 
+std::string fixed_text(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
 std::string format_duration(double seconds) {
   const auto s = static_cast<long>(seconds + 0.5);
   if (s >= 3600) return format_hms(static_cast<double>(s));

@@ -30,12 +30,7 @@ std::string checkpoint_dir(const std::string& db) {
   return (parent.empty() ? std::filesystem::path("checkpoints") : parent / "checkpoints").string();
 }
 
-std::string percent(std::optional<double> v) {
-  if (!v) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", *v);
-  return buf;
-}
+std::string percent(std::optional<double> v) { return v ? fixed_text(*v) : "-"; }
 
 EpochRow to_row(const EpochMetrics& m) {
   return EpochRow{m.epoch, m.train_loss, m.train_acc, m.test_loss, m.test_acc, m.lr, m.seconds, m.val_loss, m.val_acc};

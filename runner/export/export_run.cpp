@@ -6,6 +6,7 @@
 
 #include "runner/base/atomic_file.h"
 #include "runner/base/errors.h"
+#include "runner/base/text.h"
 #include "runner/config/config.h"
 #include "runner/export/export.h"
 #include "runner/model/weights.h"
@@ -36,11 +37,7 @@ LoadedRun load_run(const std::string& db, int64_t run_id, bool allow_unfinished)
   run.info.run_name = r.record.name;
   run.info.config_yaml = r.record.config_yaml;
   run.info.config_hash = r.record.config_hash;
-  if (r.final_test_acc && r.status == RunStatus::Finished) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", *r.final_test_acc);
-    run.info.test_acc = buf;
-  }
+  if (r.final_test_acc && r.status == RunStatus::Finished) run.info.test_acc = fixed_text(*r.final_test_acc);
   if (run.info.class_names.empty())
     for (int64_t i = 0; i < run.spec.model.classes; ++i) run.info.class_names.push_back(std::to_string(i));
   return run;

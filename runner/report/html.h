@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include "runner/base/text.h"  // fixed_text, which the writers use with html_escape
+
 namespace runner {
 
 /// Text made safe inside HTML and SVG elements and attribute values.
@@ -27,13 +29,6 @@ inline std::string html_escape(const std::string& text) {
     }
   }
   return out;
-}
-
-/// A number with `digits` decimals.
-inline std::string fixed_text(double v, int digits = 2) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
 }
 
 }  // namespace runner

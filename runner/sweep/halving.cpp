@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 
+#include "runner/base/text.h"
+
 namespace runner {
 
 size_t promoted_count(size_t n, int64_t eta) { return std::max<size_t>(1, n / static_cast<size_t>(eta)); }
@@ -57,12 +59,7 @@ std::vector<size_t> best_points(const std::vector<double>& metric, const std::ve
   return order;
 }
 
-std::string metric_text(double v) {
-  if (std::isnan(v)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
+std::string metric_text(double v) { return std::isnan(v) ? "-" : fixed_text(v); }
 
 namespace {
 
