@@ -20,4 +20,9 @@ void add_db_option(CLI::App* cmd, std::string& db) {
   cmd->add_option("--db", db, "results database")->capture_default_str();
 }
 
+void add_run_ref(CLI::App* cmd, RunRef& ref) {
+  cmd->add_option("run_id", ref.run_id, "run id (see runner runs)")->required();
+  add_db_option(cmd, ref.db);
+}
+
 }  // namespace runner

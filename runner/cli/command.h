@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "runner/cli/commands.h"  // kDefaultDb
+
 namespace runner {
 
 struct Command {
@@ -21,6 +23,14 @@ CLI::App* add_subcommand(CLI::App& parent, const std::string& name, const std::s
 void add_experiment_args(CLI::App* cmd, std::string& file, std::vector<std::string>& sets);
 /// --db, shown with its default.
 void add_db_option(CLI::App* cmd, std::string& db);
+
+/// A recorded run a command works on: its id and the database holding it.
+struct RunRef {
+  int64_t run_id = 0;
+  std::string db = kDefaultDb;
+};
+/// RUN_ID (required) and --db.
+void add_run_ref(CLI::App* cmd, RunRef& ref);
 
 // One per file, in the order `runner --help` lists them.
 Command check_command(CLI::App& app);
