@@ -1,5 +1,6 @@
-// One function per CLI subcommand; main.cpp parses arguments and maps the
-// exceptions these throw to exit codes.
+// The work of the commands that wire the core stages together (check, run,
+// resume, runs, show, compare, bench, layers, data fetch). Their options live in
+// <name>_command.cpp; main.cpp maps the exceptions these throw to exit codes.
 #pragma once
 #include <string>
 #include <vector>
